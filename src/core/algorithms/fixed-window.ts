@@ -1,0 +1,51 @@
+import type { Rule } from '../rule.js';
+import { ms, type Step } from './step.js';
+
+/** Fixed-window state: the window's start (µs, epoch-aligned) and the units admitted in it. */
+export interface FixedWindowState {
+  readonly start: number;
+  readonly count: number;
+}
+
+/**
+ * Fixed window: at most `limit` units per epoch-aligned window of `windowUs`. Refused requests are
+ * not counted.
+ */
+export function fixedWindow(
+  state: FixedWindowState | undefined,
+  now: number,
+  rule: Rule,
+  cost: number,
+): Step<FixedWindowState | undefined> {
+  const W = rule.windowUs;
+  const start = Math.floor(now / W) * W;
+  const count = state !== undefined && state.start === start ? state.count : 0;
+  const reset = start + W - now;
+  if (count + cost <= rule.limit) {
+    const after = count + cost;
+    return {
+      next: cost === 0 ? state : { start, count: after },
+      outcome: {
+        policy: rule.name,
+        allowed: true,
+        limit: rule.limit,
+        remaining: rule.limit - after,
+        resetMs: after === 0 ? 0 : ms(reset),
+        retryAfterMs: 0,
+        windowMs: rule.windowMs,
+      },
+    };
+  }
+  return {
+    next: state,
+    outcome: {
+      policy: rule.name,
+      allowed: false,
+      limit: rule.limit,
+      remaining: rule.limit - count,
+      resetMs: ms(reset),
+      retryAfterMs: cost > rule.limit ? Infinity : ms(reset),
+      windowMs: rule.windowMs,
+    },
+  };
+}

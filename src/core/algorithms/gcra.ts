@@ -1,0 +1,45 @@
+import type { Rule } from '../rule.js';
+import { ms, type Step } from './step.js';
+
+/**
+ * GCRA (generic cell rate algorithm), the exact form of a token bucket with one stored number per
+ * key: the theoretical arrival time (TAT) in µs. Emission interval T = window / limit,
+ * tolerance tau = T * burst. A request of cost c is admitted iff max(TAT, now) + c*T - tau <= now.
+ * Refused requests do not move the TAT, so hammering never extends the wait.
+ *
+ * @param tat stored TAT in µs, or undefined for a fresh key
+ * @param now current time in µs
+ */
+export function gcra(tat: number | undefined, now: number, rule: Rule, cost: number): Step<number | undefined> {
+  const T = rule.intervalUs;
+  const tau = rule.tauUs;
+  const base = tat === undefined || tat < now ? now : tat;
+  const newTat = base + T * cost;
+  const allowAt = newTat - tau;
+  if (allowAt <= now) {
+    return {
+      next: cost === 0 ? tat : newTat,
+      outcome: {
+        policy: rule.name,
+        allowed: true,
+        limit: rule.burst,
+        remaining: Math.floor((now + tau - newTat) / T),
+        resetMs: ms(newTat - now),
+        retryAfterMs: 0,
+        windowMs: rule.windowMs,
+      },
+    };
+  }
+  return {
+    next: tat,
+    outcome: {
+      policy: rule.name,
+      allowed: false,
+      limit: rule.burst,
+      remaining: Math.max(0, Math.floor((now + tau - base) / T)),
+      resetMs: ms(base - now),
+      retryAfterMs: cost > rule.burst ? Infinity : ms(allowAt - now),
+      windowMs: rule.windowMs,
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import type { Rule } from '../rule.js';
+import { ms, type Step } from './step.js';
+
+/**
+ * Exact sliding log: one timestamp (µs) per admitted unit, oldest first. A unit admitted at `t`
+ * counts during [t, t + W). At most `limit` units in ANY interval of length W.
+ * The state array is treated as immutable: a commit returns a new array.
+ */
+export function slidingLog(
+  log: readonly number[] | undefined,
+  now: number,
+  rule: Rule,
+  cost: number,
+): Step<readonly number[] | undefined> {
+  const W = rule.windowUs;
+  const limit = rule.limit;
+  const entries = log ?? [];
+  let first = 0;
+  while (first < entries.length && (entries[first] as number) + W <= now) first++;
+  const count = entries.length - first;
+  if (count + cost <= limit) {
+    let next: readonly number[] | undefined = log;
+    if (cost > 0) {
+      const kept = entries.slice(first);
+      for (let i = 0; i < cost; i++) kept.push(now);
+      next = kept;
+    } else if (first > 0) {
+      next = entries.slice(first);
+    }
+    const newest = cost > 0 ? now : entries[entries.length - 1];
+    const after = count + cost;
+    return {
+      next,
+      outcome: {
+        policy: rule.name,
+        allowed: true,
+        limit,
+        remaining: limit - after,
+        resetMs: after > 0 && newest !== undefined ? ms(newest + W - now) : 0,
+        retryAfterMs: 0,
+        windowMs: rule.windowMs,
+      },
+    };
+  }
+  // The (count + cost - limit)-th oldest live unit must expire first.
+  const mustExpire = entries[first + count + cost - limit - 1];
+  const newest = entries[entries.length - 1] as number;
+  return {
+    next: log,
+    outcome: {
+      policy: rule.name,
+      allowed: false,
+      limit,
+      remaining: limit - count,
+      resetMs: ms(newest + W - now),
+      retryAfterMs: cost > limit || mustExpire === undefined ? Infinity : ms(mustExpire + W - now),
+      windowMs: rule.windowMs,
+    },
+  };
+}

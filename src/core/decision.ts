@@ -1,0 +1,87 @@
+/**
+ * The one decision type that flows through every layer of Sluice: algorithms produce it, stores
+ * return it, the HTTP layer writes headers and 429s from it, observability logs it.
+ *
+ * All durations are in milliseconds. They are exact (computed from the stored state at decision
+ * time), so `Retry-After` and the IETF `RateLimit` fields can be written with no second store call.
+ */
+
+/** What one rule (one limit) said about one request. */
+export interface RuleOutcome {
+  /** Name of the rule (policy) that produced this outcome, e.g. `"per-second"`. */
+  readonly policy: string;
+  /** Whether this rule alone would admit the request. */
+  readonly allowed: boolean;
+  /**
+   * The most requests (cost units) this rule can admit at once from a fresh state: `burst` for
+   * GCRA, `limit` for window algorithms and the concurrency limiter.
+   */
+  readonly limit: number;
+  /** Units still available right now after this decision (0 when refused). */
+  readonly remaining: number;
+  /** Milliseconds until the rule is back to its full `limit` (state fully drained). */
+  readonly resetMs: number;
+  /**
+   * Milliseconds until a request of the same cost would be admitted by this rule; 0 when allowed.
+   * `Infinity` when the cost can never be admitted (cost larger than the limit).
+   */
+  readonly retryAfterMs: number;
+  /** The rule's window in milliseconds (the IETF `w` parameter). */
+  readonly windowMs: number;
+}
+
+/** The result of `consume`/`peek`: the combined verdict of every rule evaluated for the key. */
+export interface Decision extends RuleOutcome {
+  /** The key that was evaluated (as given by the caller, before any store prefixing). */
+  readonly key: string;
+  /** The cost (weight) that was asked for. */
+  readonly cost: number;
+  /**
+   * Every rule's own outcome, in configuration order. The top-level fields copy the deciding rule:
+   * the refusing rule with the longest `retryAfterMs` when refused, otherwise the rule with the
+   * fewest `remaining` units.
+   */
+  readonly policies: readonly RuleOutcome[];
+  /** For concurrency limits: the lease to release when the work ends. */
+  readonly lease?: Lease;
+}
+
+/** A held concurrency slot. */
+export interface Lease {
+  /** Opaque id, unique per acquisition. */
+  readonly id: string;
+  /** Epoch milliseconds after which the slot frees itself even if never released. */
+  readonly expiresAt: number;
+  /** Give the slot back. Idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Combine per-rule outcomes into one decision. A refused request is refused by the rule that makes
+ * the client wait longest; an admitted one is described by the tightest rule.
+ */
+export function combine(key: string, cost: number, outcomes: readonly RuleOutcome[]): Decision {
+  let decider: RuleOutcome | undefined;
+  let allowed = true;
+  for (const o of outcomes) {
+    if (!o.allowed) {
+      if (allowed || decider === undefined || o.retryAfterMs > decider.retryAfterMs) decider = o;
+      allowed = false;
+    } else if (allowed && (decider === undefined || o.remaining < decider.remaining)) {
+      decider = o;
+    }
+  }
+  if (decider === undefined) throw new Error('combine: at least one rule outcome is required');
+  return {
+    key,
+    cost,
+    policy: decider.policy,
+    allowed,
+    limit: decider.limit,
+    remaining: allowed ? decider.remaining : 0,
+    resetMs: decider.resetMs,
+    retryAfterMs: allowed ? 0 : decider.retryAfterMs,
+    windowMs: decider.windowMs,
+    policies: outcomes,
+  };
+}
