@@ -68,13 +68,13 @@ export function rulesOf(options: LimiterRulesOptions): Rule[] {
 export function limiterOn(store: Store, options: LimiterRulesOptions & CommonOptions): Limiter {
   const rules = rulesOf(options);
   const maxKeyLength = maxKeyLengthOf(options);
-  const sync = isSyncStore(store) ? store : undefined;
+  const sync = isSyncStore(store) ? store.prepare(rules) : undefined;
 
   const consumeSync = (key: string, cost = 1): Decision => {
     if (sync === undefined) throw new TypeError('consumeSync needs a synchronous store (MemoryStore)');
     checkKey(key, maxKeyLength);
     checkCost(cost);
-    return sync.decideSync(key, rules, cost);
+    return sync(key, cost, false);
   };
   const decide = (key: string, cost: number, peek = false): Promise<Decision> => {
     try {
@@ -82,6 +82,13 @@ export function limiterOn(store: Store, options: LimiterRulesOptions & CommonOpt
       checkCost(cost);
     } catch (err) {
       return Promise.reject(err);
+    }
+    if (sync !== undefined) {
+      try {
+        return Promise.resolve(sync(key, cost, peek));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return store.decide(key, rules, cost, peek);
   };

@@ -23,12 +23,17 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A decision function bound to a fixed list of rules (see {@link SyncStore.prepare}). */
+export type Decider = (key: string, cost: number, peek: boolean) => Decision;
+
 /** A store that can also decide synchronously (the in-memory store). */
 export interface SyncStore extends Store {
+  /** Bind `rules` once so each decision skips the per-rule lookups: the synchronous fast path. */
+  prepare(rules: readonly Rule[]): Decider;
   decideSync(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Decision;
 }
 
 /** True when `store` offers the synchronous fast path. */
 export function isSyncStore(store: Store): store is SyncStore {
-  return typeof (store as Partial<SyncStore>).decideSync === 'function';
+  return typeof (store as Partial<SyncStore>).decideSync === "function" && typeof (store as Partial<SyncStore>).prepare === "function";
 }

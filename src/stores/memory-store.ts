@@ -8,22 +8,24 @@ import { systemClock, toMicros, type Clock } from '../core/clock.js';
 import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Rule } from '../core/rule.js';
-import type { SyncStore } from '../core/store.js';
-import { Generations } from './generations.js';
+import type { Decider, SyncStore } from '../core/store.js';
+import { SlotTable } from './slot-table.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
   /** Time source, epoch ms. Default `Date.now`. */
   clock?: Clock;
   /**
-   * Most keys held per rule (default 1 000 000). Beyond it, keys untouched the longest are
-   * dropped (approximate LRU); a dropped key that was still limited starts fresh, so set this above
-   * the number of keys active within one window.
+   * Most keys held per rule (default 1 000 000). Keys whose state has expired are recycled first;
+   * beyond that the least recently used key is dropped (CLOCK approximation of LRU), and a dropped
+   * key that was still limited starts fresh. Set it above the number of keys active within one
+   * window; `evictedLive` counts the times it was too small.
    */
   maxKeys?: number;
 }
 
-type State = number | FixedWindowState | SlidingWindowState | readonly number[] | readonly LeaseEntry[] | undefined;
+type ObjectState = FixedWindowState | SlidingWindowState | readonly number[] | readonly LeaseEntry[];
+type State = number | ObjectState | undefined;
 
 /** Run one rule's algorithm on its state. */
 function step(rule: Rule, state: State, now: number, cost: number): Step<State> {
@@ -39,6 +41,39 @@ function step(rule: Rule, state: State, now: number, cost: number): Step<State> 
   }
 }
 
+/** When a rule's state stops mattering (µs): after that the key is as good as absent. */
+function deadAt(rule: Rule, state: State): number {
+  if (state === undefined) return 0;
+  switch (rule.algorithm) {
+    case 'gcra':
+      return state as number;
+    case 'fixed-window':
+      return (state as FixedWindowState).start + rule.windowUs;
+    case 'sliding-window':
+      return (state as SlidingWindowState).start + 2 * rule.windowUs;
+    case 'sliding-log': {
+      const log = state as readonly number[];
+      return log.length === 0 ? 0 : (log[log.length - 1] as number) + rule.windowUs;
+    }
+  }
+}
+
+/** The decision of a single rule. */
+function single(key: string, cost: number, o: RuleOutcome): Decision {
+  return {
+    key,
+    cost,
+    policy: o.policy,
+    allowed: o.allowed,
+    limit: o.limit,
+    remaining: o.remaining,
+    resetMs: o.resetMs,
+    retryAfterMs: o.retryAfterMs,
+    windowMs: o.windowMs,
+    policies: [o],
+  };
+}
+
 /**
  * The embedded default store: process-local, synchronous, bounded. Decisions are exact and atomic
  * within the process (JavaScript runs one decision at a time).
@@ -46,71 +81,109 @@ function step(rule: Rule, state: State, now: number, cost: number): Step<State> 
 export class MemoryStore implements SyncStore {
   private readonly clock: Clock;
   private readonly maxKeys: number;
-  private readonly tables = new Map<string, Generations<State>>();
+  private readonly tables = new Map<string, SlotTable<ObjectState>>();
 
   constructor(options: MemoryStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
     this.clock = options.clock ?? systemClock;
+    if (typeof this.clock !== 'function') throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
     const maxKeys = options.maxKeys ?? 1_000_000;
-    if (!Number.isInteger(maxKeys) || maxKeys < 2) {
-      throw new SluiceConfigError('maxKeys', `must be an integer >= 2, got ${String(maxKeys)}`);
+    if (!Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > 1e8) {
+      throw new SluiceConfigError('maxKeys', `must be an integer between 1 and 1e8, got ${String(maxKeys)}`);
     }
     this.maxKeys = maxKeys;
-    if (typeof this.clock !== 'function') throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
   }
 
-  private table(id: string): Generations<State> {
-    let t = this.tables.get(id);
+  private table(rule: Rule | ConcurrencyRule): SlotTable<ObjectState> {
+    let t = this.tables.get(rule.id);
     if (t === undefined) {
-      t = new Generations<State>(this.maxKeys);
-      this.tables.set(id, t);
+      t = new SlotTable<ObjectState>(this.maxKeys, 'algorithm' in rule && rule.algorithm === 'gcra');
+      this.tables.set(rule.id, t);
     }
     return t;
   }
 
-  decideSync(key: string, rules: readonly Rule[], cost: number, peek = false): Decision {
-    const now = toMicros(this.clock());
-    if (rules.length === 1) {
-      const rule = rules[0] as Rule;
-      const table = this.table(rule.id);
-      const state = table.get(key);
-      const s = step(rule, state, now, cost);
-      if (peek) {
-        // read-only
-      } else if (s.next !== state) table.set(key, s.next);
-      else if (state !== undefined && table.isOld(key)) table.set(key, state); // keep live state
-      const o = s.outcome;
-      return {
-        key,
-        cost,
-        policy: o.policy,
-        allowed: o.allowed,
-        limit: o.limit,
-        remaining: o.remaining,
-        resetMs: o.resetMs,
-        retryAfterMs: o.retryAfterMs,
-        windowMs: o.windowMs,
-        policies: [o],
+  /**
+   * Resolve the rules' tables once and return a decision function for them (the limiter calls
+   * this at construction, so the hot path does no table lookup).
+   */
+  prepare(rules: readonly Rule[]): Decider {
+    const first = rules[0];
+    if (rules.length === 1 && first !== undefined && first.algorithm === 'gcra') {
+      const rule = first;
+      const table = this.table(rule);
+      const clock = this.clock;
+      // The GCRA fast path: one Map lookup, a typed-array write, one allocation.
+      return (key, cost, peek) => {
+        const now = toMicros(clock());
+        let slot = table.find(key);
+        const s = gcra(slot < 0 ? undefined : table.nums[slot], now, rule, cost);
+        if (s.outcome.allowed && cost > 0 && !peek) {
+          if (slot < 0) slot = table.insert(key, now);
+          table.nums[slot] = s.next as number;
+          table.use(slot);
+        } else if (slot >= 0) {
+          table.use(slot);
+        }
+        return single(key, cost, s.outcome);
       };
     }
-    const tables = rules.map((r) => this.table(r.id));
-    const states = tables.map((t) => t.get(key));
+    const tables = rules.map((r) => this.table(r));
+    return (key, cost, peek) => this.decideWith(tables, rules, key, cost, peek);
+  }
+
+  private read(table: SlotTable<ObjectState>, rule: Rule, slot: number): State {
+    if (slot < 0) return undefined;
+    return rule.algorithm === 'gcra' ? table.nums[slot] : table.objs[slot];
+  }
+
+  private write(table: SlotTable<ObjectState>, rule: Rule, key: string, slot: number, next: State, now: number): void {
+    const s = slot < 0 ? table.insert(key, now) : slot;
+    if (rule.algorithm === 'gcra') table.nums[s] = next as number;
+    else table.objs[s] = next as ObjectState;
+    table.touch(s, deadAt(rule, next));
+  }
+
+  private decideWith(
+    tables: readonly SlotTable<ObjectState>[],
+    rules: readonly Rule[],
+    key: string,
+    cost: number,
+    peek: boolean,
+  ): Decision {
+    const now = toMicros(this.clock());
+    const slots = tables.map((t) => t.find(key));
+    const states = rules.map((r, i) => this.read(tables[i] as SlotTable<ObjectState>, r, slots[i] as number));
     const steps = rules.map((r, i) => step(r, states[i], now, cost));
     const all = steps.every((s) => s.outcome.allowed);
-    let outcomes: RuleOutcome[];
-    if (all) {
-      if (!peek)
-        steps.forEach((s, i) => {
-        if (s.next !== states[i]) (tables[i] as Generations<State>).set(key, s.next);
+    if (all && !peek) {
+      steps.forEach((s, i) => {
+        const slot = slots[i] as number;
+        const table = tables[i] as SlotTable<ObjectState>;
+        if (s.next !== states[i]) this.write(table, rules[i] as Rule, key, slot, s.next, now);
+        else if (slot >= 0) table.use(slot);
       });
-      outcomes = steps.map((s) => s.outcome);
     } else {
-      // Nothing commits; report admitting rules as they stand (a peek), refusing ones as refused.
-      outcomes = steps.map((s, i) => (s.outcome.allowed ? step(rules[i] as Rule, states[i], now, 0).outcome : s.outcome));
-      tables.forEach((t, i) => {
-        if (states[i] !== undefined && t.isOld(key)) t.set(key, states[i]);
+      slots.forEach((slot, i) => {
+        if (slot >= 0) (tables[i] as SlotTable<ObjectState>).use(slot);
       });
     }
+    if (rules.length === 1) return single(key, cost, (steps[0] as Step<State>).outcome);
+    // When refused, admitting rules are reported as they stand (nothing was taken from them).
+    const outcomes = all
+      ? steps.map((s) => s.outcome)
+      : steps.map((s, i) => (s.outcome.allowed ? step(rules[i] as Rule, states[i], now, 0).outcome : s.outcome));
     return combine(key, cost, outcomes);
+  }
+
+  decideSync(key: string, rules: readonly Rule[], cost: number, peek = false): Decision {
+    return this.decideWith(
+      rules.map((r) => this.table(r)),
+      rules,
+      key,
+      cost,
+      peek,
+    );
   }
 
   decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
@@ -127,26 +200,45 @@ export class MemoryStore implements SyncStore {
   }
 
   acquire(key: string, rule: ConcurrencyRule, cost: number, leaseId: string): Promise<Decision> {
-    const table = this.table(rule.id);
-    const s = acquire(table.get(key) as readonly LeaseEntry[] | undefined, toMicros(this.clock()), rule, cost, leaseId);
-    table.set(key, s.next);
+    const table = this.table(rule);
+    const now = toMicros(this.clock());
+    const slot = table.find(key);
+    const s = acquire(slot < 0 ? undefined : (table.objs[slot] as readonly LeaseEntry[]), now, rule, cost, leaseId);
+    this.storeLeases(table, key, slot, s.next, now);
     return Promise.resolve(combine(key, cost, [s.outcome]));
   }
 
   release(key: string, rule: ConcurrencyRule, leaseId: string): Promise<void> {
     const table = this.tables.get(rule.id);
-    if (table !== undefined) {
-      const next = release(table.get(key) as readonly LeaseEntry[] | undefined, toMicros(this.clock()), leaseId);
-      if (next.length === 0) table.delete(key);
-      else table.set(key, next);
+    const slot = table?.find(key) ?? -1;
+    if (table !== undefined && slot >= 0) {
+      const now = toMicros(this.clock());
+      this.storeLeases(table, key, slot, release(table.objs[slot] as readonly LeaseEntry[], now, leaseId), now);
     }
     return Promise.resolve();
   }
 
-  /** Keys held across all rules (an upper bound; for tests and metrics). */
+  private storeLeases(table: SlotTable<ObjectState>, key: string, slot: number, leases: readonly LeaseEntry[], now: number): void {
+    if (leases.length === 0) {
+      if (slot >= 0) table.delete(key);
+      return;
+    }
+    const s = slot < 0 ? table.insert(key, now) : slot;
+    table.objs[s] = leases;
+    table.touch(s, Math.max(...leases.map((l) => l.expires)));
+  }
+
+  /** Keys held across all rules (for tests and metrics). */
   get size(): number {
     let n = 0;
     for (const t of this.tables.values()) n += t.size;
+    return n;
+  }
+
+  /** Live keys dropped because `maxKeys` was too small for the traffic, across all rules. */
+  get evictedLive(): number {
+    let n = 0;
+    for (const t of this.tables.values()) n += t.evictedLive;
     return n;
   }
 

@@ -1,0 +1,93 @@
+/**
+ * Memory store: Sluice vs rate-limiter-flexible's RateLimiterMemory, same process, same keys,
+ * same run. Limits are high enough that nothing is refused (we measure the decision path).
+ *
+ * Sluice is measured twice: `consumeSync` (the synchronous fast path) and `consume` (promise per
+ * decision, like rate-limiter-flexible). Ratios are printed against rate-limiter-flexible.
+ */
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { createLimiter, MemoryStore } from '../../src/index.js';
+
+const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+type Runner = (keys: string[]) => Promise<number>;
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Run `fn` repeatedly for DURATION_MS, returning decisions per second. */
+async function timeSync(keys: string[], fn: (k: string) => unknown): Promise<number> {
+  const n = keys.length;
+  let ops = 0;
+  let i = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < DURATION_MS) {
+    for (let j = 0; j < 50_000; j++) {
+      fn(keys[i] as string);
+      i = i + 1 === n ? 0 : i + 1;
+    }
+    ops += 50_000;
+    now = performance.now();
+  }
+  return (ops / (now - start)) * 1000;
+}
+
+async function timeAsync(keys: string[], fn: (k: string) => Promise<unknown>): Promise<number> {
+  const n = keys.length;
+  let ops = 0;
+  let i = 0;
+  const start = performance.now();
+  let now = start;
+  const batch = 10_000;
+  const pending: Promise<unknown>[] = new Array(batch);
+  while (now - start < DURATION_MS) {
+    for (let j = 0; j < batch; j++) {
+      pending[j] = fn(keys[i] as string);
+      i = i + 1 === n ? 0 : i + 1;
+    }
+    await Promise.all(pending);
+    ops += batch;
+    now = performance.now();
+  }
+  return (ops / (now - start)) * 1000;
+}
+
+const contenders: Record<string, (keyCount: number) => Runner> = {
+  'rate-limiter-flexible (memory)': () => {
+    const rlf = new RateLimiterMemory({ points: 1e9, duration: 3600 });
+    return (keys) => timeAsync(keys, (k) => rlf.consume(k));
+  },
+  'sluice consume (async)': (keyCount) => {
+    const l = createLimiter({ limit: 1e9, windowMs: 3_600_000, store: new MemoryStore({ maxKeys: keyCount * 4 }) });
+    return (keys) => timeAsync(keys, (k) => l.consume(k));
+  },
+  'sluice consumeSync': (keyCount) => {
+    const l = createLimiter({ limit: 1e9, windowMs: 3_600_000, store: new MemoryStore({ maxKeys: keyCount * 4 }) });
+    return (keys) => timeSync(keys, (k) => l.consumeSync(k));
+  },
+};
+
+async function scenario(title: string, keyCount: number): Promise<void> {
+  // Keys are built the way a server builds them (fresh strings), not interned literals.
+  const keys = Array.from({ length: keyCount }, (_, i) => `user:${(i * 2654435761) % 4294967296}`);
+  console.log(`\n${title}: ${keyCount.toLocaleString('en')} keys, ${ROUNDS} rounds x ${DURATION_MS} ms, best round`);
+  const best: Record<string, number> = {};
+  for (const [name, make] of Object.entries(contenders)) {
+    gc();
+    const run = make(keyCount);
+    await run(keys.slice(0, Math.min(keyCount, 100_000))); // warm-up (JIT)
+    let top = 0;
+    for (let r = 0; r < ROUNDS; r++) top = Math.max(top, await run(keys));
+    best[name] = top;
+  }
+  const base = best['rate-limiter-flexible (memory)'] as number;
+  for (const [name, ops] of Object.entries(best)) {
+    console.log(`  ${name.padEnd(34)} ${(ops / 1e6).toFixed(2).padStart(6)} M decisions/s   x${(ops / base).toFixed(2)}`);
+  }
+}
+
+await scenario('hot keys', 10_000);
+await scenario('many keys', 1_000_000);
