@@ -1,0 +1,535 @@
+/**
+ * The policy engine: the one framework-neutral core every adapter and the gateway call.
+ * `check(request)` runs a route's policies in order and answers with what to do and which headers
+ * to send; `complete(status)` reports the response status afterwards (failed-auth counting).
+ *
+ * Several policies on one route: a request refused by one consumes from none.
+ * - Policies whose keys coincide (e.g. a per-second and a per-hour limit both by user) are decided
+ *   in ONE atomic store call over all their rules (the core commits only if every rule admits).
+ * - Policies with different keys are first peeked (no writes) together; if any would refuse, the
+ *   request is refused and nothing is consumed. Otherwise they are consumed in configuration
+ *   order. Only a race between the peek and the consume (another request taking the last unit in
+ *   between) can then refuse at a later policy; the units already taken from earlier policies are
+ *   not refunded. Put the longest window first (Zuplo's advice) so such a race costs the least.
+ * - `shadow` policies are decided on their own and never refuse; `async` policies are counted in
+ *   the background; failed-auth policies only peek their penalty here and count in `complete`.
+ */
+import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
+import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
+import { SluiceConfigError, StoreError } from '../core/errors.js';
+import { compileRule, describe, type Rule } from '../core/rule.js';
+import { isSyncStore, type Decider, type Store } from '../core/store.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import { clientIp } from './client-ip.js';
+import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
+import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { identify, ipKey, type Identity } from './identify.js';
+import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
+import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
+import { pathOf, type HttpRequestInfo } from './request.js';
+
+/** Why the engine answered as it did. */
+export type PolicyReason =
+  | 'allowed'
+  /** A policy's limit is exhausted (429). */
+  | 'rate-limited'
+  /** A failed-auth policy's penalty is running (429). */
+  | 'penalty'
+  /** The client matched a `denyList` (403). */
+  | 'deny-list'
+  /** `onUnidentified: 'deny'` (401 / 400). */
+  | 'unidentified'
+  /** The store (or an identifier function) failed and the policy says `onStoreError: 'deny'` (503). */
+  | 'store-error';
+
+/** The engine's answer for one request. */
+export interface PolicyResult {
+  /** `allow`: let the request proceed (set `headers` on its response). `deny`: answer with `status`, `headers`, `body`. */
+  readonly action: 'allow' | 'deny';
+  /** 429, 503, 403, 401 or 400 when denied; 200 when allowed (the handler picks the real status). */
+  readonly status: number;
+  readonly reason: PolicyReason;
+  /**
+   * Response headers, lower-case names: `x-request-id` always; rate-limit headers per the
+   * policies' `headerMode` on allowed and refused responses; `content-type` when denied.
+   */
+  readonly headers: Record<string, string>;
+  /** The problem+json body when denied. */
+  readonly body?: string;
+  /** The combined decision of the strict policies (the refusing one when refused), if any ran. */
+  readonly decision?: Decision;
+  /** The policy that refused, when denied. */
+  readonly policy?: string;
+  /** The request id (incoming sane `x-request-id`, else a fresh UUID). */
+  readonly requestId: string;
+  /** A shadow policy would have refused this request (it was let through). */
+  readonly shadowLimited: boolean;
+  /**
+   * Report the response status once it is known (failed-auth counting). Safe to call more than
+   * once (only the first call counts) and a no-op when no policy needs it.
+   */
+  complete(status: number): void;
+}
+
+/** An event worth logging or counting. */
+export interface PolicyEvent {
+  readonly type: 'limited' | 'shadow-limited' | 'penalty' | 'penalty-started' | 'denied' | 'unidentified' | 'store-error' | 'identifier-error';
+  readonly policy: string;
+  readonly key?: string;
+  readonly requestId: string;
+  readonly path: string;
+  readonly error?: unknown;
+}
+
+/** A pino-compatible logger (only `warn` is used). */
+export interface PolicyLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** Options of {@link createPolicyEngine}. */
+export interface PolicyEngineOptions {
+  /** The route's policies, evaluated in order. */
+  policies: ReadonlyArray<RateLimitPolicyOptions & { name: string }>;
+  /** Where counters live. Default: a new in-memory store (closed by `close()`). */
+  store?: Store;
+  /** `trace.buildId` of problem bodies. Default: `$SLUICE_BUILD_ID`, else a UUID fixed per engine. */
+  buildId?: string;
+  /** Wall clock (epoch ms) for timestamps and the default store. */
+  clock?: Clock;
+  /** Where shadow refusals, store errors and identifier errors are logged. Default: stderr JSON lines; `false` for none. */
+  logger?: PolicyLogger | false;
+  /** Called for every {@link PolicyEvent} (metrics, alerts). Must not throw. */
+  onEvent?: (event: PolicyEvent) => void;
+}
+
+/** Counters since the engine started. */
+export interface PolicyStats {
+  allowed: number;
+  limited: number;
+  shadowLimited: number;
+  denied: number;
+  storeErrors: number;
+}
+
+/** A compiled set of policies bound to a store. */
+export interface PolicyEngine {
+  /** Decide a request. Never rejects: failures follow each policy's `onStoreError`. */
+  check(request: HttpRequestInfo): Promise<PolicyResult>;
+  readonly policies: readonly CompiledPolicy[];
+  readonly store: Store;
+  readonly buildId: string;
+  /** True when some policy needs `complete(status)` (adapters skip the response hook otherwise). */
+  readonly needsCompletion: boolean;
+  readonly stats: Readonly<PolicyStats>;
+  /** Close the store if the engine created it. */
+  close(): Promise<void>;
+}
+
+/** One strict/shadow/async policy resolved for a request. */
+interface Pending {
+  readonly policy: CompiledPolicy;
+  readonly key: string;
+  readonly rule: Rule;
+}
+
+const defaultLogger: PolicyLogger = {
+  warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
+};
+
+const MAX_DYNAMIC_RULES = 1000;
+const MAX_ASYNC_BLOCKS = 100_000;
+
+/**
+ * Build a policy engine. Every option is validated here: a bad one throws
+ * {@link SluiceConfigError} naming `<policy name>.<option>`.
+ */
+export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
+  if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
+  const list = options.policies;
+  if (!Array.isArray(list) || list.length === 0) throw new SluiceConfigError('policies', 'must be a non-empty array of policies');
+  const policies = list.map((p, i) => {
+    const name = (p as { name?: unknown } | null)?.name;
+    if (typeof name !== 'string' || name.length === 0) throw new SluiceConfigError(`policies[${i}].name`, `is required, got ${describe(name)}`);
+    return compilePolicy(p, name);
+  });
+  const names = new Set<string>();
+  const pools = new Set<string>();
+  policies.forEach((p, i) => {
+    if (names.has(p.name)) throw new SluiceConfigError(`policies[${i}].name`, `duplicate policy name "${p.name}"`);
+    if (pools.has(p.pool)) throw new SluiceConfigError(`${p.name}.pool`, `counter "${p.pool}" is already used by another policy of this route`);
+    names.add(p.name);
+    pools.add(p.pool);
+  });
+  const clock = options.clock ?? systemClock;
+  if (typeof clock !== 'function') throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
+  const ownStore = options.store === undefined;
+  const store = options.store ?? new MemoryStore({ clock });
+  if (typeof store?.decide !== 'function') throw new SluiceConfigError('store', 'must implement the Store interface');
+  const buildId = options.buildId ?? process.env.SLUICE_BUILD_ID ?? randomUUID();
+  if (typeof buildId !== 'string' || buildId.length === 0 || buildId.length > 200) {
+    throw new SluiceConfigError('buildId', `must be a non-empty string of at most 200 characters, got ${describe(buildId)}`);
+  }
+  const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
+  const onEvent = options.onEvent;
+  const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined);
+
+  // --- store access: the memory store's prepared synchronous deciders when available ---
+  const sync = isSyncStore(store) ? store : undefined;
+  const single = new WeakMap<Rule, Decider>();
+  const multi = new Map<string, Decider>();
+  const ruleIds = new WeakMap<Rule, number>();
+  let nextRuleId = 0;
+  const idOf = (r: Rule) => {
+    let id = ruleIds.get(r);
+    if (id === undefined) ruleIds.set(r, (id = nextRuleId++));
+    return id;
+  };
+  const deciderFor = (s: NonNullable<typeof sync>, rules: readonly Rule[]): Decider => {
+    if (rules.length === 1) {
+      const r = rules[0] as Rule;
+      let d = single.get(r);
+      if (d === undefined) single.set(r, (d = s.prepare(rules)));
+      return d;
+    }
+    const sig = rules.map(idOf).join(',');
+    let d = multi.get(sig);
+    if (d === undefined) {
+      if (multi.size >= MAX_DYNAMIC_RULES) multi.clear();
+      multi.set(sig, (d = s.prepare(rules)));
+    }
+    return d;
+  };
+  const decide: DecideFn = (key, rules, cost, peek) => {
+    if (sync === undefined) return store.decide(key, rules, cost, peek);
+    try {
+      return Promise.resolve(deciderFor(sync, rules)(key, cost, peek));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+  /** Synchronous decision when the store allows it (hot path: no promise). */
+  const decideNow = sync === undefined ? undefined : (key: string, rules: readonly Rule[], peek: boolean) => deciderFor(sync, rules)(key, 1, peek);
+
+  // --- per-request limits from identifier functions, compiled once per distinct value ---
+  const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
+  const ruleFor = (p: CompiledPolicy, limits: IdentifierResult): Rule => {
+    const limit = limits.requestsAllowed ?? p.rule.limit;
+    const windowMs = limits.timeWindowMinutes === undefined ? p.rule.windowMs : windowMsOf(limits.timeWindowMinutes, undefined, `${p.name}.identifier() timeWindow`);
+    if (limit === p.rule.limit && windowMs === p.rule.windowMs) return p.rule;
+    let cache = dynamic.get(p);
+    if (cache === undefined) dynamic.set(p, (cache = new Map()));
+    const sig = `${limit}/${windowMs}`;
+    let r = cache.get(sig);
+    if (r === undefined) {
+      // Same name (hence same counter) as the static rule: a caller moving between tiers keeps its state.
+      r = compileRule({ name: p.pool, algorithm: p.algorithm, limit, windowMs, ...(p.burst !== undefined ? { burst: Math.max(p.burst, 1) } : {}) }, `${p.name}.identifier()`);
+      if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
+      cache.set(sig, r);
+    }
+    return r;
+  };
+
+  // --- async mode: keys found over their limit are refused locally until their retry time ---
+  const blocked = new Map<string, number>();
+  const asyncLocal = sync !== undefined; // a synchronous store answers at once: async mode is exact
+
+  const emit = (e: PolicyEvent, msg?: string) => {
+    if (msg !== undefined && logger !== undefined) {
+      logger.warn({ event: e.type, policy: e.policy, key: e.key, requestId: e.requestId, path: e.path, ...(e.error ? { err: String(e.error) } : {}) }, msg);
+    }
+    onEvent?.(e);
+  };
+
+  const NOOP = () => {};
+
+  async function check(req: HttpRequestInfo): Promise<PolicyResult> {
+    const requestId = requestIdOf(req.headers['x-request-id']);
+    const headers: Record<string, string> = { 'x-request-id': requestId };
+    const path = pathOf(req.path);
+    let shadowLimited = false;
+
+    const deny = (status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult => {
+      if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
+      else stats.denied++;
+      headers['content-type'] = PROBLEM_CONTENT_TYPE;
+      const body = problemBody(problem(status, detail, path, { requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+      return { action: 'deny', status, reason, headers, body, requestId, policy, shadowLimited, complete: NOOP, ...(decision ? { decision } : {}) };
+    };
+    const storeFailed = (p: CompiledPolicy, key: string | undefined, error: unknown, type: 'store-error' | 'identifier-error'): PolicyResult | undefined => {
+      stats.storeErrors++;
+      emit({ type, policy: p.name, key, requestId, path, error }, type === 'store-error' ? 'rate-limit store failed' : 'rate-limit identifier failed');
+      return p.onStoreError === 'deny' ? deny(503, DETAILS.storeUnavailable, 'store-error', p.name) : undefined;
+    };
+
+    let strict: Pending[] | undefined;
+    let later: Pending[] | undefined; // shadow and async policies
+    let failedAuth: Pending[] | undefined;
+    for (const p of policies) {
+      if (p.deny !== undefined || p.allow !== undefined) {
+        const ip = () => clientIp(req, p.trust, p.forwardedHeader);
+        if (p.deny?.(req, ip)) {
+          emit({ type: 'denied', policy: p.name, requestId, path });
+          return deny(403, DETAILS.denied, 'deny-list', p.name);
+        }
+        if (p.allow?.(req, ip)) continue;
+      }
+      let id: Identity;
+      try {
+        const r = identify(req, p);
+        id = r instanceof Promise ? await r : r;
+      } catch (err) {
+        const d = storeFailed(p, undefined, err, 'identifier-error');
+        if (d) return d;
+        continue;
+      }
+      if (id.kind === 'skip') continue;
+      if (id.kind === 'unidentified') {
+        if (p.onUnidentified === 'allow') continue;
+        const fallback = p.onUnidentified === 'ip' && p.rateLimitBy !== 'ip' ? ipKey(req, p) : undefined;
+        if (fallback === undefined) {
+          emit({ type: 'unidentified', policy: p.name, requestId, path });
+          return deny(p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey' ? 401 : 400, DETAILS.unidentified, 'unidentified', p.name);
+        }
+        id = { kind: 'key', key: fallback };
+      }
+      let rule = p.rule;
+      if (id.limits !== undefined) {
+        try {
+          rule = ruleFor(p, id.limits);
+        } catch (err) {
+          const d = storeFailed(p, id.key, err, 'identifier-error');
+          if (d) return d;
+          continue;
+        }
+      }
+      const pending: Pending = { policy: p, key: id.key, rule };
+      if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
+      else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
+      else (strict ??= []).push(pending);
+    }
+
+    // Failed-auth penalties: a peek, nothing consumed.
+    if (failedAuth !== undefined) {
+      for (const f of failedAuth) {
+        let d: Decision;
+        try {
+          d = await penaltyStatus(decide, f.policy, f.key);
+        } catch (err) {
+          const r = storeFailed(f.policy, f.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        if (!d.allowed) {
+          emit({ type: 'penalty', policy: f.policy.name, key: f.key, requestId, path });
+          if (f.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
+          return deny(429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
+        }
+      }
+    }
+
+    // Async policies with a remote store: refused locally while a block is known, else counted in the background.
+    if (later !== undefined) {
+      const now = clock();
+      for (const a of later) {
+        if (a.policy.shadow) continue;
+        const bk = `${a.policy.pool}\u0000${a.key}`;
+        const until = blocked.get(bk);
+        if (until !== undefined) {
+          if (until > now) {
+            emit({ type: 'limited', policy: a.policy.name, key: a.key, requestId, path });
+            if (a.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil((until - now) / 1000)));
+            return deny(429, DETAILS.rateLimited, 'rate-limited', a.policy.name);
+          }
+          blocked.delete(bk);
+        }
+      }
+    }
+
+    let decision: Decision | undefined;
+    const inputs: HeaderInput[] = [];
+    if (strict !== undefined) {
+      const outcome = await decideStrict(strict, inputs);
+      if (outcome.error !== undefined) {
+        const r = storeFailed(outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
+        if (r) return r;
+      }
+      decision = outcome.decision;
+      if (decision !== undefined && !decision.allowed) {
+        const refusing = outcome.refusing as CompiledPolicy;
+        emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
+        writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
+        return deny(429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
+      }
+    }
+
+    if (later !== undefined) {
+      for (const a of later) {
+        const p = a.policy;
+        const bk = `${p.pool}\u0000${a.key}`;
+        const settle = (d: Decision) => {
+          if (d.allowed) return;
+          if (p.shadow) {
+            shadowLimited = true;
+            stats.shadowLimited++;
+            emit({ type: 'shadow-limited', policy: p.name, key: a.key, requestId, path }, 'shadow policy would refuse');
+          } else {
+            if (blocked.size >= MAX_ASYNC_BLOCKS) blocked.delete(blocked.keys().next().value as string);
+            blocked.set(bk, clock() + d.retryAfterMs);
+          }
+        };
+        const failed = (err: unknown) => {
+          stats.storeErrors++;
+          emit({ type: 'store-error', policy: p.name, key: a.key, requestId, path, error: err }, 'rate-limit store failed');
+        };
+        if (decideNow !== undefined) {
+          // A synchronous store answers at once: shadow refusals show on this very request.
+          try {
+            settle(decideNow(a.key, [a.rule], false));
+          } catch (err) {
+            failed(err);
+          }
+        } else {
+          decide(a.key, [a.rule], 1, false).then(settle, failed);
+        }
+      }
+    }
+
+    if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
+    stats.allowed++;
+    let complete: (status: number) => void = NOOP;
+    if (failedAuth !== undefined) {
+      let done = false;
+      const fa = failedAuth;
+      complete = (status: number) => {
+        if (done) return;
+        done = true;
+        for (const f of fa) {
+          recordOutcome(decide, f.policy, f.key, status).then(
+            (started) => {
+              if (started) emit({ type: 'penalty-started', policy: f.policy.name, key: f.key, requestId, path }, 'failed-auth penalty started');
+            },
+            (err: unknown) => {
+              stats.storeErrors++;
+              emit({ type: 'store-error', policy: f.policy.name, key: f.key, requestId, path, error: err }, 'rate-limit store failed');
+            },
+          );
+        }
+      };
+    }
+    return { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited, complete, ...(decision ? { decision } : {}) };
+  }
+
+  /** Decide the strict policies: one atomic call per distinct key; peek first when there are several keys. */
+  async function decideStrict(
+    strict: readonly Pending[],
+    inputs: HeaderInput[],
+  ): Promise<{ decision?: Decision; refusing?: CompiledPolicy; error?: { policy: CompiledPolicy; key: string; error: unknown } }> {
+    // Group by key, keeping first-appearance order.
+    const first = strict[0] as Pending;
+    let groups: Pending[][];
+    if (strict.length === 1) groups = [[first]];
+    else {
+      const byKey = new Map<string, Pending[]>();
+      for (const s of strict) {
+        const g = byKey.get(s.key);
+        if (g === undefined) byKey.set(s.key, [s]);
+        else g.push(s);
+      }
+      groups = [...byKey.values()];
+    }
+    const rulesOf = (g: readonly Pending[]) => (g.length === 1 ? [(g[0] as Pending).rule] : g.map((s) => s.rule));
+    const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
+      const k = (g[0] as Pending).key;
+      if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
+      return decide(k, rulesOf(g), 1, peek);
+    };
+    const failing = (g: readonly Pending[]) => g.find((s) => s.policy.onStoreError === 'deny') ?? (g[0] as Pending);
+
+    const decisions: (Decision | undefined)[] = new Array<Decision | undefined>(groups.length);
+    let error: { policy: CompiledPolicy; key: string; error: unknown } | undefined;
+    if (groups.length > 1) {
+      // Peek every group: if any would refuse, refuse without consuming anything.
+      const peeks = await Promise.allSettled(groups.map((g) => run(g, true)));
+      let refused = false;
+      peeks.forEach((r, i) => {
+        const g = groups[i] as Pending[];
+        if (r.status === 'rejected') {
+          if (error === undefined || failing(g).policy.onStoreError === 'deny') error = { policy: failing(g).policy, key: (g[0] as Pending).key, error: r.reason };
+        } else {
+          decisions[i] = r.value;
+          if (!r.value.allowed) refused = true;
+        }
+      });
+      if (error !== undefined && error.policy.onStoreError === 'deny') return { error };
+      if (refused) {
+        // Report the admitting groups as they stand (a peek of cost 1 describes them as if charged).
+        await Promise.all(
+          groups.map(async (g, i) => {
+            const d = decisions[i];
+            if (d === undefined || !d.allowed) return;
+            try {
+              decisions[i] = await decide((g[0] as Pending).key, rulesOf(g), 0, true);
+            } catch {
+              decisions[i] = undefined;
+            }
+          }),
+        );
+      } else {
+        for (let i = 0; i < groups.length; i++) {
+          if (decisions[i] === undefined) continue; // its store call failed open
+          const g = groups[i] as Pending[];
+          try {
+            decisions[i] = await run(g, false);
+          } catch (err) {
+            if (failing(g).policy.onStoreError === 'deny') return { error: { policy: failing(g).policy, key: (g[0] as Pending).key, error: err } };
+            error ??= { policy: failing(g).policy, key: (g[0] as Pending).key, error: err };
+            decisions[i] = undefined;
+            continue;
+          }
+          if (!(decisions[i] as Decision).allowed) {
+            for (let j = i + 1; j < groups.length; j++) decisions[j] = undefined; // not evaluated
+            break;
+          }
+        }
+      }
+    } else {
+      try {
+        decisions[0] = await run(groups[0] as Pending[], false);
+      } catch (err) {
+        return { error: { policy: failing(groups[0] as Pending[]).policy, key: first.key, error: err } };
+      }
+    }
+
+    const outcomes: RuleOutcome[] = [];
+    let refusing: CompiledPolicy | undefined;
+    let refusingWait = -1;
+    groups.forEach((g, i) => {
+      const d = decisions[i];
+      if (d === undefined) return;
+      g.forEach((s, j) => {
+        const o = (d.policies[j] ?? d) as RuleOutcome;
+        outcomes.push(o);
+        if (!s.policy.shadow) inputs.push({ name: s.policy.pool, headerMode: s.policy.headerMode, quota: s.rule.limit, outcome: o });
+        if (!o.allowed && o.retryAfterMs > refusingWait) {
+          refusing = s.policy;
+          refusingWait = o.retryAfterMs;
+        }
+      });
+    });
+    if (outcomes.length === 0) return error ? { error } : {};
+    const decision = groups.length === 1 ? (decisions[0] as Decision) : combine(first.key, 1, outcomes);
+    return { decision, ...(refusing ? { refusing } : {}), ...(error ? { error } : {}) };
+  }
+
+  return {
+    check,
+    policies,
+    store,
+    buildId,
+    needsCompletion,
+    stats,
+    close: () => (ownStore ? store.close() : Promise.resolve()),
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Rate-limit response headers from decisions.
+ *
+ * - `retry-after` (Zuplo's default): `Retry-After: <seconds>` on refusals only.
+ * - `ietf`: draft-ietf-httpapi-ratelimit-headers-10, on every response:
+ *   `RateLimit-Policy: "<name>";q=<quota>;w=<window s>` and `RateLimit: "<name>";r=<remaining>;t=<s>`,
+ *   one list member per policy that applied, in evaluation order; plus `Retry-After` on refusals.
+ * - `legacy`: `X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset` (epoch seconds, the
+ *   GitHub / express-rate-limit convention) for the policy closest to exhaustion; plus `Retry-After`.
+ * - `none`: nothing.
+ */
+import type { RuleOutcome } from '../core/decision.js';
+import type { HeaderMode } from './options.js';
+
+/** One applied policy's outcome with what the headers need. */
+export interface HeaderInput {
+  /** Display name (the policy's pool/counter name). */
+  readonly name: string;
+  readonly headerMode: HeaderMode;
+  /** Requests allowed per window (the IETF `q`). */
+  readonly quota: number;
+  readonly outcome: RuleOutcome;
+}
+
+/** Whole seconds, rounded up, at least `min`. Infinity (never admissible) maps to one day. */
+export function ceilSeconds(ms: number, min = 0): number {
+  if (!Number.isFinite(ms)) return 86_400;
+  return Math.max(min, Math.ceil(ms / 1000));
+}
+
+/** `Retry-After` for a refusal: whole seconds rounded up, never 0. */
+export function retryAfterSeconds(retryAfterMs: number): number {
+  return ceilSeconds(retryAfterMs, 1);
+}
+
+/** An RFC 9651 String: printable ASCII only, `"` and `\` escaped. Other characters become `_`. */
+export function sfString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) out += `\\${s[i]}`;
+    else if (c >= 0x20 && c <= 0x7e) out += s[i];
+    else out += '_';
+  }
+  return `${out}"`;
+}
+
+/** SF Integers have at most 15 digits. */
+const sfInt = (n: number) => Math.min(999_999_999_999_999, Math.max(0, Math.floor(n)));
+
+/**
+ * Write the headers of `inputs` into `out`. `refusedMs` is the wait of a refused request (the
+ * `Retry-After`), or `undefined` when the request is allowed.
+ */
+export function writeRateLimitHeaders(out: Record<string, string>, inputs: readonly HeaderInput[], refusedMs: number | undefined, nowMs: number): void {
+  let policy = '';
+  let state = '';
+  let legacy: HeaderInput | undefined;
+  let retry = false;
+  for (const h of inputs) {
+    switch (h.headerMode) {
+      case 'none':
+        continue;
+      case 'ietf': {
+        const o = h.outcome;
+        const name = sfString(h.name);
+        const w = ceilSeconds(o.windowMs, 1);
+        // t: seconds until this policy gives quota back: the retry time when it refuses, its reset otherwise.
+        const t = o.allowed ? ceilSeconds(o.resetMs) : retryAfterSeconds(o.retryAfterMs);
+        policy += `${policy ? ', ' : ''}${name};q=${sfInt(h.quota)};w=${sfInt(w)}`;
+        state += `${state ? ', ' : ''}${name};r=${sfInt(o.remaining)};t=${sfInt(t)}`;
+        break;
+      }
+      case 'legacy': {
+        const o = h.outcome;
+        if (
+          legacy === undefined ||
+          o.remaining < legacy.outcome.remaining ||
+          (o.remaining === legacy.outcome.remaining && o.resetMs > legacy.outcome.resetMs)
+        ) {
+          legacy = h;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    retry = true;
+  }
+  if (policy) {
+    out['ratelimit-policy'] = policy;
+    out['ratelimit'] = state;
+  }
+  if (legacy !== undefined) {
+    const o = legacy.outcome;
+    out['x-ratelimit-limit'] = String(legacy.quota);
+    out['x-ratelimit-remaining'] = String(o.remaining);
+    out['x-ratelimit-reset'] = String(Math.ceil((nowMs + (o.allowed ? o.resetMs : retryAfterSeconds(o.retryAfterMs) * 1000)) / 1000));
+  }
+  if (refusedMs !== undefined && retry) out['retry-after'] = String(retryAfterSeconds(refusedMs));
+}

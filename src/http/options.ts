@@ -1,0 +1,352 @@
+/**
+ * Rate-limit policy options, named after Zuplo's `rate-limit-inbound` policy so its users feel at
+ * home, plus what Zuplo lacks (burst, algorithm, IETF headers, pools, trust-proxy, failed-auth
+ * protection). {@link compilePolicy} validates everything at construction: a bad option throws
+ * {@link SluiceConfigError} naming it, never at the first request.
+ */
+import { SluiceConfigError } from '../core/errors.js';
+import { compileRule, describe, MAX_WINDOW_MS, type Algorithm, type Rule } from '../core/rule.js';
+import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
+import type { HttpRequestInfo } from './request.js';
+
+/** What identifies a bucket. */
+export type RateLimitBy = 'ip' | 'user' | 'apiKey' | 'header' | 'function' | 'all';
+
+/** Which rate-limit headers to send. */
+export type HeaderMode = 'retry-after' | 'ietf' | 'legacy' | 'none';
+
+/**
+ * What an `identifier` function returns: the bucket key and, optionally, limits for this caller
+ * (per-tier limits). `undefined` / `null` means "do not limit this request".
+ */
+export interface IdentifierResult {
+  /** The bucket key (any string; long or binary keys are hashed). */
+  key: string;
+  /** Overrides the policy's `requestsAllowed` for this request. */
+  requestsAllowed?: number;
+  /** Overrides the policy's window for this request (minutes, fractions allowed). */
+  timeWindowMinutes?: number;
+}
+
+/** A custom identifier: Zuplo's `CustomRateLimitFunction`, given the request and the policy name. */
+export type IdentifierFunction = (
+  request: HttpRequestInfo,
+  policyName: string,
+) => IdentifierResult | undefined | null | Promise<IdentifierResult | undefined | null>;
+
+/**
+ * The rule for a request the limiter cannot identify (`rateLimitBy: user` with no user, `apiKey`
+ * with no key, `header` with the header missing, or no socket address):
+ * - `ip` (default): limit it by client IP instead, under the same policy (keys `ip:` never
+ *   collide with user keys). Never a shared anonymous bucket.
+ * - `deny`: refuse it (401 for `user`/`apiKey`, 400 for `header`/`ip`).
+ * - `allow`: let it through unlimited by this policy.
+ */
+export type OnUnidentified = 'ip' | 'deny' | 'allow';
+
+/** Addresses/CIDRs (matched on the client IP) or a predicate on the request. */
+export type RequestMatcher = readonly string[] | ((request: HttpRequestInfo) => boolean);
+
+/**
+ * Failed-authentication protection: the policy counts only responses whose status is in
+ * `countStatuses` and, after `threshold` of them within the window, refuses the identifier with
+ * 429 for the penalty period. It consumes nothing for other responses.
+ */
+export interface FailedAuthOptions {
+  /** Statuses that count as a failure. Default `[401]`. */
+  countStatuses?: readonly number[];
+  /** Failures tolerated within the window; the `threshold`-th failure starts the penalty. */
+  threshold: number;
+  /** Window in which failures are counted. Default 15 minutes. */
+  windowMinutes?: number;
+  /** Same as `windowMinutes`, in seconds. */
+  windowSeconds?: number;
+  /** How long the identifier is refused after the threshold. Default 15 minutes. */
+  penaltyMinutes?: number;
+  /** Same as `penaltyMinutes`, in seconds. */
+  penaltySeconds?: number;
+}
+
+/** Options of one rate-limit policy. */
+export interface RateLimitPolicyOptions {
+  /** Policy name: counters are kept per (name or `pool`, key); shown in headers and logs. */
+  name?: string;
+  /** Requests allowed per window. Required unless `failedAuth` is set. */
+  requestsAllowed?: number;
+  /** Window in minutes (fractions allowed: 0.5 = 30 s). Give this or `timeWindowSeconds`. */
+  timeWindowMinutes?: number;
+  /** Window in seconds. */
+  timeWindowSeconds?: number;
+  /** What identifies a bucket. Default `ip`. */
+  rateLimitBy?: RateLimitBy;
+  /** Header whose value is the key, for `rateLimitBy: header` (case-insensitive). */
+  headerName?: string;
+  /** Header carrying the API key when the request has no `apiKey` from an auth step. Default `x-api-key`. */
+  apiKeyHeader?: string;
+  /** The custom identifier, for `rateLimitBy: function` (may be async). */
+  identifier?: IdentifierFunction;
+  /** GCRA only: requests admissible at once from a full bucket. Default `requestsAllowed`. */
+  burst?: number;
+  /** Counting algorithm (see the core). Default `gcra`. */
+  algorithm?: Algorithm;
+  /** Which headers to send. Default `retry-after` (Zuplo's). */
+  headerMode?: HeaderMode;
+  /**
+   * `strict` (default): decide before the request proceeds. `async`: let it proceed and count in
+   * the background; a key found over its limit is refused locally until its retry time. Over-admits
+   * at most the requests of one key that arrive while one store round trip is in flight.
+   */
+  mode?: 'strict' | 'async';
+  /** When the store fails: `allow` (default, fail open, logged) or `deny` (503 problem+json). */
+  onStoreError?: 'allow' | 'deny';
+  /** Zuplo's name for `onStoreError: 'deny'`. */
+  throwOnFailure?: boolean;
+  /** Dry run: count and log what would be refused, never refuse, send no rate-limit headers. */
+  shadow?: boolean;
+  /** Requests matching this bypass the policy. */
+  allowList?: RequestMatcher;
+  /** Requests matching this are refused with 403 problem+json. */
+  denyList?: RequestMatcher;
+  /**
+   * Counter name shared by every policy (on any route) that uses the same pool: they draw from
+   * one limit per key. Default: the policy name (Zuplo: same policy name = same counter).
+   */
+  pool?: string;
+  /** Which proxies' forwarding headers to believe. Default `false` (socket address only). */
+  trustProxy?: TrustProxy;
+  /** The forwarding header to read when `trustProxy` is set. Default `x-forwarded-for`. */
+  forwardedHeader?: ForwardedHeader;
+  /** IPv6 clients share a bucket per this prefix length. Default 64. */
+  ipv6Subnet?: number;
+  /** Rule for unidentifiable requests. Default `ip`. */
+  onUnidentified?: OnUnidentified;
+  /** Make this a failed-authentication policy (see {@link FailedAuthOptions}). */
+  failedAuth?: FailedAuthOptions;
+}
+
+/** A policy after validation. Internal shape, read by the engine. */
+export interface CompiledPolicy {
+  readonly name: string;
+  readonly pool: string;
+  readonly rateLimitBy: RateLimitBy;
+  readonly headerName: string | undefined;
+  readonly apiKeyHeader: string;
+  readonly identifier: IdentifierFunction | undefined;
+  /** The static rule (requestsAllowed per window); for failed-auth, the failure-counting rule. */
+  readonly rule: Rule;
+  readonly algorithm: Algorithm;
+  readonly burst: number | undefined;
+  readonly headerMode: HeaderMode;
+  readonly mode: 'strict' | 'async';
+  readonly onStoreError: 'allow' | 'deny';
+  readonly shadow: boolean;
+  readonly allow: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
+  readonly deny: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
+  readonly trust: TrustRule;
+  readonly forwardedHeader: ForwardedHeader;
+  readonly ipv6Subnet: number;
+  readonly onUnidentified: OnUnidentified;
+  readonly failedAuth:
+    | { readonly countStatuses: ReadonlySet<number>; readonly penaltyRule: Rule; readonly threshold: number }
+    | undefined;
+}
+
+const KNOWN = new Set([
+  'name', 'requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'rateLimitBy', 'headerName', 'apiKeyHeader',
+  'identifier', 'burst', 'algorithm', 'headerMode', 'mode', 'onStoreError', 'throwOnFailure', 'shadow', 'allowList',
+  'denyList', 'pool', 'trustProxy', 'forwardedHeader', 'ipv6Subnet', 'onUnidentified', 'failedAuth',
+]);
+const BY = new Set<RateLimitBy>(['ip', 'user', 'apiKey', 'header', 'function', 'all']);
+const HEADER_MODES = new Set<HeaderMode>(['retry-after', 'ietf', 'legacy', 'none']);
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/;
+
+function oneOf<T extends string>(value: unknown, allowed: ReadonlySet<T>, field: string, fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.has(value as T)) {
+    throw new SluiceConfigError(field, `must be one of ${[...allowed].map((a) => `"${a}"`).join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+function bool(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new SluiceConfigError(field, `must be true or false, got ${describe(value)}`);
+  return value;
+}
+
+function positive(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SluiceConfigError(field, `must be a positive number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** A window from minutes or seconds (exactly one may be given), in ms. */
+export function windowMsOf(minutes: unknown, seconds: unknown, field: string, fallbackMs?: number): number {
+  if (minutes !== undefined && seconds !== undefined) {
+    throw new SluiceConfigError(`${field}Seconds`, `give either ${field}Minutes or ${field}Seconds, not both`);
+  }
+  let ms: number;
+  if (minutes !== undefined) ms = positive(minutes, `${field}Minutes`) * 60_000;
+  else if (seconds !== undefined) ms = positive(seconds, `${field}Seconds`) * 1000;
+  else if (fallbackMs !== undefined) return fallbackMs;
+  else throw new SluiceConfigError(`${field}Minutes`, `is required (or ${field}Seconds)`);
+  if (ms < 1 || ms > MAX_WINDOW_MS) {
+    throw new SluiceConfigError(minutes !== undefined ? `${field}Minutes` : `${field}Seconds`, `must be between 1 ms and 10 years, got ${ms} ms`);
+  }
+  return ms;
+}
+
+/** Compile an allow/deny list. CIDR lists match the client IP (resolved with `trustProxy`). */
+function compileMatcher(value: unknown, field: string): CompiledPolicy['allow'] {
+  if (value === undefined) return undefined;
+  if (typeof value === 'function') return (req) => (value as (r: HttpRequestInfo) => boolean)(req) === true;
+  if (!Array.isArray(value)) throw new SluiceConfigError(field, `must be a list of IPs/CIDRs or a function, got ${describe(value)}`);
+  if (value.length === 0) return undefined;
+  const rule = compileTrustProxy(value, field);
+  if (!('trusted' in rule)) throw new SluiceConfigError(field, 'must be a list of IPs/CIDRs');
+  const test = rule.trusted;
+  return (_req, ip) => {
+    const a = ip();
+    return a !== undefined && test(a);
+  };
+}
+
+/**
+ * Validate one policy and compile it. Throws {@link SluiceConfigError} whose `field` is
+ * `<name>.<option>` so a config file with many policies points at the right one.
+ */
+export function compilePolicy(options: RateLimitPolicyOptions, name: string): CompiledPolicy {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
+    throw new SluiceConfigError('name', `a policy needs a non-empty name of at most 200 characters, got ${describe(name)}`);
+  }
+  const at = (f: string) => `${name}.${f}`;
+  if (options === null || typeof options !== 'object') throw new SluiceConfigError(name, 'policy options must be an object');
+  for (const k of Object.keys(options)) {
+    if (!KNOWN.has(k)) throw new SluiceConfigError(at(k), 'unknown option (check the spelling)');
+  }
+  const o = options as Record<string, unknown>;
+  const wrap = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof SluiceConfigError && !err.field.startsWith(`${name}.`)) throw new SluiceConfigError(at(err.field), err.message.replace(/^Invalid option "[^"]*": /, ''));
+      throw err;
+    }
+  };
+
+  const rateLimitBy = oneOf(o.rateLimitBy, BY, at('rateLimitBy'), 'ip');
+  const headerMode = oneOf(o.headerMode, HEADER_MODES, at('headerMode'), 'retry-after');
+  const mode = oneOf(o.mode, new Set(['strict', 'async'] as const), at('mode'), 'strict');
+  const throwOnFailure = bool(o.throwOnFailure, at('throwOnFailure'), false);
+  const onStoreError = oneOf(o.onStoreError, new Set(['allow', 'deny'] as const), at('onStoreError'), throwOnFailure ? 'deny' : 'allow');
+  if (throwOnFailure && onStoreError === 'allow' && o.onStoreError !== undefined) {
+    throw new SluiceConfigError(at('throwOnFailure'), 'contradicts onStoreError: "allow"');
+  }
+  const shadow = bool(o.shadow, at('shadow'), false);
+  const onUnidentified = oneOf(o.onUnidentified, new Set(['ip', 'deny', 'allow'] as const), at('onUnidentified'), 'ip');
+  const forwardedHeader = oneOf(o.forwardedHeader, new Set(['x-forwarded-for', 'forwarded'] as const), at('forwardedHeader'), 'x-forwarded-for');
+
+  let headerName: string | undefined;
+  if (rateLimitBy === 'header') {
+    if (typeof o.headerName !== 'string' || !HEADER_NAME.test(o.headerName)) {
+      throw new SluiceConfigError(at('headerName'), `rateLimitBy "header" needs a valid header name, got ${describe(o.headerName)}`);
+    }
+    headerName = o.headerName.toLowerCase();
+  } else if (o.headerName !== undefined) {
+    throw new SluiceConfigError(at('headerName'), `only applies to rateLimitBy "header", not "${rateLimitBy}"`);
+  }
+  let apiKeyHeader = 'x-api-key';
+  if (o.apiKeyHeader !== undefined) {
+    if (typeof o.apiKeyHeader !== 'string' || !HEADER_NAME.test(o.apiKeyHeader)) {
+      throw new SluiceConfigError(at('apiKeyHeader'), `must be a valid header name, got ${describe(o.apiKeyHeader)}`);
+    }
+    apiKeyHeader = o.apiKeyHeader.toLowerCase();
+  }
+  let identifier: IdentifierFunction | undefined;
+  if (rateLimitBy === 'function') {
+    if (typeof o.identifier !== 'function') {
+      throw new SluiceConfigError(at('identifier'), `rateLimitBy "function" needs an identifier function, got ${describe(o.identifier)}`);
+    }
+    identifier = o.identifier as IdentifierFunction;
+  } else if (o.identifier !== undefined) {
+    throw new SluiceConfigError(at('identifier'), `only applies to rateLimitBy "function", not "${rateLimitBy}"`);
+  }
+
+  const pool = o.pool === undefined ? name : o.pool;
+  if (typeof pool !== 'string' || pool.length === 0 || pool.length > 200) {
+    throw new SluiceConfigError(at('pool'), `must be a non-empty string of at most 200 characters, got ${describe(pool)}`);
+  }
+  const trust = wrap(() => compileTrustProxy(o.trustProxy, at('trustProxy')));
+  let ipv6Subnet = 64;
+  if (o.ipv6Subnet !== undefined) {
+    if (typeof o.ipv6Subnet !== 'number' || !Number.isInteger(o.ipv6Subnet) || o.ipv6Subnet < 1 || o.ipv6Subnet > 128) {
+      throw new SluiceConfigError(at('ipv6Subnet'), `must be an integer prefix length 1..128, got ${describe(o.ipv6Subnet)}`);
+    }
+    ipv6Subnet = o.ipv6Subnet;
+  }
+  const allow = compileMatcher(o.allowList, at('allowList'));
+  const deny = compileMatcher(o.denyList, at('denyList'));
+  const algorithm = (o.algorithm ?? 'gcra') as Algorithm;
+
+  let rule: Rule;
+  let failedAuth: CompiledPolicy['failedAuth'];
+  if (o.failedAuth !== undefined) {
+    const f = o.failedAuth as Record<string, unknown>;
+    if (f === null || typeof f !== 'object') throw new SluiceConfigError(at('failedAuth'), 'must be an object');
+    for (const k of Object.keys(f)) {
+      if (!['countStatuses', 'threshold', 'windowMinutes', 'windowSeconds', 'penaltyMinutes', 'penaltySeconds'].includes(k)) {
+        throw new SluiceConfigError(at(`failedAuth.${k}`), 'unknown option (check the spelling)');
+      }
+    }
+    for (const k of ['requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'burst', 'mode', 'shadow']) {
+      if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (set failedAuth.threshold and its window instead)');
+    }
+    const statuses = f.countStatuses ?? [401];
+    if (!Array.isArray(statuses) || statuses.length === 0 || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
+      throw new SluiceConfigError(at('failedAuth.countStatuses'), `must be a non-empty list of HTTP statuses, got ${describe(statuses)}`);
+    }
+    const windowMs = wrap(() => windowMsOf(f.windowMinutes, f.windowSeconds, at('failedAuth.window'), 15 * 60_000));
+    const penaltyMs = wrap(() => windowMsOf(f.penaltyMinutes, f.penaltySeconds, at('failedAuth.penalty'), 15 * 60_000));
+    rule = wrap(() =>
+      compileRule({ name: `${pool}:failures`, algorithm: o.algorithm === undefined ? 'sliding-window' : algorithm, limit: f.threshold as number, windowMs }, at('failedAuth')),
+    );
+    // One unit per penalty period: consuming it blocks the key for exactly `penaltyMs` (GCRA, burst 1).
+    const penaltyRule = compileRule({ name: `${pool}:penalty`, algorithm: 'gcra', limit: 1, windowMs: penaltyMs, burst: 1 });
+    failedAuth = { countStatuses: new Set(statuses as number[]), penaltyRule, threshold: rule.limit };
+  } else {
+    if (o.requestsAllowed === undefined) throw new SluiceConfigError(at('requestsAllowed'), 'is required');
+    const windowMs = wrap(() => windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, at('timeWindow')));
+    rule = wrap(() => {
+      try {
+        return compileRule({ name: pool, algorithm, limit: o.requestsAllowed as number, windowMs, ...(o.burst !== undefined ? { burst: o.burst as number } : {}) });
+      } catch (err) {
+        // The core names its fields `limit`/`windowMs`; report the policy's own option names.
+        if (err instanceof SluiceConfigError && err.field === 'limit') throw new SluiceConfigError(at('requestsAllowed'), err.message.replace(/^Invalid option "[^"]*": /, ''));
+        throw err;
+      }
+    });
+  }
+  return {
+    name,
+    pool,
+    rateLimitBy,
+    headerName,
+    apiKeyHeader,
+    identifier,
+    rule,
+    algorithm,
+    burst: o.burst as number | undefined,
+    headerMode,
+    mode,
+    onStoreError,
+    shadow,
+    allow,
+    deny,
+    trust,
+    forwardedHeader,
+    ipv6Subnet,
+    onUnidentified,
+    failedAuth,
+  };
+}
