@@ -1,0 +1,41 @@
+/**
+ * `sluice/express`: Express middleware over the same policy engine.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { rateLimit } from 'sluice/express';
+ * const app = express();
+ * app.use('/api', rateLimit({ requestsAllowed: 100, timeWindowMinutes: 1, headerMode: 'ietf' }));
+ * ```
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { PolicyEngine } from '../http/engine.js';
+import { pathOf } from '../http/request.js';
+import { defaultUser, engineOf, type AdapterOptions } from './common.js';
+import { applyResult, nodeRequestInfo } from './node-http.js';
+
+/** Options of the Express middleware. */
+export type ExpressRateLimitOptions = AdapterOptions<Request>;
+
+/** Express middleware with its engine attached. */
+export interface ExpressRateLimiter {
+  (req: Request, res: Response, next: NextFunction): void;
+  readonly engine: PolicyEngine;
+}
+
+/** Create Express middleware. Options are validated now. */
+export function rateLimit(options: ExpressRateLimitOptions): ExpressRateLimiter {
+  const engine = engineOf(options);
+  const getUser = (options.getUser ?? defaultUser) as (req: unknown) => ReturnType<typeof defaultUser>;
+  const getApiKey = options.getApiKey as ((req: unknown) => string | undefined) | undefined;
+  const needsCompletion = engine.needsCompletion;
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    // originalUrl: the full path even when mounted under a prefix (the problem `instance`).
+    engine.check(nodeRequestInfo(req, getUser, getApiKey, pathOf(req.originalUrl ?? req.url))).then((result) => {
+      if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
+      if (applyResult(result, res)) next();
+    }, next);
+  };
+  return Object.assign(middleware, { engine });
+}

@@ -1,0 +1,78 @@
+/**
+ * `sluice/fastify`: a Fastify plugin (an `onRequest` hook) over the same policy engine.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { sluiceRateLimit } from 'sluice/fastify';
+ * const app = Fastify();
+ * await app.register(sluiceRateLimit, { requestsAllowed: 100, timeWindowMinutes: 1 });
+ * ```
+ * The plugin is wrapped with `fastify-plugin`, so it applies to every route of the instance it is
+ * registered on; for a single route use `rateLimitHook(options)` in the route's `onRequest`.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+import type { PolicyEngine, PolicyResult } from '../http/engine.js';
+import { pathOf, type HttpRequestInfo } from '../http/request.js';
+import { defaultUser, engineOf, type AdapterOptions } from './common.js';
+
+/** Options of the Fastify plugin / hook. */
+export type FastifyRateLimitOptions = AdapterOptions<FastifyRequest>;
+
+const results = new WeakMap<FastifyRequest, PolicyResult>();
+
+/** Build the `onRequest` hook (and the `onResponse` hook that reports statuses when needed). */
+export function rateLimitHooks(options: FastifyRateLimitOptions): {
+  engine: PolicyEngine;
+  onRequest: onRequestHookHandler;
+  onResponse: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined;
+} {
+  const engine = engineOf(options);
+  const getUser = options.getUser ?? (defaultUser as (r: FastifyRequest) => HttpRequestInfo['user']);
+  const getApiKey = options.getApiKey;
+  const needsCompletion = engine.needsCompletion;
+  const onRequest = async function (request: FastifyRequest, reply: FastifyReply) {
+    const raw = request.raw;
+    const info: HttpRequestInfo = {
+      method: request.method,
+      path: pathOf(request.url),
+      url: request.url,
+      headers: request.headers,
+      remoteAddress: raw.socket.remoteAddress ?? '',
+    };
+    const user = getUser(request);
+    if (user !== undefined) info.user = user;
+    const apiKey = getApiKey?.(request);
+    if (apiKey !== undefined) info.apiKey = apiKey;
+    const result = await engine.check(info);
+    if (result.action === 'deny') {
+      return reply.code(result.status).headers(result.headers).send(result.body);
+    }
+    reply.headers(result.headers);
+    if (needsCompletion) results.set(request, result);
+    return undefined;
+  } as onRequestHookHandler;
+  const onResponse = needsCompletion
+    ? async (request: FastifyRequest, reply: FastifyReply) => {
+        results.get(request)?.complete(reply.statusCode);
+      }
+    : undefined;
+  return { engine, onRequest, onResponse };
+}
+
+/** An `onRequest` hook for one route (failed-auth policies need the plugin, which also sees responses). */
+export function rateLimitHook(options: FastifyRateLimitOptions): onRequestHookHandler {
+  return rateLimitHooks(options).onRequest;
+}
+
+const plugin: FastifyPluginAsync<FastifyRateLimitOptions> = async (fastify, options) => {
+  const { onRequest, onResponse, engine } = rateLimitHooks(options);
+  fastify.addHook('onRequest', onRequest);
+  if (onResponse !== undefined) fastify.addHook('onResponse', onResponse);
+  fastify.addHook('onClose', async () => engine.close());
+};
+
+/** The Fastify plugin. Register it with the same options as every other adapter. */
+export const sluiceRateLimit = fp(plugin, { fastify: '>=4', name: 'sluice-rate-limit' });
+export default sluiceRateLimit;

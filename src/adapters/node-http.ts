@@ -1,0 +1,97 @@
+/**
+ * `sluice/http`: rate limiting for plain `node:http` servers.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { rateLimit } from 'sluice/http';
+ * const limit = rateLimit({ requestsAllowed: 100, timeWindowMinutes: 1 });
+ * createServer(async (req, res) => {
+ *   if (!(await limit(req, res))) return; // a 429 was sent
+ *   res.end('ok');
+ * }).listen(3000);
+ * ```
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PolicyEngine, PolicyResult } from '../http/engine.js';
+import { pathOf, type HttpRequestInfo } from '../http/request.js';
+import { defaultUser, engineOf, type AdapterOptions } from './common.js';
+
+/** Options of the node:http adapter. */
+export type NodeRateLimitOptions = AdapterOptions<IncomingMessage>;
+
+/** A limiter for node:http: resolves `true` when the request may proceed, `false` when it answered. */
+export interface NodeRateLimiter {
+  (req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  readonly engine: PolicyEngine;
+}
+
+/** The engine's view of a node:http request. */
+export function nodeRequestInfo(
+  req: IncomingMessage,
+  getUser: (req: IncomingMessage) => HttpRequestInfo['user'],
+  getApiKey: ((req: IncomingMessage) => string | undefined) | undefined,
+  pathname?: string,
+): HttpRequestInfo {
+  const url = req.url ?? '/';
+  const info: HttpRequestInfo = {
+    method: req.method ?? 'GET',
+    path: pathname ?? pathOf(url),
+    url,
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress ?? '',
+  };
+  const user = getUser(req);
+  if (user !== undefined) info.user = user;
+  const apiKey = getApiKey?.(req);
+  if (apiKey !== undefined) info.apiKey = apiKey;
+  return info;
+}
+
+/** Apply an engine result to a node response: headers when allowed, the whole answer when denied. */
+export function applyResult(result: PolicyResult, res: ServerResponse): boolean {
+  if (result.action === 'deny') {
+    if (!res.headersSent) {
+      res.writeHead(result.status, result.headers);
+      res.end(result.body);
+    }
+    return false;
+  }
+  const h = result.headers;
+  for (const name in h) res.setHeader(name, h[name] as string);
+  return true;
+}
+
+/** Create a node:http limiter (`(req, res) => Promise<boolean>`). Options are validated now. */
+export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
+  const engine = engineOf(options);
+  const getUser = options.getUser ?? defaultUser;
+  const getApiKey = options.getApiKey;
+  const needsCompletion = engine.needsCompletion;
+  const limiter = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const result = await engine.check(nodeRequestInfo(req, getUser, getApiKey));
+    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
+    return applyResult(result, res);
+  };
+  return Object.assign(limiter, { engine });
+}
+
+/** Wrap a node:http handler: it runs only for admitted requests. */
+export function withRateLimit(
+  options: NodeRateLimitOptions,
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const limiter = rateLimit(options);
+  return (req, res) => {
+    limiter(req, res).then(
+      (ok) => {
+        if (ok) return handler(req, res);
+        return undefined;
+      },
+      () => {
+        // The engine never rejects; a failure here is a bug in the handler chain: answer 500 once.
+        if (!res.headersSent) res.writeHead(500).end();
+      },
+    );
+  };
+}
