@@ -47,7 +47,8 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
     if (apiKey !== undefined) info.apiKey = apiKey;
     const result = await engine.check(info);
     if (result.action === 'deny') {
-      return reply.code(result.status).headers(result.headers).send(result.body);
+      // A Buffer, so Fastify keeps our exact content-type (it appends a charset to strings).
+      return reply.code(result.status).headers(result.headers).send(Buffer.from(result.body ?? ''));
     }
     reply.headers(result.headers);
     if (needsCompletion) results.set(request, result);
