@@ -10,7 +10,7 @@
  * ```
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { PolicyEngine } from '../http/engine.js';
+import type { PolicyEngine, PolicyResult } from '../http/engine.js';
 import { pathOf } from '../http/request.js';
 import { defaultUser, engineOf, type AdapterOptions } from './common.js';
 import { applyResult, nodeRequestInfo } from './node-http.js';
@@ -32,10 +32,18 @@ export function rateLimit(options: ExpressRateLimitOptions): ExpressRateLimiter 
   const needsCompletion = engine.needsCompletion;
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     // originalUrl: the full path even when mounted under a prefix (the problem `instance`).
-    engine.check(nodeRequestInfo(req, getUser, getApiKey, pathOf(req.originalUrl ?? req.url))).then((result) => {
+    const finish = (result: PolicyResult) => {
       if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
       if (applyResult(result, res)) next();
-    }, next);
+    };
+    let r: PolicyResult | Promise<PolicyResult>;
+    try {
+      r = engine.evaluate(nodeRequestInfo(req, getUser, getApiKey, pathOf(req.originalUrl ?? req.url)));
+    } catch (err) {
+      return next(err);
+    }
+    if (r instanceof Promise) r.then(finish, next);
+    else finish(r);
   };
   return Object.assign(middleware, { engine });
 }

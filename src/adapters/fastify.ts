@@ -32,7 +32,18 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
   const getUser = options.getUser ?? (defaultUser as (r: FastifyRequest) => HttpRequestInfo['user']);
   const getApiKey = options.getApiKey;
   const needsCompletion = engine.needsCompletion;
-  const onRequest = async function (request: FastifyRequest, reply: FastifyReply) {
+  const apply = (request: FastifyRequest, reply: FastifyReply, result: PolicyResult, done: (err?: Error) => void) => {
+    if (result.action === 'deny') {
+      // A Buffer, so Fastify keeps our exact content-type (it appends a charset to strings).
+      reply.code(result.status).headers(result.headers).send(Buffer.from(result.body ?? ''));
+      return;
+    }
+    reply.headers(result.headers);
+    if (needsCompletion) results.set(request, result);
+    done();
+  };
+  // A callback-style hook: one promise (the engine's) per request instead of an async hook's extra ones.
+  const onRequest = function (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
     const raw = request.raw;
     const info: HttpRequestInfo = {
       method: request.method,
@@ -45,14 +56,14 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
     if (user !== undefined) info.user = user;
     const apiKey = getApiKey?.(request);
     if (apiKey !== undefined) info.apiKey = apiKey;
-    const result = await engine.check(info);
-    if (result.action === 'deny') {
-      // A Buffer, so Fastify keeps our exact content-type (it appends a charset to strings).
-      return reply.code(result.status).headers(result.headers).send(Buffer.from(result.body ?? ''));
+    let r: PolicyResult | Promise<PolicyResult>;
+    try {
+      r = engine.evaluate(info);
+    } catch (err) {
+      return done(err as Error);
     }
-    reply.headers(result.headers);
-    if (needsCompletion) results.set(request, result);
-    return undefined;
+    if (r instanceof Promise) r.then((result) => apply(request, reply, result, done), done);
+    else apply(request, reply, r, done);
   } as onRequestHookHandler;
   const onResponse = needsCompletion
     ? async (request: FastifyRequest, reply: FastifyReply) => {

@@ -68,10 +68,17 @@ export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
   const getUser = options.getUser ?? defaultUser;
   const getApiKey = options.getApiKey;
   const needsCompletion = engine.needsCompletion;
-  const limiter = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-    const result = await engine.check(nodeRequestInfo(req, getUser, getApiKey));
+  const finish = (result: PolicyResult, res: ServerResponse): boolean => {
     if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
     return applyResult(result, res);
+  };
+  const limiter = (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    try {
+      const r = engine.evaluate(nodeRequestInfo(req, getUser, getApiKey));
+      return r instanceof Promise ? r.then((x) => finish(x, res)) : Promise.resolve(finish(r, res));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   };
   return Object.assign(limiter, { engine });
 }

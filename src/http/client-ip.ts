@@ -133,8 +133,20 @@ function forwardedChain(headers: HttpRequestInfo['headers'], header: ForwardedHe
  * unknown. An unparseable entry in the believed part of the chain stops the walk at the last
  * good (trusted) hop, so garbage can only ever map to a proxy's address, never to a fresh one.
  */
+// Socket addresses repeat (keep-alive, busy clients): remember their normal form.
+const socketCache = new Map<string, string | undefined>();
+function normalizeSocket(raw: string): string | undefined {
+  let n = socketCache.get(raw);
+  if (n === undefined && !socketCache.has(raw)) {
+    n = normalizeIp(raw);
+    if (socketCache.size >= 4096) socketCache.clear();
+    socketCache.set(raw, n);
+  }
+  return n;
+}
+
 export function clientIp(req: HttpRequestInfo, trust: TrustRule, header: ForwardedHeader = 'x-forwarded-for'): string | undefined {
-  const socket = normalizeIp(req.remoteAddress);
+  const socket = normalizeSocket(req.remoteAddress);
   if (socket === undefined) return undefined;
   if ('hops' in trust && trust.hops === 0) return socket;
   const chain = forwardedChain(req.headers, header);

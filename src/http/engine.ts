@@ -116,6 +116,11 @@ export interface PolicyStats {
 export interface PolicyEngine {
   /** Decide a request. Never rejects: failures follow each policy's `onStoreError`. */
   check(request: HttpRequestInfo): Promise<PolicyResult>;
+  /**
+   * Same as `check`, but returns the result directly when it could be decided synchronously
+   * (memory store, no asynchronous identifier): adapters use it to skip a promise per request.
+   */
+  evaluate(request: HttpRequestInfo): PolicyResult | Promise<PolicyResult>;
   readonly policies: readonly CompiledPolicy[];
   readonly store: Store;
   readonly buildId: string;
@@ -124,6 +129,14 @@ export interface PolicyEngine {
   readonly stats: Readonly<PolicyStats>;
   /** Close the store if the engine created it. */
   close(): Promise<void>;
+}
+
+/** Per-request state shared by the helpers that build a result. */
+interface RequestContext {
+  readonly requestId: string;
+  readonly headers: Record<string, string>;
+  readonly path: string;
+  shadowLimited: boolean;
 }
 
 /** One strict/shadow/async policy resolved for a request. */
@@ -244,24 +257,27 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
 
   const NOOP = () => {};
 
-  async function check(req: HttpRequestInfo): Promise<PolicyResult> {
+  function denyWith(ctx: RequestContext, status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult {
+    if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
+    else stats.denied++;
+    ctx.headers['content-type'] = PROBLEM_CONTENT_TYPE;
+    const body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    const r: PolicyResult = { action: 'deny', status, reason, headers: ctx.headers, body, requestId: ctx.requestId, policy, shadowLimited: ctx.shadowLimited, complete: NOOP };
+    if (decision !== undefined) (r as { decision?: Decision }).decision = decision;
+    return r;
+  }
+  function failWith(ctx: RequestContext, p: CompiledPolicy, key: string | undefined, error: unknown, type: 'store-error' | 'identifier-error'): PolicyResult | undefined {
+    stats.storeErrors++;
+    emit({ type, policy: p.name, key, requestId: ctx.requestId, path: ctx.path, error }, type === 'store-error' ? 'rate-limit store failed' : 'rate-limit identifier failed');
+    return p.onStoreError === 'deny' ? denyWith(ctx, 503, DETAILS.storeUnavailable, 'store-error', p.name) : undefined;
+  }
+
+  function* evaluate(req: HttpRequestInfo): Generator<unknown, PolicyResult, unknown> {
     const requestId = requestIdOf(req.headers['x-request-id']);
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const path = pathOf(req.path);
-    let shadowLimited = false;
 
-    const deny = (status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult => {
-      if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
-      else stats.denied++;
-      headers['content-type'] = PROBLEM_CONTENT_TYPE;
-      const body = problemBody(problem(status, detail, path, { requestId, timestamp: new Date(clock()).toISOString(), buildId }));
-      return { action: 'deny', status, reason, headers, body, requestId, policy, shadowLimited, complete: NOOP, ...(decision ? { decision } : {}) };
-    };
-    const storeFailed = (p: CompiledPolicy, key: string | undefined, error: unknown, type: 'store-error' | 'identifier-error'): PolicyResult | undefined => {
-      stats.storeErrors++;
-      emit({ type, policy: p.name, key, requestId, path, error }, type === 'store-error' ? 'rate-limit store failed' : 'rate-limit identifier failed');
-      return p.onStoreError === 'deny' ? deny(503, DETAILS.storeUnavailable, 'store-error', p.name) : undefined;
-    };
+    const ctx: RequestContext = { requestId, headers, path, shadowLimited: false };
 
     let strict: Pending[] | undefined;
     let later: Pending[] | undefined; // shadow and async policies
@@ -271,16 +287,16 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
         if (p.deny?.(req, ip)) {
           emit({ type: 'denied', policy: p.name, requestId, path });
-          return deny(403, DETAILS.denied, 'deny-list', p.name);
+          return denyWith(ctx, 403, DETAILS.denied, 'deny-list', p.name);
         }
         if (p.allow?.(req, ip)) continue;
       }
       let id: Identity;
       try {
         const r = identify(req, p);
-        id = r instanceof Promise ? await r : r;
+        id = r instanceof Promise ? ((yield r) as Identity) : r;
       } catch (err) {
-        const d = storeFailed(p, undefined, err, 'identifier-error');
+        const d = failWith(ctx, p, undefined, err, 'identifier-error');
         if (d) return d;
         continue;
       }
@@ -290,7 +306,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const fallback = p.onUnidentified === 'ip' && p.rateLimitBy !== 'ip' ? ipKey(req, p) : undefined;
         if (fallback === undefined) {
           emit({ type: 'unidentified', policy: p.name, requestId, path });
-          return deny(p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey' ? 401 : 400, DETAILS.unidentified, 'unidentified', p.name);
+          return denyWith(ctx, p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey' ? 401 : 400, DETAILS.unidentified, 'unidentified', p.name);
         }
         id = { kind: 'key', key: fallback };
       }
@@ -299,7 +315,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         try {
           rule = ruleFor(p, id.limits);
         } catch (err) {
-          const d = storeFailed(p, id.key, err, 'identifier-error');
+          const d = failWith(ctx, p, id.key, err, 'identifier-error');
           if (d) return d;
           continue;
         }
@@ -315,16 +331,16 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const f of failedAuth) {
         let d: Decision;
         try {
-          d = await penaltyStatus(decide, f.policy, f.key);
+          d = (yield penaltyStatus(decide, f.policy, f.key)) as Decision;
         } catch (err) {
-          const r = storeFailed(f.policy, f.key, err, 'store-error');
+          const r = failWith(ctx, f.policy, f.key, err, 'store-error');
           if (r) return r;
           continue;
         }
         if (!d.allowed) {
           emit({ type: 'penalty', policy: f.policy.name, key: f.key, requestId, path });
           if (f.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
-          return deny(429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
+          return denyWith(ctx, 429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
         }
       }
     }
@@ -340,7 +356,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           if (until > now) {
             emit({ type: 'limited', policy: a.policy.name, key: a.key, requestId, path });
             if (a.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil((until - now) / 1000)));
-            return deny(429, DETAILS.rateLimited, 'rate-limited', a.policy.name);
+            return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', a.policy.name);
           }
           blocked.delete(bk);
         }
@@ -350,9 +366,10 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     let decision: Decision | undefined;
     const inputs: HeaderInput[] = [];
     if (strict !== undefined) {
-      const outcome = await decideStrict(strict, inputs);
+      // Synchronous store, single key: decided inline (no promise): the hot path of a plain policy.
+      const outcome = decideNow !== undefined && (strict.length === 1 || sameKey(strict)) ? decideSyncGroup(strict, inputs, decideNow) : ((yield decideStrict(strict, inputs)) as Awaited<ReturnType<typeof decideStrict>>);
       if (outcome.error !== undefined) {
-        const r = storeFailed(outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
+        const r = failWith(ctx, outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
         if (r) return r;
       }
       decision = outcome.decision;
@@ -360,7 +377,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const refusing = outcome.refusing as CompiledPolicy;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
         writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return deny(429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
+        return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
       }
     }
 
@@ -371,7 +388,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const settle = (d: Decision) => {
           if (d.allowed) return;
           if (p.shadow) {
-            shadowLimited = true;
+            ctx.shadowLimited = true;
             stats.shadowLimited++;
             emit({ type: 'shadow-limited', policy: p.name, key: a.key, requestId, path }, 'shadow policy would refuse');
           } else {
@@ -418,7 +435,43 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         }
       };
     }
-    return { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited, complete, ...(decision ? { decision } : {}) };
+    const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
+    if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
+    return result;
+  }
+
+  /** All pending policies share one key (so one atomic call decides them). */
+  function sameKey(list: readonly Pending[]): boolean {
+    const k = (list[0] as Pending).key;
+    for (let i = 1; i < list.length; i++) if ((list[i] as Pending).key !== k) return false;
+    return true;
+  }
+
+  /** One key, synchronous store: decide every rule atomically, inline. */
+  function decideSyncGroup(
+    g: readonly Pending[],
+    inputs: HeaderInput[],
+    now: (key: string, rules: readonly Rule[], peek: boolean) => Decision,
+  ): { decision?: Decision; refusing?: CompiledPolicy; error?: { policy: CompiledPolicy; key: string; error: unknown } } {
+    const first = g[0] as Pending;
+    let d: Decision;
+    try {
+      d = now(first.key, g.length === 1 ? [first.rule] : g.map((s) => s.rule), false);
+    } catch (error) {
+      return { error: { policy: (g.find((s) => s.policy.onStoreError === 'deny') ?? first).policy, key: first.key, error } };
+    }
+    let refusing: CompiledPolicy | undefined;
+    let wait = -1;
+    for (let j = 0; j < g.length; j++) {
+      const s = g[j] as Pending;
+      const o = (d.policies[j] ?? d) as RuleOutcome;
+      inputs.push({ name: s.policy.pool, headerMode: s.policy.headerMode, quota: s.rule.limit, outcome: o });
+      if (!o.allowed && o.retryAfterMs > wait) {
+        refusing = s.policy;
+        wait = o.retryAfterMs;
+      }
+    }
+    return refusing === undefined ? { decision: d } : { decision: d, refusing };
   }
 
   /** Decide the strict policies: one atomic call per distinct key; peek first when there are several keys. */
@@ -523,8 +576,39 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     return { decision, ...(refusing ? { refusing } : {}), ...(error ? { error } : {}) };
   }
 
+  /**
+   * Run the generator: synchronously while every step is synchronous (memory store, plain
+   * identifiers), switching to promises only at the first real asynchronous step.
+   */
+  function drive(gen: Generator<unknown, PolicyResult, unknown>, step: IteratorResult<unknown, PolicyResult>): PolicyResult | Promise<PolicyResult> {
+    for (;;) {
+      if (step.done) return step.value;
+      const v = step.value;
+      if (v instanceof Promise) {
+        return v.then(
+          (x) => drive(gen, gen.next(x)),
+          (e: unknown) => drive(gen, gen.throw(e)),
+        );
+      }
+      step = gen.next(v);
+    }
+  }
+  const evaluateRequest = (req: HttpRequestInfo): PolicyResult | Promise<PolicyResult> => {
+    const gen = evaluate(req);
+    return drive(gen, gen.next());
+  };
+  const check = (req: HttpRequestInfo): Promise<PolicyResult> => {
+    try {
+      const r = evaluateRequest(req);
+      return r instanceof Promise ? r : Promise.resolve(r);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
+
   return {
     check,
+    evaluate: evaluateRequest,
     policies,
     store,
     buildId,
