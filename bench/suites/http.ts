@@ -11,8 +11,8 @@
  * Env: BENCH_HTTP_MS (measure per round, default 5000), BENCH_ROUNDS (default 2, best kept),
  * BENCH_CONNECTIONS (default 50).
  */
-import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,15 @@ const VARIANTS = [
 type Variant = (typeof VARIANTS)[number];
 
 const BIG = 1_000_000_000;
+
+/** The slice of autocannon's API used here (the package ships no types). */
+interface AutocannonResult {
+  requests: { average: number };
+  latency: { p99: number };
+  non2xx: number;
+  errors: number;
+}
+const autocannon = createRequire(import.meta.url)('autocannon') as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
 async function serve(variant: Variant): Promise<number> {
   const hello = 'hello world';

@@ -308,9 +308,14 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     }
     const windowMs = wrap(() => windowMsOf(f.windowMinutes, f.windowSeconds, at('failedAuth.window'), 15 * 60_000));
     const penaltyMs = wrap(() => windowMsOf(f.penaltyMinutes, f.penaltySeconds, at('failedAuth.penalty'), 15 * 60_000));
-    rule = wrap(() =>
-      compileRule({ name: `${pool}:failures`, algorithm: o.algorithm === undefined ? 'sliding-window' : algorithm, limit: f.threshold as number, windowMs }, at('failedAuth')),
-    );
+    rule = wrap(() => {
+      try {
+        return compileRule({ name: `${pool}:failures`, algorithm: o.algorithm === undefined ? 'sliding-window' : algorithm, limit: f.threshold as number, windowMs });
+      } catch (err) {
+        if (err instanceof SluiceConfigError && err.field === 'limit') throw new SluiceConfigError(at('failedAuth.threshold'), err.message.replace(/^Invalid option "[^"]*": /, ''));
+        throw err;
+      }
+    });
     // One unit per penalty period: consuming it blocks the key for exactly `penaltyMs` (GCRA, burst 1).
     const penaltyRule = compileRule({ name: `${pool}:penalty`, algorithm: 'gcra', limit: 1, windowMs: penaltyMs, burst: 1 });
     failedAuth = { countStatuses: new Set(statuses as number[]), penaltyRule, threshold: rule.limit };

@@ -73,7 +73,7 @@ describe.each(Object.keys(factories) as (keyof typeof factories)[])('%s adapter'
     expect(trace.requestId).toMatch(UUID);
     expect(trace.buildId).toBe('build-42');
     expect(trace.timestamp).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
-    expect(Math.abs(Date.parse(trace.timestamp) - before)).toBeLessThan(60_000);
+    expect(Math.abs(Date.parse(trace.timestamp as string) - before)).toBeLessThan(60_000);
   });
 
   it('echoes a sane incoming x-request-id and replaces an insane one', async () => {
