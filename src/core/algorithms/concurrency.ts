@@ -95,7 +95,8 @@ export function acquire(
       allowed: false,
       limit: rule.limit,
       remaining: rule.limit - held,
-      resetMs: ms(latest - now),
+      // No live lease (only possible when cost > limit): nothing to wait for.
+      resetMs: ms(latest > now ? latest - now : 0),
       retryAfterMs: cost > rule.limit ? Infinity : ms(earliest - now),
       windowMs: rule.leaseMs,
     },

@@ -44,7 +44,8 @@ export function slidingLog(
   }
   // The (count + cost - limit)-th oldest live unit must expire first.
   const mustExpire = entries[first + count + cost - limit - 1];
-  const newest = entries[entries.length - 1] as number;
+  // An empty (or fully expired) log can only be refused when cost > limit: nothing to wait for.
+  const newest = entries[entries.length - 1];
   return {
     next: log,
     outcome: {
@@ -52,7 +53,7 @@ export function slidingLog(
       allowed: false,
       limit,
       remaining: limit - count,
-      resetMs: ms(newest + W - now),
+      resetMs: newest === undefined ? 0 : ms(Math.max(0, newest + W - now)),
       retryAfterMs: cost > limit || mustExpire === undefined ? Infinity : ms(mustExpire + W - now),
       windowMs: rule.windowMs,
     },

@@ -1,0 +1,414 @@
+import { Cluster, Redis, type ClusterNode } from 'ioredis';
+import type { ConcurrencyRule } from '../core/algorithms/concurrency.js';
+import { toMicros, type Clock } from '../core/clock.js';
+import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
+import { SluiceConfigError, StoreError } from '../core/errors.js';
+import { describe, type Rule } from '../core/rule.js';
+import type { Store } from '../core/store.js';
+import { DECIDE_SCRIPT } from './redis/decide-script.js';
+import { toStoreError } from './redis/errors.js';
+import { baseKey, slotOf } from './redis/keys.js';
+import { LEASE_SCRIPT } from './redis/lease-script.js';
+import { evalScript, script } from './redis/script.js';
+
+/** Options of {@link RedisStore}. Give at most one of `url`, `client`, `nodes`. */
+export interface RedisStoreOptions {
+  /**
+   * Redis URL; the store creates (and on `close()` quits) its own client, configured to fail fast:
+   * no offline queue, no command retry after a lost connection, reconnecting in the background.
+   * Default: `REDIS_URL`, else `redis://127.0.0.1:6379`.
+   */
+  url?: string;
+  /**
+   * An existing ioredis client or Cluster. The store does not close it. For fast failure give it
+   * `enableOfflineQueue: false` and `maxRetriesPerRequest: 0` (otherwise a decision can wait in
+   * ioredis's queue; `timeoutMs` still bounds the wait, but the queued script may run later).
+   */
+  client?: Redis | Cluster;
+  /** Seed nodes of a Redis Cluster; the store creates its own ioredis Cluster client. */
+  nodes?: ClusterNode[];
+  /** Prefix of every key this store writes (no `{` or `}`). Default `sluice:`. */
+  prefix?: string;
+  /** A decision not answered within this many ms rejects with `STORE_TIMEOUT`. Default 250. */
+  timeoutMs?: number;
+  /**
+   * Tests only: read time from this clock (passed to the script) instead of Redis `TIME`, so one
+   * sequence can be replayed against MemoryStore and RedisStore with the same manual clock.
+   */
+  clock?: Clock;
+  /** Most decisions coalesced into one script call. Default 256. */
+  maxBatch?: number;
+}
+
+/** Rules compiled for the script: spec fields and the key suffix of each rule. */
+interface Encoded {
+  readonly specs: readonly (readonly (string | number)[])[];
+  readonly suffixes: readonly string[];
+}
+
+/** One queued decision. */
+interface Pending {
+  readonly key: string;
+  readonly rules: readonly Rule[];
+  readonly cost: number;
+  readonly peek: boolean;
+  readonly now: number;
+  resolve(d: Decision): void;
+  reject(e: StoreError): void;
+}
+
+const DECIDE = script(DECIDE_SCRIPT);
+const LEASE = script(LEASE_SCRIPT);
+const ALGO_CODE = { gcra: 'g', 'fixed-window': 'f', 'sliding-window': 'w', 'sliding-log': 'l' } as const;
+/**
+ * With an injected clock, script time is not Redis time, so a key's TTL (computed in script time)
+ * could run out in real time while the test still needs it. Stale state decides exactly like absent
+ * state, so keeping it longer never changes a decision: give every key at least 10 minutes.
+ */
+const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
+
+const us = (v: unknown): number => Number(v) / 1000;
+const retryMs = (v: unknown): number => (Number(v) < 0 ? Infinity : Number(v) / 1000);
+
+function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
+  return {
+    policy: rule.name,
+    allowed: r[at] === 1 || r[at] === '1',
+    limit: rule.burst,
+    remaining: Number(r[at + 1]),
+    resetMs: us(r[at + 2]),
+    retryAfterMs: retryMs(r[at + 3]),
+    windowMs: rule.windowMs,
+  };
+}
+
+/**
+ * Rate-limit state in Redis or Redis Cluster, shared by every process that uses the same Redis and
+ * prefix. Same algorithms and same decisions as {@link MemoryStore} (the Lua scripts are ports of
+ * src/core/algorithms), with time read from Redis `TIME` so processes with skewed clocks agree.
+ *
+ * - One decision = one script run over all its rules: atomic, all or nothing.
+ * - Decisions issued in the same event-loop turn are coalesced into one EVALSHA (on a Cluster, one
+ *   per hash slot), each decision still atomic on its own.
+ * - Failures reject with {@link StoreError}: `STORE_UNAVAILABLE` (connection refused/lost, cluster
+ *   down), `STORE_TIMEOUT` (no answer within `timeoutMs`; the script may still have run),
+ *   `STORE_FAILURE` (Redis refused the script). The store recovers by itself when Redis is back.
+ */
+export class RedisStore implements Store {
+  /** The ioredis client or Cluster in use. */
+  readonly client: Redis | Cluster;
+  readonly prefix: string;
+  readonly timeoutMs: number;
+  private readonly clock: Clock | undefined;
+  private readonly owned: boolean;
+  private readonly cluster: boolean;
+  private readonly maxBatch: number;
+  private readonly encoded = new WeakMap<readonly Rule[], Encoded>();
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+  /** Whether the client has been ready once (before that, decisions wait for the first connect). */
+  private everReady = false;
+  /** Last connection error reported by an owned client (for messages). */
+  private lastError: Error | undefined;
+
+  constructor(options: RedisStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
+    const given = (['url', 'client', 'nodes'] as const).filter((f) => options[f] !== undefined);
+    if (given.length > 1) throw new SluiceConfigError(given[1] as string, `give only one of url, client, nodes (got ${given.join(', ')})`);
+    const prefix = options.prefix ?? 'sluice:';
+    if (typeof prefix !== 'string' || prefix.length > 200 || /[{}]/.test(prefix)) {
+      throw new SluiceConfigError('prefix', `must be a string of at most 200 characters without "{" or "}", got ${describe(prefix)}`);
+    }
+    this.prefix = prefix;
+    const timeoutMs = options.timeoutMs ?? 250;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
+      throw new SluiceConfigError('timeoutMs', `must be a number of milliseconds between 1 and 600000, got ${describe(timeoutMs)}`);
+    }
+    this.timeoutMs = timeoutMs;
+    if (options.clock !== undefined && typeof options.clock !== 'function') {
+      throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
+    }
+    this.clock = options.clock;
+    const maxBatch = options.maxBatch ?? 256;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 10_000) {
+      throw new SluiceConfigError('maxBatch', `must be an integer between 1 and 10000, got ${describe(maxBatch)}`);
+    }
+    this.maxBatch = maxBatch;
+
+    const onError = (err: Error) => {
+      this.lastError = err;
+    };
+    if (options.client !== undefined) {
+      const c = options.client;
+      if (!(c instanceof Redis) && !(c instanceof Cluster)) {
+        throw new SluiceConfigError('client', 'must be an ioredis Redis or Cluster instance');
+      }
+      this.client = c;
+      this.owned = false;
+      this.everReady = true; // the caller manages its client's connection
+    } else if (options.nodes !== undefined) {
+      if (!Array.isArray(options.nodes) || options.nodes.length === 0) {
+        throw new SluiceConfigError('nodes', 'must be a non-empty array of cluster seed nodes');
+      }
+      this.client = new Cluster(options.nodes, {
+        enableOfflineQueue: false,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+        redisOptions: {
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false,
+          connectTimeout: Math.max(1000, 4 * timeoutMs),
+        },
+      });
+      this.owned = true;
+      this.client.on('error', onError);
+    } else {
+      const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+      if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
+        throw new SluiceConfigError('url', `must be a redis:// or rediss:// URL, got ${describe(url)}`);
+      }
+      this.client = new Redis(url, {
+        // Fail fast: a decision must never wait for a reconnect, nor be replayed after one
+        // (the caller already got an error for it).
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        autoResendUnfulfilledCommands: false,
+        connectTimeout: Math.max(1000, 4 * timeoutMs),
+        retryStrategy: (times) => Math.min(50 * times, 500),
+      });
+      this.owned = true;
+      this.client.on('error', onError);
+    }
+    this.cluster = this.client instanceof Cluster;
+    this.client.on('ready', () => {
+      this.everReady = true;
+    });
+    if (this.client.status === 'ready') this.everReady = true;
+  }
+
+  private encode(rules: readonly Rule[]): Encoded {
+    let e = this.encoded.get(rules);
+    if (e === undefined) {
+      e = {
+        specs: rules.map((r) => [ALGO_CODE[r.algorithm], r.burst, r.windowUs, r.intervalUs, r.tauUs]),
+        suffixes: rules.map((r) => `:${r.id}`),
+      };
+      this.encoded.set(rules, e);
+    }
+    return e;
+  }
+
+  decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
+    if (this.closed) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'RedisStore is closed'));
+    if (rules.length === 0) return Promise.reject(new TypeError('decide: at least one rule is required'));
+    const now = this.clock === undefined ? 0 : toMicros(this.clock());
+    return new Promise<Decision>((resolve, reject) => {
+      this.queue.push({ key, rules, cost, peek, now, resolve, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        // Everything decided during this event-loop turn (including promise continuations) goes
+        // out in one script call.
+        setImmediate(this.flushScheduled);
+      }
+    });
+  }
+
+  private readonly flushScheduled = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  private flush(): void {
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    this.queue = [];
+    if (!this.cluster) {
+      this.send(queue);
+      return;
+    }
+    // On a Cluster a script may only touch one slot: one call per slot.
+    const bySlot = new Map<number, Pending[]>();
+    for (const p of queue) {
+      const slot = slotOf(p.key);
+      const list = bySlot.get(slot);
+      if (list === undefined) bySlot.set(slot, [p]);
+      else list.push(p);
+    }
+    for (const batch of bySlot.values()) this.send(batch);
+  }
+
+  /** Send one batch as one script call, settling every decision in it exactly once. */
+  private send(batch: Pending[]): void {
+    const keys: string[] = [];
+    const argv: (string | number)[] = [this.clock === undefined ? 'T' : 'C', this.clock === undefined ? 0 : CLOCK_MODE_TTL_FLOOR_MS];
+    // Rule sets (usually one: a limiter always passes the same array) and their specs, deduplicated.
+    const setIndex = new Map<readonly Rule[], number>();
+    const specIndex = new Map<Rule, number>();
+    const specs: (string | number)[] = [];
+    const sets: (string | number)[] = [];
+    const decisions: (string | number)[] = [];
+    for (const p of batch) {
+      let si = setIndex.get(p.rules);
+      if (si === undefined) {
+        const enc = this.encode(p.rules);
+        sets.push(p.rules.length);
+        p.rules.forEach((r, i) => {
+          let idx = specIndex.get(r);
+          if (idx === undefined) {
+            idx = specIndex.size + 1;
+            specIndex.set(r, idx);
+            for (const f of enc.specs[i] as readonly (string | number)[]) specs.push(f);
+          }
+          sets.push(idx);
+        });
+        si = setIndex.size + 1;
+        setIndex.set(p.rules, si);
+      }
+      const base = baseKey(this.prefix, p.key);
+      for (const s of this.encode(p.rules).suffixes) keys.push(base + s);
+      decisions.push(si, p.cost, p.peek ? '1' : '0');
+      if (this.clock !== undefined) decisions.push(p.now);
+    }
+    argv.push(specIndex.size, ...specs, setIndex.size, ...sets, ...decisions);
+
+    this.run(
+      () => evalScript(this.client, DECIDE, keys, argv),
+      (reply) => {
+        const r = reply as readonly unknown[];
+        let at = 0;
+        for (const p of batch) {
+          let d: Decision;
+          if (p.rules.length === 1) {
+            const o = outcome(p.rules[0] as Rule, r, at);
+            at += 4;
+            // Same shape as MemoryStore's single-rule decision.
+            d = { key: p.key, cost: p.cost, ...o, policies: [o] };
+          } else {
+            const outcomes = p.rules.map((rule) => {
+              const o = outcome(rule, r, at);
+              at += 4;
+              return o;
+            });
+            d = combine(p.key, p.cost, outcomes);
+          }
+          p.resolve(d);
+        }
+      },
+      (err) => {
+        for (const p of batch) p.reject(err);
+      },
+    );
+  }
+
+  /**
+   * Run one Redis call under the store's failure rules: wait for the first connection (bounded by
+   * `timeoutMs`), fail fast while disconnected afterwards, time out after `timeoutMs`, map every
+   * error to StoreError. Exactly one of `ok` / `fail` is called.
+   */
+  private run(call: () => Promise<unknown>, ok: (reply: unknown) => void, fail: (err: StoreError) => void): void {
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
+    const start = () => {
+      call().then(
+        (reply) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          try {
+            ok(reply);
+          } catch (err) {
+            fail(new StoreError('STORE_FAILURE', `unexpected reply from the rate-limit script: ${String(err)}`, { cause: err }));
+          }
+        },
+        (err: unknown) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          fail(toStoreError(err));
+        },
+      );
+    };
+    const status = this.client.status;
+    if (status === 'ready' || !this.owned) {
+      start();
+    } else if (!this.everReady && (status === 'connecting' || status === 'connect' || status === 'wait')) {
+      // First connection still in progress: wait for it (the timer bounds the wait).
+      const onReady = () => {
+        if (!done) start();
+      };
+      this.client.once('ready', onReady);
+      setTimeout(() => this.client.off('ready', onReady), this.timeoutMs + 10).unref();
+    } else {
+      done = true;
+      clearTimeout(timer);
+      const why = this.lastError ? `: ${this.lastError.message}` : '';
+      fail(new StoreError('STORE_UNAVAILABLE', `Redis is unavailable (connection ${status})${why}`));
+    }
+  }
+
+  private call(keys: string[], argv: (string | number)[], scriptSource: 'lease' | 'del'): Promise<unknown> {
+    if (this.closed) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'RedisStore is closed'));
+    return new Promise((resolve, reject) => {
+      this.run(
+        () => (scriptSource === 'del' ? this.client.del(...keys) : evalScript(this.client, LEASE, keys, argv)),
+        resolve,
+        reject,
+      );
+    });
+  }
+
+  async reset(key: string, rules: readonly Rule[]): Promise<void> {
+    if (rules.length === 0) return;
+    const base = baseKey(this.prefix, key);
+    await this.call(
+      this.encode(rules).suffixes.map((s) => base + s),
+      [],
+      'del',
+    );
+  }
+
+  private leaseArgs(op: 'A' | 'R', rule: ConcurrencyRule, cost: number, leaseId: string): (string | number)[] {
+    const now = this.clock === undefined ? '' : toMicros(this.clock());
+    const floor = this.clock === undefined ? 0 : CLOCK_MODE_TTL_FLOOR_MS;
+    return [op, now, floor, rule.limit, rule.leaseUs, cost, leaseId];
+  }
+
+  async acquire(key: string, rule: ConcurrencyRule, cost: number, leaseId: string): Promise<Decision> {
+    const r = (await this.call([`${baseKey(this.prefix, key)}:${rule.id}`], this.leaseArgs('A', rule, cost, leaseId), 'lease')) as readonly unknown[];
+    const o: RuleOutcome = {
+      policy: rule.name,
+      allowed: Number(r[0]) === 1,
+      limit: rule.limit,
+      remaining: Number(r[1]),
+      resetMs: us(r[2]),
+      retryAfterMs: retryMs(r[3]),
+      windowMs: rule.leaseMs,
+    };
+    return combine(key, cost, [o]);
+  }
+
+  async release(key: string, rule: ConcurrencyRule, leaseId: string): Promise<void> {
+    await this.call([`${baseKey(this.prefix, key)}:${rule.id}`], this.leaseArgs('R', rule, 0, leaseId), 'lease');
+  }
+
+  /** Reject what is still queued and, when the store created the client, quit it. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const queue = this.queue;
+    this.queue = [];
+    for (const p of queue) p.reject(new StoreError('STORE_UNAVAILABLE', 'RedisStore is closed'));
+    if (this.owned) {
+      try {
+        await this.client.quit();
+      } catch {
+        this.client.disconnect();
+      }
+    }
+  }
+}

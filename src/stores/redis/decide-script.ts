@@ -1,0 +1,264 @@
+/**
+ * The Lua script that decides a batch of rate-limit decisions in one call.
+ *
+ * It is a line-by-line port of src/core/algorithms/{gcra,fixed-window,sliding-window,sliding-log}.ts:
+ * the same integer-microsecond arithmetic in the same operation order, so that given the same time
+ * a decision is identical field by field to the memory store's (Lua numbers are IEEE doubles like
+ * JavaScript's). Keep the two in step when either changes.
+ *
+ * ARGV layout (all strings):
+ *   1  mode: 'T' = read time from Redis TIME once for the batch; 'C' = each decision carries `now`
+ *   2  TTL floor in ms added as a minimum to every PEXPIRE (0 in TIME mode; see redis-store.ts)
+ *   3  S = number of rule specs, then S x 5 fields: algo code (g|f|w|l), limit (burst for gcra),
+ *      windowUs, intervalUs (gcra T), tauUs (gcra)
+ *   .  R = number of rule sets, then for each: n, then n spec indexes (1-based)
+ *   .  then per decision: set index, cost, peek ('1'|'0'), [now µs in mode 'C']
+ * KEYS: per decision, one state key per rule of its set, in order.
+ *
+ * Reply: a flat array of integers, 4 per rule per decision: allowed (1|0), remaining,
+ * resetUs, retryAfterUs. retryAfterUs is -1 for "never" (JavaScript Infinity; Lua has no way to
+ * send an infinite number through a Redis integer reply).
+ *
+ * Each decision is atomic on its own: its rules commit only when all admit. A refused decision
+ * reports its admitting rules as a cost-0 peek, exactly as MemoryStore does.
+ */
+export const DECIDE_SCRIPT = `
+if redis.replicate_commands then redis.replicate_commands() end
+local INF = -1
+local floor = math.floor
+local mode = ARGV[1]
+local ttlFloor = tonumber(ARGV[2])
+local nspecs = tonumber(ARGV[3])
+local a = 4
+local specs = {}
+for i = 1, nspecs do
+  specs[i] = { ARGV[a], tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4]) }
+  a = a + 5
+end
+local nsets = tonumber(ARGV[a])
+a = a + 1
+local sets = {}
+for i = 1, nsets do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local s = {}
+  for j = 1, n do
+    s[j] = specs[tonumber(ARGV[a])]
+    a = a + 1
+  end
+  sets[i] = s
+end
+
+local function pttl(lifeUs)
+  local ms = floor(lifeUs / 1000) + 1
+  if ms < ttlFloor then ms = ttlFloor end
+  if ms < 1 then ms = 1 end
+  return ms
+end
+
+-- State readers: nil for a fresh key.
+local function readState(sp, key)
+  local algo = sp[1]
+  if algo == 'l' then
+    local raw = redis.call('LRANGE', key, 0, -1)
+    local ts, ns = {}, {}
+    for i = 1, #raw do
+      local t, n = string.match(raw[i], '^(%-?%d+):(%d+)$')
+      ts[i] = tonumber(t)
+      ns[i] = tonumber(n)
+    end
+    return { ts, ns }
+  end
+  local raw = redis.call('GET', key)
+  if not raw then return nil end
+  if algo == 'g' then return tonumber(raw) end
+  if algo == 'f' then
+    local s, c = string.match(raw, '^(%-?%d+):(%d+)$')
+    return { tonumber(s), tonumber(c) }
+  end
+  local s, p, c = string.match(raw, '^(%-?%d+):(%d+):(%d+)$')
+  return { tonumber(s), tonumber(p), tonumber(c) }
+end
+
+-- Each step returns allowed, remaining, resetUs, retryUs, commit-info (only when allowed).
+local function gcra(sp, tat, now, cost)
+  local burst, T, tau = sp[2], sp[4], sp[5]
+  local base = now
+  if tat ~= nil and tat >= now then base = tat end
+  local newTat = base + T * cost
+  local allowAt = newTat - tau
+  if allowAt <= now then
+    return true, floor((now + tau - newTat) / T), newTat - now, 0, newTat
+  end
+  local rem = floor((now + tau - base) / T)
+  if rem < 0 then rem = 0 end
+  local retry = allowAt - now
+  if cost > burst then retry = INF end
+  return false, rem, base - now, retry, nil
+end
+
+local function fixedWindow(sp, st, now, cost)
+  local limit, W = sp[2], sp[3]
+  local start = floor(now / W) * W
+  local count = 0
+  if st ~= nil and st[1] == start then count = st[2] end
+  local reset = start + W - now
+  if count + cost <= limit then
+    local after = count + cost
+    local r = reset
+    if after == 0 then r = 0 end
+    return true, limit - after, r, 0, { start, after }
+  end
+  local retry = reset
+  if cost > limit then retry = INF end
+  return false, limit - count, reset, retry, nil
+end
+
+local function slidingWindow(sp, st, now, cost)
+  local limit, W = sp[2], sp[3]
+  local start = floor(now / W) * W
+  local prev, curr = 0, 0
+  if st ~= nil then
+    if st[1] == start then
+      prev = st[2]
+      curr = st[3]
+    elseif st[1] == start - W then
+      prev = st[3]
+    end
+  end
+  local elapsed = now - start
+  local estimate = (prev * (W - elapsed)) / W + curr
+  if estimate + cost <= limit then
+    local after = curr + cost
+    local rem = floor(limit - estimate - cost)
+    if rem < 0 then rem = 0 end
+    local reset = 0
+    if after > 0 then reset = start + 2 * W - now elseif prev > 0 then reset = start + W - now end
+    return true, rem, reset, 0, { start, prev, after }
+  end
+  local retry
+  if cost > limit then
+    retry = INF
+  elseif curr + cost > limit then
+    local e = math.ceil(W * (1 - (limit - cost) / curr))
+    retry = start + W + e - now
+  else
+    local e = math.ceil(W * (1 - (limit - curr - cost) / prev))
+    retry = start + e - now
+    if retry < 1 then retry = 1 end
+  end
+  local rem = floor(limit - estimate)
+  if rem < 0 then rem = 0 end
+  local reset = start + W - now
+  if curr > 0 then reset = start + 2 * W - now end
+  return false, rem, reset, retry, nil
+end
+
+local function slidingLog(sp, st, now, cost)
+  local limit, W = sp[2], sp[3]
+  local ts, ns = st[1], st[2]
+  local nr = #ts
+  local first = 1
+  while first <= nr and ts[first] + W <= now do first = first + 1 end
+  local count = 0
+  for i = first, nr do count = count + ns[i] end
+  if count + cost <= limit then
+    local newest = ts[nr]
+    if cost > 0 then newest = now end
+    local after = count + cost
+    local reset = 0
+    if after > 0 and newest ~= nil then reset = newest + W - now end
+    return true, limit - after, reset, 0, first - 1
+  end
+  local retry = INF
+  if cost <= limit then
+    -- The (count + cost - limit)-th oldest live unit must expire first.
+    local j = count + cost - limit
+    local acc = 0
+    for i = first, nr do
+      acc = acc + ns[i]
+      if acc >= j then
+        retry = ts[i] + W - now
+        break
+      end
+    end
+  end
+  local reset = 0
+  if nr > 0 then reset = ts[nr] + W - now end
+  if reset < 0 then reset = 0 end
+  return false, limit - count, reset, retry, nil
+end
+
+local function step(sp, st, now, cost)
+  local algo = sp[1]
+  if algo == 'g' then return gcra(sp, st, now, cost) end
+  if algo == 'f' then return fixedWindow(sp, st, now, cost) end
+  if algo == 'w' then return slidingWindow(sp, st, now, cost) end
+  return slidingLog(sp, st, now, cost)
+end
+
+local function commit(sp, key, now, cost, info)
+  local algo = sp[1]
+  if algo == 'g' then
+    redis.call('SET', key, string.format('%d', info), 'PX', pttl(info - now))
+  elseif algo == 'f' then
+    redis.call('SET', key, string.format('%d:%d', info[1], info[2]), 'PX', pttl(info[1] + sp[3] - now))
+  elseif algo == 'w' then
+    redis.call('SET', key, string.format('%d:%d:%d', info[1], info[2], info[3]), 'PX', pttl(info[1] + 2 * sp[3] - now))
+  else
+    if info > 0 then redis.call('LPOP', key, info) end
+    redis.call('RPUSH', key, string.format('%d:%d', now, cost))
+    redis.call('PEXPIRE', key, pttl(sp[3]))
+  end
+end
+
+local now
+if mode == 'T' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local out = {}
+local o = 0
+local k = 1
+local nargv = #ARGV
+while a <= nargv do
+  local set = sets[tonumber(ARGV[a])]
+  local cost = tonumber(ARGV[a + 1])
+  local peek = ARGV[a + 2] == '1'
+  a = a + 3
+  if mode == 'C' then
+    now = tonumber(ARGV[a])
+    a = a + 1
+  end
+  local n = #set
+  local states, al, rem, rst, rty, info = {}, {}, {}, {}, {}, {}
+  local all = true
+  for i = 1, n do
+    local sp = set[i]
+    local st = readState(sp, KEYS[k + i - 1])
+    states[i] = st
+    al[i], rem[i], rst[i], rty[i], info[i] = step(sp, st, now, cost)
+    if not al[i] then all = false end
+  end
+  if all then
+    if cost > 0 and not peek then
+      for i = 1, n do commit(set[i], KEYS[k + i - 1], now, cost, info[i]) end
+    end
+  elseif n > 1 then
+    -- Refused: admitting rules are reported as they stand (nothing was taken from them).
+    for i = 1, n do
+      if al[i] then al[i], rem[i], rst[i], rty[i] = step(set[i], states[i], now, 0) end
+    end
+  end
+  for i = 1, n do
+    out[o + 1] = al[i] and 1 or 0
+    out[o + 2] = rem[i]
+    out[o + 3] = rst[i]
+    out[o + 4] = rty[i]
+    o = o + 4
+  end
+  k = k + n
+end
+return out
+`;

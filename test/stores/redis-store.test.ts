@@ -1,0 +1,209 @@
+/**
+ * RedisStore against the shared Redis with time from Redis TIME: basics, key layout, hostile keys,
+ * batching, option validation.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileRules } from '../../src/core/rule.js';
+import { createConcurrencyLimiter, createLimiter, InvalidKeyError, SluiceConfigError } from '../../src/index.js';
+import { RedisStore } from '../../src/redis.js';
+import { slotOf, tagOf } from '../../src/stores/redis/keys.js';
+import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
+
+const skip = skipWithoutRedis('redis-store');
+const prefix = `sluicetest${randomUUID().slice(0, 8)}:`;
+let store: RedisStore;
+let raw: Redis;
+
+beforeAll(() => {
+  store = new RedisStore({ url: REDIS_URL, prefix });
+  raw = new Redis(REDIS_URL);
+});
+afterAll(async () => {
+  await store?.close();
+  raw?.disconnect();
+  await deletePrefix(REDIS_URL, prefix);
+});
+
+describe('RedisStore options are validated at construction', () => {
+  it.each([
+    [{ prefix: 'a{b' }, 'prefix'],
+    [{ prefix: 42 as unknown as string }, 'prefix'],
+    [{ timeoutMs: 0 }, 'timeoutMs'],
+    [{ timeoutMs: Number.NaN }, 'timeoutMs'],
+    [{ url: 'http://x' }, 'url'],
+    [{ url: 'redis://x', nodes: [{ port: 1 }] }, 'nodes'],
+    [{ nodes: [] }, 'nodes'],
+    [{ client: {} as unknown as Redis }, 'client'],
+    [{ maxBatch: 0 }, 'maxBatch'],
+    [{ clock: 5 as unknown as () => number }, 'clock'],
+  ])('%j names %s', (options, field) => {
+    let thrown: unknown;
+    try {
+      new RedisStore(options);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(SluiceConfigError);
+    expect((thrown as SluiceConfigError).field).toBe(field);
+  });
+});
+
+describe('key layout', () => {
+  it('escapes braces and percent so the tag is injective and never empty', () => {
+    expect(tagOf('user:1')).toBe('user:1');
+    expect(tagOf('')).toBe('%');
+    expect(tagOf('{a}')).toBe('%7Ba%7D');
+    expect(tagOf('%7Ba%7D')).toBe('%257Ba%257D');
+    expect(tagOf('%')).toBe('%25');
+    expect(new Set(['', '%', '{', '}', '%7B', '{}', '}{'].map(tagOf)).size).toBe(7);
+  });
+
+  it('computes Redis Cluster slots with CRC16 (known values from the Redis docs)', () => {
+    expect(slotOf('123456789')).toBe(0x31c3 & 16383);
+    expect(slotOf('user1000')).toBe(slotOf('user1000'));
+  });
+});
+
+describe.skipIf(skip)('RedisStore with Redis TIME', () => {
+  it('admits up to the limit, then refuses with an exact retry-after, and sets TTLs', async () => {
+    const l = createLimiter({ limit: 3, windowMs: 60_000, store });
+    const key = `time:${randomUUID()}`;
+    const ds = [];
+    for (let i = 0; i < 4; i++) ds.push(await l.consume(key));
+    expect(ds.map((d) => d.allowed)).toEqual([true, true, true, false]);
+    // GCRA: one unit of a 3-per-minute bucket takes T = 20 s to drain.
+    expect(ds[0]?.resetMs).toBe(20_000);
+    const refused = ds[3];
+    expect(refused?.retryAfterMs).toBeGreaterThan(0);
+    expect(refused?.retryAfterMs).toBeLessThanOrEqual(20_000);
+    const ttl = await raw.pttl(`${prefix}{${key}}:gcra:3-per-60000ms`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60_001);
+  });
+
+  it('every algorithm works in TIME mode and keys expire with their useful life', async () => {
+    const rules = compileRules(
+      (['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const).map((algorithm) => ({ name: algorithm, algorithm, limit: 2, windowMs: 10_000 })),
+    );
+    const key = `algos:${randomUUID()}`;
+    const a = await store.decide(key, rules, 1);
+    const b = await store.decide(key, rules, 1);
+    const c = await store.decide(key, rules, 1);
+    expect([a.allowed, b.allowed, c.allowed]).toEqual([true, true, false]);
+    for (const r of rules) {
+      const ttl = await raw.pttl(`${prefix}{${key}}:${r.id}`);
+      expect(ttl, r.id).toBeGreaterThan(0);
+      // sliding-window state matters for two windows, the others for one.
+      expect(ttl, r.id).toBeLessThanOrEqual(r.algorithm === 'sliding-window' ? 20_001 : 10_001);
+    }
+  });
+
+  it('two stores (two connections, as two processes would) share one limit', async () => {
+    const other = new RedisStore({ url: REDIS_URL, prefix });
+    try {
+      const key = `shared:${randomUUID()}`;
+      const a = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store });
+      const b = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store: other });
+      expect((await a.consume(key)).allowed).toBe(true);
+      expect((await b.consume(key)).allowed).toBe(true);
+      expect((await a.consume(key)).allowed).toBe(false);
+      expect((await b.consume(key)).allowed).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('decisions issued together are batched into one script call, each still exact', async () => {
+    const l = createLimiter({ limit: 10, windowMs: 60_000, algorithm: 'fixed-window', store });
+    const key = `batch:${randomUUID()}`;
+    const before = await evalshaCalls();
+    const ds = await Promise.all(Array.from({ length: 25 }, () => l.consume(key)));
+    const after = await evalshaCalls();
+    expect(ds.filter((d) => d.allowed)).toHaveLength(10);
+    // Remaining counts down 9..0 in issue order: the batch is evaluated in order.
+    expect(ds.slice(0, 10).map((d) => d.remaining)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    // One EVALSHA for 25 decisions (the shared server may see other suites' calls too, so bound it).
+    expect(after - before).toBeLessThan(25);
+  });
+
+  it('mixed rule sets and keys in one batch are each decided on their own', async () => {
+    const one = createLimiter({ limit: 1, windowMs: 60_000, store });
+    const two = createLimiter({ limits: [{ name: 'a', limit: 2, windowMs: 60_000 }, { name: 'b', limit: 5, windowMs: 60_000, algorithm: 'sliding-window' }], store });
+    const k = randomUUID();
+    const ds = await Promise.all([one.consume(`${k}:1`), two.consume(`${k}:2`), one.consume(`${k}:1`), two.consume(`${k}:2`), two.consume(`${k}:2`)]);
+    expect(ds.map((d) => d.allowed)).toEqual([true, true, false, true, false]);
+    expect(ds[4]?.policy).toBe('a');
+    expect(ds[4]?.policies[1]).toMatchObject({ policy: 'b', allowed: true, remaining: 3 });
+  });
+
+  it('concurrency leases: limit, release, retry-after = earliest expiry', async () => {
+    const c = createConcurrencyLimiter({ limit: 2, leaseMs: 5000, store });
+    const key = `jobs:${randomUUID()}`;
+    const a = await c.acquire(key);
+    const b = await c.acquire(key);
+    const refused = await c.acquire(key);
+    expect([a.allowed, b.allowed, refused.allowed]).toEqual([true, true, false]);
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(5000);
+    await a.lease?.release();
+    expect((await c.acquire(key)).allowed).toBe(true);
+    expect((await c.acquire(key, 3)).retryAfterMs).toBe(Infinity);
+  });
+});
+
+describe.skipIf(skip)('hostile keys', () => {
+  const hostile = [
+    '',
+    '{',
+    '}',
+    '{}',
+    '}{',
+    '{a}{b}',
+    '%7B',
+    '%',
+    '%25',
+    '\u0000',
+    '\u0000\u0001\u007f',
+    'line\r\nbreak',
+    '*?[glob]',
+    '😀 emoji 𝕏',
+    '\uffff\ufeff',
+    'עברית RTL',
+    ' ',
+    'a'.repeat(980),
+  ];
+
+  it('every key gets its own state, nothing collides, braces stay in one slot', async () => {
+    const l = createLimiter({
+      limits: [
+        { name: 'x{1}', limit: 1, windowMs: 60_000 },
+        { name: 'y}', limit: 5, windowMs: 60_000, algorithm: 'sliding-log' },
+      ],
+      store,
+    });
+    const run = randomUUID();
+    const keys = hostile.map((k) => `${run}${k}`).concat(hostile);
+    // First pass: everyone admitted (no two keys share state).
+    const first = await Promise.all(keys.map((k) => l.consume(k)));
+    expect(first.every((d) => d.allowed)).toBe(true);
+    const second = await Promise.all(keys.map((k) => l.consume(k)));
+    expect(second.every((d) => !d.allowed && d.policy === 'x{1}')).toBe(true);
+    expect(first.map((d) => d.key)).toEqual(keys);
+    for (const k of keys) await l.reset(k);
+  });
+
+  it('the longest allowed key works; longer keys and lone surrogates are refused clearly', async () => {
+    const l = createLimiter({ limit: 1, windowMs: 60_000, store, maxKeyLength: 65_536 });
+    expect((await l.consume(`${randomUUID()}${'k'.repeat(65_000)}`)).allowed).toBe(true);
+    await expect(l.consume('x'.repeat(65_537))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(l.consume('bad\ud800')).rejects.toBeInstanceOf(InvalidKeyError);
+  });
+});
+
+async function evalshaCalls(): Promise<number> {
+  const info = await raw.info('commandstats');
+  const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
+  return m ? Number(m[1]) : 0;
+}
