@@ -277,7 +277,15 @@ export class RedisStore implements Store {
       (reply) => {
         const r = reply as readonly unknown[];
         let at = 0;
+        // Error messages of failed decisions follow the numbers.
+        let errorAt = 0;
+        for (const p of batch) errorAt += 4 * p.rules.length;
         for (const p of batch) {
+          if (Number(r[at]) === -2) {
+            at += 4 * p.rules.length;
+            p.reject(new StoreError('STORE_FAILURE', `Redis refused the rate-limit script: ${String(r[errorAt++])}`));
+            continue;
+          }
           let d: Decision;
           if (p.rules.length === 1) {
             const o = outcome(p.rules[0] as Rule, r, at);

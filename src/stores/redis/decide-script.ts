@@ -17,7 +17,9 @@
  *
  * Reply: a flat array of integers, 4 per rule per decision: allowed (1|0), remaining,
  * resetUs, retryAfterUs. retryAfterUs is -1 for "never" (JavaScript Infinity; Lua has no way to
- * send an infinite number through a Redis integer reply).
+ * send an infinite number through a Redis integer reply). A decision that failed (Redis error
+ * while reading its state) has -2 as its first number, and the error messages, in order, follow
+ * all the numbers as strings.
  *
  * Each decision is atomic on its own: its rules commit only when all admit. A refused decision
  * reports its admitting rules as a cost-0 peek, exactly as MemoryStore does.
@@ -218,19 +220,9 @@ if mode == 'T' then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local out = {}
-local o = 0
-local k = 1
-local nargv = #ARGV
-while a <= nargv do
-  local set = sets[tonumber(ARGV[a])]
-  local cost = tonumber(ARGV[a + 1])
-  local peek = ARGV[a + 2] == '1'
-  a = a + 3
-  if mode == 'C' then
-    now = tonumber(ARGV[a])
-    a = a + 1
-  end
+-- One decision: reads first, then writes only if every rule admits. Run under pcall so that a
+-- failing decision (a state key of the wrong type) fails alone: its reads failed before any write.
+local function decideOne(set, k, cost, peek, now, out, o)
   local n = #set
   local states, al, rem, rst, rty, info = {}, {}, {}, {}, {}, {}
   local all = true
@@ -258,7 +250,35 @@ while a <= nargv do
     out[o + 4] = rty[i]
     o = o + 4
   end
+end
+
+local out = {}
+local errors = {}
+local o = 0
+local k = 1
+local nargv = #ARGV
+while a <= nargv do
+  local set = sets[tonumber(ARGV[a])]
+  local cost = tonumber(ARGV[a + 1])
+  local peek = ARGV[a + 2] == '1'
+  a = a + 3
+  if mode == 'C' then
+    now = tonumber(ARGV[a])
+    a = a + 1
+  end
+  local n = #set
+  local ok, err = pcall(decideOne, set, k, cost, peek, now, out, o)
+  if not ok then
+    -- Marker -2 in the "allowed" slot of the first rule; the error text follows the numbers.
+    out[o + 1] = -2
+    for i = 2, 4 * n do out[o + i] = 0 end
+    local msg = err
+    if type(err) == 'table' then msg = err.err end
+    errors[#errors + 1] = tostring(msg)
+  end
+  o = o + 4 * n
   k = k + n
 end
+for i = 1, #errors do out[o + i] = errors[i] end
 return out
 `;
