@@ -70,14 +70,16 @@ const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
 const us = (v: unknown): number => Number(v) / 1000;
 const retryMs = (v: unknown): number => (Number(v) < 0 ? Infinity : Number(v) / 1000);
 
+/** One rule's outcome from the script's reply: remaining, resetUs, retryAfterUs (0 = allowed). */
 function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
+  const retry = Number(r[at + 2]);
   return {
     policy: rule.name,
-    allowed: r[at] === 1 || r[at] === '1',
+    allowed: retry === 0,
     limit: rule.burst,
-    remaining: Number(r[at + 1]),
-    resetMs: us(r[at + 2]),
-    retryAfterMs: retryMs(r[at + 3]),
+    remaining: Number(r[at]),
+    resetMs: Number(r[at + 1]) / 1000,
+    retryAfterMs: retry < 0 ? Infinity : retry / 1000,
     windowMs: rule.windowMs,
   };
 }
@@ -247,30 +249,39 @@ export class RedisStore implements Store {
     const specIndex = new Map<Rule, number>();
     const specs: (string | number)[] = [];
     const sets: (string | number)[] = [];
-    const decisions: (string | number)[] = [];
-    for (const p of batch) {
+    const setOf: number[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
       let si = setIndex.get(p.rules);
       if (si === undefined) {
         const enc = this.encode(p.rules);
         sets.push(p.rules.length);
-        p.rules.forEach((r, i) => {
+        p.rules.forEach((r, j) => {
           let idx = specIndex.get(r);
           if (idx === undefined) {
             idx = specIndex.size + 1;
             specIndex.set(r, idx);
-            for (const f of enc.specs[i] as readonly (string | number)[]) specs.push(f);
+            for (const f of enc.specs[j] as readonly (string | number)[]) specs.push(f);
           }
           sets.push(idx);
         });
         si = setIndex.size + 1;
         setIndex.set(p.rules, si);
       }
+      setOf[i] = si;
       const base = baseKey(this.prefix, p.key);
       for (const s of this.encode(p.rules).suffixes) keys.push(base + s);
-      decisions.push(si, p.cost, p.peek ? '1' : '0');
-      if (this.clock !== undefined) decisions.push(p.now);
     }
-    argv.push(specIndex.size, ...specs, setIndex.size, ...sets, ...decisions);
+    argv.push(specIndex.size, ...specs, setIndex.size, ...sets);
+    // With one rule set (the usual case) decisions carry no set index.
+    const withSet = setIndex.size > 1;
+    const withNow = this.clock !== undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      if (withSet) argv.push(setOf[i] as number);
+      argv.push(p.peek ? -p.cost - 1 : p.cost);
+      if (withNow) argv.push(p.now);
+    }
 
     this.run(
       () => evalScript(this.client, DECIDE, keys, argv),
@@ -279,23 +290,23 @@ export class RedisStore implements Store {
         let at = 0;
         // Error messages of failed decisions follow the numbers.
         let errorAt = 0;
-        for (const p of batch) errorAt += 4 * p.rules.length;
+        for (const p of batch) errorAt += 3 * p.rules.length;
         for (const p of batch) {
-          if (Number(r[at]) === -2) {
-            at += 4 * p.rules.length;
+          if (Number(r[at + 2]) === -2) {
+            at += 3 * p.rules.length;
             p.reject(new StoreError('STORE_FAILURE', `Redis refused the rate-limit script: ${String(r[errorAt++])}`));
             continue;
           }
           let d: Decision;
           if (p.rules.length === 1) {
             const o = outcome(p.rules[0] as Rule, r, at);
-            at += 4;
+            at += 3;
             // Same shape as MemoryStore's single-rule decision.
             d = { key: p.key, cost: p.cost, ...o, policies: [o] };
           } else {
             const outcomes = p.rules.map((rule) => {
               const o = outcome(rule, r, at);
-              at += 4;
+              at += 3;
               return o;
             });
             d = combine(p.key, p.cost, outcomes);

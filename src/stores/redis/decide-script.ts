@@ -8,18 +8,26 @@
  *
  * ARGV layout (all strings):
  *   1  mode: 'T' = read time from Redis TIME once for the batch; 'C' = each decision carries `now`
- *   2  TTL floor in ms added as a minimum to every PEXPIRE (0 in TIME mode; see redis-store.ts)
+ *   2  TTL floor in ms, a minimum for every expiry set (0 in TIME mode; see redis-store.ts)
  *   3  S = number of rule specs, then S x 5 fields: algo code (g|f|w|l), limit (burst for gcra),
  *      windowUs, intervalUs (gcra T), tauUs (gcra)
  *   .  R = number of rule sets, then for each: n, then n spec indexes (1-based)
- *   .  then per decision: set index, cost, peek ('1'|'0'), [now µs in mode 'C']
+ *   .  then per decision: [set index, only when R > 1], x, [now µs in mode 'C'], where x is the
+ *      cost, or -(cost + 1) for a peek (one argument instead of two: this is the hot path)
  * KEYS: per decision, one state key per rule of its set, in order.
  *
- * Reply: a flat array of integers, 4 per rule per decision: allowed (1|0), remaining,
- * resetUs, retryAfterUs. retryAfterUs is -1 for "never" (JavaScript Infinity; Lua has no way to
- * send an infinite number through a Redis integer reply). A decision that failed (Redis error
- * while reading its state) has -2 as its first number, and the error messages, in order, follow
- * all the numbers as strings.
+ * Reply: a flat array of integers, 3 per rule per decision: remaining, resetUs, retryAfterUs.
+ * `allowed` is `retryAfterUs == 0` (every refusal has a positive wait or -1). retryAfterUs is -1
+ * for "never" (JavaScript Infinity; Lua cannot send an infinite number through an integer reply).
+ * A decision that failed (Redis error while reading its state, e.g. a key of the wrong type) has
+ * -2 as its first retryAfterUs; the error messages, in order, follow all the numbers as strings.
+ *
+ * Expiry: every state key expires when its state stops mattering, so memory stays bounded. Resetting
+ * the TTL on every write costs Redis as much as the decision itself, so window states keep their
+ * TTL (SET KEEPTTL) while the window is unchanged (the expiry set when the window began is still
+ * right), and a GCRA key's expiry is set to the end of the tau-long time grid cell its TAT is in,
+ * again only when the TAT moves to a new cell: a GCRA key thus lives at most 2 x tau past its
+ * last write instead of exactly until its TAT.
  *
  * Each decision is atomic on its own: its rules commit only when all admit. A refused decision
  * reports its admitting rules as a cost-0 peek, exactly as MemoryStore does.
@@ -199,14 +207,31 @@ local function step(sp, st, now, cost)
   return slidingLog(sp, st, now, cost)
 end
 
-local function commit(sp, key, now, cost, info)
+-- Write the state of an admitted decision. st is the state read before (nil when fresh).
+local function commit(sp, key, st, now, cost, info)
   local algo = sp[1]
   if algo == 'g' then
-    redis.call('SET', key, string.format('%d', info), 'PX', pttl(info - now))
+    local G = sp[5]
+    local cell = floor(info / G)
+    if st ~= nil and floor(st / G) == cell then
+      redis.call('SET', key, string.format('%d', info), 'KEEPTTL')
+    else
+      redis.call('SET', key, string.format('%d', info), 'PX', pttl((cell + 1) * G - now))
+    end
   elseif algo == 'f' then
-    redis.call('SET', key, string.format('%d:%d', info[1], info[2]), 'PX', pttl(info[1] + sp[3] - now))
+    local v = string.format('%d:%d', info[1], info[2])
+    if st ~= nil and st[1] == info[1] then
+      redis.call('SET', key, v, 'KEEPTTL')
+    else
+      redis.call('SET', key, v, 'PX', pttl(info[1] + sp[3] - now))
+    end
   elseif algo == 'w' then
-    redis.call('SET', key, string.format('%d:%d:%d', info[1], info[2], info[3]), 'PX', pttl(info[1] + 2 * sp[3] - now))
+    local v = string.format('%d:%d:%d', info[1], info[2], info[3])
+    if st ~= nil and st[1] == info[1] then
+      redis.call('SET', key, v, 'KEEPTTL')
+    else
+      redis.call('SET', key, v, 'PX', pttl(info[1] + 2 * sp[3] - now))
+    end
   else
     if info > 0 then redis.call('LPOP', key, info) end
     redis.call('RPUSH', key, string.format('%d:%d', now, cost))
@@ -220,10 +245,22 @@ if mode == 'T' then
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
+local out = {}
+
 -- One decision: reads first, then writes only if every rule admits. Run under pcall so that a
 -- failing decision (a state key of the wrong type) fails alone: its reads failed before any write.
-local function decideOne(set, k, cost, peek, now, out, o)
+local function decideOne(set, k, cost, peek, now, o)
   local n = #set
+  if n == 1 then
+    local sp, key = set[1], KEYS[k]
+    local st = readState(sp, key)
+    local al, rem, rst, rty, info = step(sp, st, now, cost)
+    if al and cost > 0 and not peek then commit(sp, key, st, now, cost, info) end
+    out[o + 1] = rem
+    out[o + 2] = rst
+    out[o + 3] = rty
+    return
+  end
   local states, al, rem, rst, rty, info = {}, {}, {}, {}, {}, {}
   local all = true
   for i = 1, n do
@@ -235,48 +272,55 @@ local function decideOne(set, k, cost, peek, now, out, o)
   end
   if all then
     if cost > 0 and not peek then
-      for i = 1, n do commit(set[i], KEYS[k + i - 1], now, cost, info[i]) end
+      for i = 1, n do commit(set[i], KEYS[k + i - 1], states[i], now, cost, info[i]) end
     end
-  elseif n > 1 then
+  else
     -- Refused: admitting rules are reported as they stand (nothing was taken from them).
     for i = 1, n do
       if al[i] then al[i], rem[i], rst[i], rty[i] = step(set[i], states[i], now, 0) end
     end
   end
   for i = 1, n do
-    out[o + 1] = al[i] and 1 or 0
-    out[o + 2] = rem[i]
-    out[o + 3] = rst[i]
-    out[o + 4] = rty[i]
-    o = o + 4
+    out[o + 1] = rem[i]
+    out[o + 2] = rst[i]
+    out[o + 3] = rty[i]
+    o = o + 3
   end
 end
 
-local out = {}
 local errors = {}
 local o = 0
 local k = 1
 local nargv = #ARGV
+local oneSet = sets[1]
+if nsets ~= 1 then oneSet = nil end
 while a <= nargv do
-  local set = sets[tonumber(ARGV[a])]
-  local cost = tonumber(ARGV[a + 1])
-  local peek = ARGV[a + 2] == '1'
-  a = a + 3
+  local set = oneSet
+  if set == nil then
+    set = sets[tonumber(ARGV[a])]
+    a = a + 1
+  end
+  local cost = tonumber(ARGV[a])
+  local peek = false
+  if cost < 0 then
+    cost = -cost - 1
+    peek = true
+  end
+  a = a + 1
   if mode == 'C' then
     now = tonumber(ARGV[a])
     a = a + 1
   end
   local n = #set
-  local ok, err = pcall(decideOne, set, k, cost, peek, now, out, o)
+  local ok, err = pcall(decideOne, set, k, cost, peek, now, o)
   if not ok then
-    -- Marker -2 in the "allowed" slot of the first rule; the error text follows the numbers.
-    out[o + 1] = -2
-    for i = 2, 4 * n do out[o + i] = 0 end
+    for i = 1, 3 * n do out[o + i] = 0 end
+    out[o + 3] = -2
     local msg = err
     if type(err) == 'table' then msg = err.err end
     errors[#errors + 1] = tostring(msg)
   end
-  o = o + 4 * n
+  o = o + 3 * n
   k = k + n
 end
 for i = 1, #errors do out[o + i] = errors[i] end
