@@ -10,6 +10,7 @@
  * per flush for Redis). Windows are whole minute buckets: "5m" is the current minute and the 4
  * before it.
  */
+import type { Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
 import { outcomeOf, whoOf, type RequestEvent } from './events.js';
 import { printable } from './sanitize.js';
@@ -141,6 +142,12 @@ export function usageOf(e: RequestEvent): Array<[policy: string, usage: number]>
   return out;
 }
 
+/** Whether any rule of the decision is at or past `threshold` of its limit (cheap pre-check). */
+export function nearAny(d: Decision, threshold: number): boolean {
+  for (const o of d.policies) if (!o.allowed || o.limit - o.remaining >= o.limit * threshold) return true;
+  return false;
+}
+
 const inc = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
 
 function emptyMinute(): MinuteDelta {
@@ -196,7 +203,7 @@ export class AnalyticsRecorder {
       inc(m.throttledIps, this.guard(e.ip));
     }
     const d = e.decision;
-    if (d && (!d.allowed || d.remaining <= d.limit * (1 - this.threshold))) {
+    if (d && nearAny(d, this.threshold)) {
       for (const [policy, usage] of usageOf(e)) {
         if (usage < this.threshold) continue;
         const k = `${who}${SEP}${printable(policy, 128)}`;

@@ -8,7 +8,7 @@
  * Deduplication is per process: N gateway instances may each send one warning per window.
  */
 import { SluiceConfigError } from '../core/errors.js';
-import { checkThreshold, usageOf } from './analytics.js';
+import { checkThreshold, nearAny, usageOf } from './analytics.js';
 import { whoOf, type RequestEvent } from './events.js';
 import { field } from './sanitize.js';
 
@@ -111,7 +111,7 @@ export class WarningEmitter {
   /** Look at one request; synchronous, never throws. */
   check(e: RequestEvent): void {
     const d = e.decision;
-    if (!d || (d.allowed && d.remaining > d.limit * (1 - this.threshold))) return; // fast exit: nowhere near
+    if (!d || !nearAny(d, this.threshold)) return; // fast exit: nowhere near
     const who = whoOf(e);
     for (const [policy, usage] of usageOf(e)) {
       if (usage < this.threshold) continue;
