@@ -18,7 +18,8 @@ afterAll(async () => {
 
 describe('observability admin routes', () => {
   it.each(['/metrics', '/dashboard', '/analytics/summary', '/analytics/live', '/analytics/consumers/alice'])('%s refuses a missing or wrong token with 401', async (path) => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: `Bearer ${TOKEN}x` }, { cookie: 'sluice_admin=forged' }]) {
+    const variants: Record<string, string>[] = [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: `Bearer ${TOKEN}x` }, { cookie: 'sluice_admin=forged' }];
+    for (const headers of variants) {
       const res = await fetch(gw.url + path, { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
