@@ -90,7 +90,7 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * src/core/algorithms), with time read from Redis `TIME` so processes with skewed clocks agree.
  *
  * - One decision = one script run over all its rules: atomic, all or nothing.
- * - Decisions issued in the same event-loop turn are coalesced into one EVALSHA (on a Cluster, one
+ * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA (on a Cluster, one
  *   per hash slot), each decision still atomic on its own.
  * - Failures reject with {@link StoreError}: `STORE_UNAVAILABLE` (connection refused/lost, cluster
  *   down), `STORE_TIMEOUT` (no answer within `timeoutMs`; the script may still have run),
@@ -209,9 +209,10 @@ export class RedisStore implements Store {
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
-        // Everything decided during this event-loop turn (including promise continuations) goes
-        // out in one script call.
-        setImmediate(this.flushScheduled);
+        // Everything decided before the microtask queue drains goes out in one script call: when
+        // a batch's reply resolves its callers, their next decisions are all issued before this
+        // flush runs, so a steady load keeps batching with no added latency at low load.
+        queueMicrotask(this.flushScheduled);
       }
     });
   }
@@ -302,7 +303,18 @@ export class RedisStore implements Store {
             const o = outcome(p.rules[0] as Rule, r, at);
             at += 3;
             // Same shape as MemoryStore's single-rule decision.
-            d = { key: p.key, cost: p.cost, ...o, policies: [o] };
+            d = {
+              key: p.key,
+              cost: p.cost,
+              policy: o.policy,
+              allowed: o.allowed,
+              limit: o.limit,
+              remaining: o.remaining,
+              resetMs: o.resetMs,
+              retryAfterMs: o.retryAfterMs,
+              windowMs: o.windowMs,
+              policies: [o],
+            };
           } else {
             const outcomes = p.rules.map((rule) => {
               const o = outcome(rule, r, at);
