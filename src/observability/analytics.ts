@@ -157,7 +157,10 @@ function emptyMinute(): MinuteDelta {
 /** Folds events into a batch (synchronous, allocation-light); `take()` hands the batch over. */
 export class AnalyticsRecorder {
   private batch: AnalyticsBatch = { seconds: new Map(), minutes: new Map() };
-  private distinct = new Set<string>();
+  private distinct = new Map<string, string>();
+  /** route → status → `route SEP status` (cleaned), so no string is built per request. */
+  private readonly epKeys = new Map<string, Map<number, string>>();
+  private epKeyCount = 0;
   private readonly threshold: number;
   private readonly maxDistinct: number;
 
@@ -170,11 +173,29 @@ export class AnalyticsRecorder {
 
   /** Cardinality guard on consumers and IPs per batch. */
   private guard(v: string): string {
-    const t = printable(v, 128);
-    if (this.distinct.has(t)) return t;
+    const hit = this.distinct.get(v);
+    if (hit !== undefined) return hit;
     if (this.distinct.size >= this.maxDistinct) return OTHER;
-    this.distinct.add(t);
+    const t = printable(v, 128);
+    this.distinct.set(v, t);
     return t;
+  }
+
+  private endpointKey(route: string, status: number): string {
+    let byStatus = this.epKeys.get(route);
+    if (!byStatus) {
+      if (this.epKeyCount > 10_000) {
+        this.epKeys.clear(); // hostile churn: rebuild rather than grow
+        this.epKeyCount = 0;
+      }
+      this.epKeys.set(route, (byStatus = new Map()));
+    }
+    let k = byStatus.get(status);
+    if (k === undefined) {
+      byStatus.set(status, (k = `${printable(route, 128)}${SEP}${status}`));
+      this.epKeyCount++;
+    }
+    return k;
   }
 
   /** Count one request. */
@@ -190,8 +211,7 @@ export class AnalyticsRecorder {
     let m = this.batch.minutes.get(min);
     if (!m) this.batch.minutes.set(min, (m = emptyMinute()));
     m.total++;
-    const route = printable(e.route, 128);
-    const ep = `${route}${SEP}${e.status}`;
+    const ep = this.endpointKey(e.route, e.status);
     inc(m.endpoints, ep);
     const who = this.guard(whoOf(e));
     let c = m.consumers.get(who);
@@ -221,7 +241,7 @@ export class AnalyticsRecorder {
   take(): AnalyticsBatch {
     const b = this.batch;
     this.batch = { seconds: new Map(), minutes: new Map() };
-    this.distinct = new Set();
+    this.distinct = new Map();
     return b;
   }
 }

@@ -23,3 +23,4 @@ export { RedisAnalytics, type RedisAnalyticsOptions } from './redis-analytics.js
 export { WarningEmitter, type NearLimitWarning, type WarningOptions } from './warnings.js';
 export { createObservabilityRoutes, safeEqual, type AdminHandler, type ObservabilityRoutesOptions } from './admin-routes.js';
 export { fetchSummary, formatReport } from './report.js';
+export { eventFromPolicy, type PolicyEventInput } from './from-policy.js';

@@ -1,13 +1,18 @@
 /**
- * Prometheus metrics (prom-client) on a registry of their own, so embedding Sluice never pollutes
+ * Prometheus metrics on a prom-client registry of their own, so embedding Sluice never pollutes
  * the host application's default registry. Labels are low-cardinality only (route, policy,
  * outcome, status): consumers and IPs belong in analytics, not in time series. Even so a guard
  * caps the distinct values a label may take; the rest are counted under `(other)`.
+ *
+ * Why not prom-client's Counter/Histogram on the request path: their `inc`/`observe` hash the
+ * label object on every call (~1 µs per request for our set). Here the request path bumps a plain
+ * number in a Map entry cached per label combination; prom-client's registry formats the values
+ * only when `/metrics` is scraped (the objects below implement its metric `get()` contract).
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SluiceConfigError } from '../core/errors.js';
 import { outcomeOf, type RequestEvent } from './events.js';
-import { truncate } from './sanitize.js';
+import { printable } from './sanitize.js';
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
@@ -38,14 +43,86 @@ const OTHER = '(other)';
 
 /** A per-label guard: the first `max` distinct values pass, later ones become `(other)`. */
 class LabelGuard {
-  private readonly seen = new Set<string>();
+  private readonly seen = new Map<string, string>();
   constructor(private readonly max: number) {}
   get(v: string): string {
-    if (this.seen.has(v)) return v;
+    const hit = this.seen.get(v);
+    if (hit !== undefined) return hit;
     if (this.seen.size >= this.max) return OTHER;
-    const t = truncate(v, 128);
-    this.seen.add(t);
+    const t = printable(v, 128);
+    this.seen.set(v, t);
     return t;
+  }
+}
+
+interface Sample {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/** A counter family: one number per label combination. */
+class FastCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly cells = new Map<string, Sample>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly string[],
+  ) {}
+  /** The cell for these label values (cache it: the key is built once). */
+  cell(...values: string[]): Sample {
+    const k = values.join('\u0000');
+    let c = this.cells.get(k);
+    if (!c) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((n, i) => (labels[n] = values[i]!));
+      this.cells.set(k, (c = { labels, value: 0 }));
+    }
+    return c;
+  }
+  get() {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })) };
+  }
+}
+
+/** An unlabelled histogram with fixed buckets. */
+class FastHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = bounds.map(() => 0);
+  }
+  observe(v: number): void {
+    this.sum += v;
+    this.count++;
+    const b = this.bounds;
+    for (let i = 0; i < b.length; i++) {
+      if (v <= b[i]!) {
+        this.counts[i]!++;
+        return;
+      }
+    }
+  }
+  get() {
+    const values: Sample[] = [];
+    let acc = 0;
+    this.bounds.forEach((le, i) => {
+      acc += this.counts[i]!;
+      values.push({ labels: { le }, value: acc, metricName: `${this.name}_bucket` });
+    });
+    values.push({ labels: { le: '+Inf' }, value: this.count, metricName: `${this.name}_bucket` });
+    values.push({ labels: {}, value: this.sum, metricName: `${this.name}_sum` });
+    values.push({ labels: {}, value: this.count, metricName: `${this.name}_count` });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 
@@ -58,77 +135,69 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
   if (!Number.isInteger(max) || max < 1) throw new SluiceConfigError('maxLabelValues', `must be a positive integer, got ${JSON.stringify(max)}`);
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: p });
 
-  const decisions = new Counter({
-    name: `${p}decisions_total`,
-    help: 'Rate-limit decisions by route, deciding policy and outcome (allowed, limited, shadow_limited, denied, store_error).',
-    labelNames: ['route', 'policy', 'outcome'] as const,
-    registers: [registry],
-  });
-  const responses = new Counter({
-    name: `${p}responses_total`,
-    help: 'Responses by route and status code.',
-    labelNames: ['route', 'status'] as const,
-    registers: [registry],
-  });
-  const storeLatency = new Histogram({
-    name: `${p}store_latency_seconds`,
-    help: 'Time spent in the rate-limit store per decision.',
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
-    registers: [registry],
-  });
-  const storeErrors = new Counter({
-    name: `${p}store_errors_total`,
-    help: 'Decisions where the store failed (timeout, unavailable, script error).',
-    labelNames: ['route'] as const,
-    registers: [registry],
-  });
-  const nearLimit = new Counter({
-    name: `${p}near_limit_total`,
-    help: 'Consumers crossing the warning share of a limit (counted once per window per consumer and policy).',
-    labelNames: ['route', 'policy'] as const,
-    registers: [registry],
-  });
-  const webhooks = new Counter({
-    name: `${p}warning_webhooks_total`,
-    help: 'Near-limit webhook deliveries by result (delivered, failed after retries, dropped because the queue was full).',
-    labelNames: ['result'] as const,
-    registers: [registry],
-  });
+  const decisions = new FastCounter(
+    `${p}decisions_total`,
+    'Rate-limit decisions by route, deciding policy and outcome (allowed, limited, shadow_limited, denied, store_error).',
+    ['route', 'policy', 'outcome'],
+  );
+  const responses = new FastCounter(`${p}responses_total`, 'Responses by route and status code.', ['route', 'status']);
+  const storeLatency = new FastHistogram(`${p}store_latency_seconds`, 'Time spent in the rate-limit store per decision.', [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+  ]);
+  const storeErrors = new FastCounter(`${p}store_errors_total`, 'Decisions where the store failed (timeout, unavailable, script error).', ['route']);
+  const nearLimit = new FastCounter(
+    `${p}near_limit_total`,
+    'Consumers crossing the warning share of a limit (counted once per window per consumer and policy).',
+    ['route', 'policy'],
+  );
+  const webhooks = new FastCounter(
+    `${p}warning_webhooks_total`,
+    'Near-limit webhook deliveries by result (delivered, failed after retries, dropped because the queue was full).',
+    ['result'],
+  );
+  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks]) registry.registerMetric(m as never);
 
   const routes = new LabelGuard(max);
   const policies = new LabelGuard(max);
-  // Children cached per label combination: `labels()` hashes its arguments on every call.
-  const decisionChildren = new Map<string, Counter.Internal>();
-  const responseChildren = new Map<string, Counter.Internal>();
-  const errorChildren = new Map<string, Counter.Internal>();
+  // Per route → policy → (outcome, status): the two cells one request bumps. Nested maps keyed by
+  // the event's own strings avoid building a composite key string per request.
+  const hot = new Map<string, Map<string, Map<number, [Sample, Sample]>>>();
+  const OUTCOMES = { allowed: 0, limited: 1, shadow_limited: 2, denied: 3, store_error: 4 } as const;
+  let hotSize = 0;
 
   return {
     registry,
     observe(e) {
-      const route = routes.get(e.route);
-      const policy = e.policy === undefined ? '' : policies.get(e.policy);
       const outcome = outcomeOf(e);
-      const dk = `${route}\u0000${policy}\u0000${outcome}`;
-      let d = decisionChildren.get(dk);
-      if (!d) decisionChildren.set(dk, (d = decisions.labels(route, policy, outcome)));
-      d.inc();
       const status = e.status >= 100 && e.status <= 599 ? e.status : 0;
-      const rk = `${route}\u0000${status}`;
-      let r = responseChildren.get(rk);
-      if (!r) responseChildren.set(rk, (r = responses.labels(route, String(status))));
-      r.inc();
-      if (e.storeLatencyMs !== undefined && e.storeLatencyMs >= 0) storeLatency.observe(e.storeLatencyMs / 1000);
-      if (e.storeError !== undefined) {
-        let c = errorChildren.get(route);
-        if (!c) errorChildren.set(route, (c = storeErrors.labels(route)));
-        c.inc();
+      const pk = e.policy ?? '';
+      let byPolicy = hot.get(e.route);
+      if (!byPolicy) hot.set(e.route, (byPolicy = new Map()));
+      let byCode = byPolicy.get(pk);
+      if (!byCode) byPolicy.set(pk, (byCode = new Map()));
+      const code = OUTCOMES[outcome] * 1000 + status;
+      let cells = byCode.get(code);
+      if (!cells) {
+        const route = routes.get(e.route);
+        const policy = e.policy === undefined ? '' : policies.get(e.policy);
+        cells = [decisions.cell(route, policy, outcome), responses.cell(route, String(status))];
+        // The cache only maps to guarded cells; reset it rather than grow if hostile values churn.
+        if (++hotSize > 10_000) {
+          hot.clear();
+          hotSize = 0;
+        }
+        byCode.set(code, cells);
       }
+      cells[0].value++;
+      cells[1].value++;
+      if (e.storeLatencyMs !== undefined && e.storeLatencyMs >= 0) storeLatency.observe(e.storeLatencyMs / 1000);
+      if (e.storeError !== undefined) storeErrors.cell(routes.get(e.route)).value++;
     },
     nearLimit(route, policy) {
-      nearLimit.labels(routes.get(route), policies.get(policy)).inc();
+      nearLimit.cell(routes.get(route), policies.get(policy)).value++;
     },
     webhook(result) {
-      webhooks.labels(result).inc();
+      webhooks.cell(result).value++;
     },
     text() {
       return registry.metrics();
