@@ -24,3 +24,5 @@ export { WarningEmitter, type NearLimitWarning, type WarningOptions } from './wa
 export { createObservabilityRoutes, safeEqual, type AdminHandler, type ObservabilityRoutesOptions } from './admin-routes.js';
 export { fetchSummary, formatReport } from './report.js';
 export { eventFromPolicy, type PolicyEventInput } from './from-policy.js';
+export { observabilityConfigSchema, observerFromConfig, type ObservabilityConfig } from './config.js';
+export { runReport, type ReportOptions } from './report.js';

@@ -39,3 +39,70 @@ export async function fetchSummary(adminUrl: string, token: string, window: stri
   if (!res.ok) throw new Error(`GET ${u.pathname} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
   return (await res.json()) as AnalyticsSummary;
 }
+
+/** Options of {@link runReport} (the `sluice report` command's flags). */
+export interface ReportOptions {
+  /** Admin base URL of a running gateway (e.g. `http://127.0.0.1:9090/admin`). */
+  admin?: string;
+  /** Admin token (default `$SLUICE_ADMIN_TOKEN`). */
+  token?: string;
+  /** Read analytics straight from Redis instead (no gateway needed). */
+  redis?: string;
+  /** Analytics key prefix in Redis (the gateway's store prefix). Default `sluice:`. */
+  prefix?: string;
+  /** `5m`, `1h` or `24h`. Default `1h`. */
+  window?: string;
+  top?: number;
+  /** Print the JSON summary instead of the text report. */
+  json?: boolean;
+}
+
+/**
+ * Print a report; resolves with the process exit code (0 ok, 1 unreachable, 2 bad usage).
+ * The CLI calls this for `sluice report`.
+ */
+export async function runReport(o: ReportOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  const { parseWindow } = await import('./analytics.js');
+  let window: ReturnType<typeof parseWindow>;
+  try {
+    window = parseWindow(o.window ?? '1h');
+  } catch (e) {
+    err.write(`sluice report: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const top = o.top ?? 10;
+  if (!Number.isInteger(top) || top < 1 || top > 1000) {
+    err.write('sluice report: --top must be an integer from 1 to 1000\n');
+    return 2;
+  }
+  let summary: AnalyticsSummary;
+  try {
+    if (o.redis !== undefined) {
+      const { Redis } = await import('ioredis');
+      const { RedisAnalytics } = await import('./redis-analytics.js');
+      const client = new Redis(o.redis, { maxRetriesPerRequest: 1, lazyConnect: true });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        summary = await new RedisAnalytics({ client, prefix: o.prefix }).summary(window, { top });
+      } finally {
+        client.disconnect();
+      }
+    } else if (o.admin !== undefined) {
+      const token = o.token ?? process.env.SLUICE_ADMIN_TOKEN;
+      if (!token) {
+        err.write('sluice report: --token (or SLUICE_ADMIN_TOKEN) is required with --admin\n');
+        return 2;
+      }
+      summary = await fetchSummary(o.admin, token, window, top);
+    } else {
+      err.write('sluice report: give --admin <url> (a running gateway) or --redis <url> (its analytics store)\n');
+      return 2;
+    }
+  } catch (e) {
+    err.write(`sluice report: ${printable((e as Error).message, 500)}\n`);
+    return 1;
+  }
+  out.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : formatReport(summary));
+  return 0;
+}
