@@ -56,6 +56,8 @@ function isStore(a: unknown): a is AnalyticsStore {
 /** Build an observer. Every option is validated here. */
 export function createObserver(options: ObserverOptions = {}): Observer {
   const clock = options.clock ?? Date.now;
+  const interval = options.flushIntervalMs ?? 1000;
+  if (!Number.isInteger(interval) || interval < 10) throw new SluiceConfigError('flushIntervalMs', `must be an integer >= 10, got ${JSON.stringify(interval)}`);
   const logger = options.logs === false ? undefined : createRequestLogger(options.logs ?? {});
   const metrics = createMetrics(options.metrics ?? {});
   const a = options.analytics;
@@ -77,8 +79,6 @@ export function createObserver(options: ObserverOptions = {}): Observer {
     },
   });
   const recorder = new AnalyticsRecorder({ nearLimitThreshold: warnings.threshold, maxDistinct: options.maxDistinct });
-  const interval = options.flushIntervalMs ?? 1000;
-  if (!Number.isInteger(interval) || interval < 10) throw new SluiceConfigError('flushIntervalMs', `must be an integer >= 10, got ${JSON.stringify(interval)}`);
   const stats = { recorded: 0, flushErrors: 0 };
 
   let flushing: Promise<void> | undefined;
