@@ -24,7 +24,7 @@ export interface ObserverOptions {
    * instances; or pass any {@link AnalyticsStore}.
    */
   analytics?: { retentionMs?: number; redis?: Redis | Cluster; prefix?: string } | AnalyticsStore;
-  /** Early-warning options (threshold default 0.8, webhook). */
+  /** Early-warning options (threshold default 0.8, webhook). With Redis analytics, warnings are deduplicated across instances through the same Redis. */
   warnings?: Omit<WarningOptions, 'logger'>;
   /** How often the analytics batch is flushed. Default 1000 ms. */
   flushIntervalMs?: number;
@@ -66,7 +66,9 @@ export function createObserver(options: ObserverOptions = {}): Observer {
     : a?.redis
       ? new RedisAnalytics({ client: a.redis, prefix: a.prefix, retentionMs: a.retentionMs, clock })
       : new MemoryAnalytics({ retentionMs: a?.retentionMs, clock });
+  const shared = !isStore(a) && a?.redis ? { client: a.redis, prefix: a.prefix } : undefined;
   const warnings = new WarningEmitter({
+    dedupe: shared,
     ...(options.warnings ?? {}),
     logger,
     onWarning: (w: NearLimitWarning) => {

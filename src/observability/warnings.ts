@@ -5,8 +5,9 @@
  * background worker from a bounded queue, retried with exponential backoff and jitter; `check`
  * never waits for it, and a full queue drops new warnings (counted) rather than growing.
  *
- * Deduplication is per process: N gateway instances may each send one warning per window.
+ * Deduplication is per process, or across instances with the `dedupe` Redis option.
  */
+import type { Cluster, Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import { checkThreshold, nearAny, usageOf } from './analytics.js';
 import { whoOf, type RequestEvent } from './events.js';
@@ -53,6 +54,12 @@ export interface WarningOptions {
   logger?: { warn(obj: Record<string, unknown>, msg: string): void };
   /** Called synchronously for each warning. Must not throw (errors are swallowed). */
   onWarning?: (w: NearLimitWarning) => void;
+  /**
+   * Deduplicate across instances: each warning is claimed with `SET NX PX <window>` in this Redis,
+   * and only the instance that wins the claim emits it. If Redis fails, the warning is emitted
+   * anyway (two warnings beat none). Default: per-process deduplication only.
+   */
+  dedupe?: { client: Redis | Cluster; prefix?: string };
   /** Delivery results (metrics). */
   onDelivery?: (result: 'delivered' | 'failed' | 'dropped') => void;
 }
@@ -123,7 +130,7 @@ export class WarningEmitter {
       this.until.delete(k); // re-insert at the end: Map order is our age order
       this.until.set(k, e.time + (o.windowMs > 0 ? o.windowMs : 60_000));
       if (this.until.size > this.maxTracked) this.forget(e.time);
-      this.emit({
+      const w: NearLimitWarning = {
         type: 'near-limit',
         time: e.time,
         consumer: field(who) ?? '',
@@ -136,7 +143,18 @@ export class WarningEmitter {
         remaining: o.remaining,
         windowMs: o.windowMs,
         requestId: field(e.requestId) ?? '',
-      });
+      };
+      const dd = this.options.dedupe;
+      if (!dd) {
+        this.emit(w);
+        continue;
+      }
+      // Claim the warning for this window across instances; emit only if we won (or Redis failed).
+      const claim = `${dd.prefix ?? 'sluice:'}{a}:warn:${w.consumer}\u001f${w.policy}`;
+      void dd.client.set(claim, '1', 'PX', Math.max(1, o.windowMs), 'NX').then(
+        (ok) => ok === 'OK' && this.emit(w),
+        () => this.emit(w),
+      );
     }
   }
 

@@ -155,3 +155,23 @@ describe('Redis analytics across instances', () => {
     }
   });
 });
+
+describe('near-limit warnings across instances', () => {
+  it('two observers on one Redis emit one warning per window per consumer and policy between them', async () => {
+    const prefix = `test:obs:${randomUUID()}:`;
+    prefixes.push(prefix);
+    const seen: string[] = [];
+    const make = (name: string) => createObserver({ logs: false, analytics: { redis, prefix }, warnings: { onWarning: (w) => seen.push(`${name}:${w.consumer}`) } });
+    const a = make('a');
+    const b = make('b');
+    const at = decision({ limit: 10, remaining: 1 });
+    a.record(event({ consumer: 'frank', decision: at }));
+    b.record(event({ consumer: 'frank', decision: at }));
+    a.record(event({ consumer: 'gina', decision: at }));
+    b.record(event({ consumer: 'gina', decision: at }));
+    await redis.ping(); // the claims went out on this connection before the PING: their replies are in
+    expect(seen.filter((s) => s.endsWith(':frank'))).toHaveLength(1);
+    expect(seen.filter((s) => s.endsWith(':gina'))).toHaveLength(1);
+    await Promise.all([a.close(), b.close()]);
+  });
+});

@@ -17,6 +17,7 @@ main{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1
 section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px}
 h2{font-size:14px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%}
+table+table{margin-top:10px}
 td,th{text-align:left;padding:3px 6px;border-bottom:1px solid #eef0f3;font-variant-numeric:tabular-nums;word-break:break-all}
 td.n,th.n{text-align:right}
 .big{font-size:22px;font-weight:600}
