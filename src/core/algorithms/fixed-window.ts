@@ -9,7 +9,7 @@ export interface FixedWindowState {
 
 /**
  * Fixed window: at most `limit` units per epoch-aligned window of `windowUs`. Refused requests are
- * not counted.
+ * not counted. When the clock steps back before the stored window, the stored window is used.
  */
 export function fixedWindow(
   state: FixedWindowState | undefined,
@@ -18,7 +18,10 @@ export function fixedWindow(
   cost: number,
 ): Step<FixedWindowState | undefined> {
   const W = rule.windowUs;
-  const start = Math.floor(now / W) * W;
+  const aligned = Math.floor(now / W) * W;
+  // A clock that stepped back into an earlier window keeps counting in the stored (later) window:
+  // starting the earlier window afresh would admit its units a second time.
+  const start = state !== undefined && state.start > aligned ? state.start : aligned;
   const count = state !== undefined && state.start === start ? state.count : 0;
   const reset = start + W - now;
   if (count + cost <= rule.limit) {
