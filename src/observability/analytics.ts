@@ -283,10 +283,25 @@ export class MemoryAnalytics implements AnalyticsStore {
   private readonly keep: number;
   private readonly clock: () => number;
 
-  /** @param options.retentionMs how long minute buckets are kept (default 24 h; at least 5 min). */
-  constructor(options: { retentionMs?: number; clock?: () => number } = {}) {
+  private readonly cap: number;
+
+  /**
+   * @param options.retentionMs how long minute buckets are kept (default 24 h; at least 5 min).
+   * @param options.maxDistinctPerMinute most distinct consumers (and IPs, and consumer+policy pairs)
+   *   one minute bucket keeps; later newcomers in that minute are counted as `(other)`. Bounds
+   *   memory at about retention minutes x this x 4 entries. Default 5000.
+   */
+  constructor(options: { retentionMs?: number; clock?: () => number; maxDistinctPerMinute?: number } = {}) {
     this.keep = retentionMinutes(options.retentionMs ?? 24 * 3_600_000);
     this.clock = options.clock ?? Date.now;
+    const cap = options.maxDistinctPerMinute ?? 5000;
+    if (!Number.isInteger(cap) || cap < 1) throw new SluiceConfigError('maxDistinctPerMinute', `must be a positive integer, got ${JSON.stringify(cap)}`);
+    this.cap = cap;
+  }
+
+  /** The key to count under in `m`: itself if present or if there is room, else `(other)`. */
+  private room(m: Map<string, unknown>, k: string): string {
+    return m.has(k) || m.size < this.cap ? k : OTHER;
   }
 
   private prune(now: number): void {
@@ -310,10 +325,14 @@ export class MemoryAnalytics implements AnalyticsStore {
       m.total += d.total;
       m.limited += d.limited;
       for (const [k, n] of d.endpoints) inc(m.endpoints, k, n);
-      for (const [k, n] of d.throttledConsumers) inc(m.throttledConsumers, k, n);
-      for (const [k, n] of d.throttledIps) inc(m.throttledIps, k, n);
-      for (const [k, u] of d.nearLimit) if ((m.nearLimit.get(k) ?? 0) < u) m.nearLimit.set(k, u);
-      for (const [c, eps] of d.consumers) {
+      for (const [k, n] of d.throttledConsumers) inc(m.throttledConsumers, this.room(m.throttledConsumers, k), n);
+      for (const [k, n] of d.throttledIps) inc(m.throttledIps, this.room(m.throttledIps, k), n);
+      for (const [k0, u] of d.nearLimit) {
+        const k = m.nearLimit.has(k0) || m.nearLimit.size < this.cap ? k0 : `${OTHER}${SEP}${k0.slice(k0.lastIndexOf(SEP) + 1)}`;
+        if ((m.nearLimit.get(k) ?? 0) < u) m.nearLimit.set(k, u);
+      }
+      for (const [c0, eps] of d.consumers) {
+        const c = this.room(m.consumers, c0);
         let mc = m.consumers.get(c);
         if (!mc) m.consumers.set(c, (mc = new Map()));
         for (const [k, n] of eps) inc(mc, k, n);

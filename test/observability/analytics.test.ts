@@ -175,3 +175,17 @@ describe('near-limit warnings across instances', () => {
     await Promise.all([a.close(), b.close()]);
   });
 });
+
+describe('memory analytics bounds', () => {
+  it('keeps at most maxDistinctPerMinute consumers per minute bucket, folding newcomers into (other) with exact totals', async () => {
+    const store = new MemoryAnalytics({ maxDistinctPerMinute: 3 });
+    const r = new AnalyticsRecorder();
+    for (let i = 0; i < 10; i++) r.add(event({ limited: true, consumer: `u${i}`, ip: `10.9.0.${i}` }));
+    await store.apply(r.take());
+    const s = await store.summary('5m', { top: 10 });
+    expect(s.limited).toBe(10);
+    expect(s.topConsumers).toEqual([{ id: '(other)', count: 7 }, { id: 'u0', count: 1 }, { id: 'u1', count: 1 }, { id: 'u2', count: 1 }]);
+    expect(s.topIps.reduce((a, x) => a + x.count, 0)).toBe(10);
+    expect(s.topIps).toHaveLength(4);
+  });
+});
