@@ -22,7 +22,10 @@ export function slidingWindow(
 ): Step<SlidingWindowState | undefined> {
   const W = rule.windowUs;
   const limit = rule.limit;
-  const start = Math.floor(now / W) * W;
+  const aligned = Math.floor(now / W) * W;
+  // A clock that stepped back before the stored window keeps using the stored window (as if no
+  // time had passed in it): starting the earlier window afresh would admit its units twice.
+  const start = state !== undefined && state.start > aligned ? state.start : aligned;
   let prev = 0;
   let curr = 0;
   if (state !== undefined) {
@@ -33,7 +36,7 @@ export function slidingWindow(
       prev = state.curr;
     }
   }
-  const elapsed = now - start;
+  const elapsed = now > start ? now - start : 0;
   const estimate = (prev * (W - elapsed)) / W + curr;
   if (estimate + cost <= limit) {
     const after = curr + cost;
