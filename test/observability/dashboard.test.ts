@@ -48,6 +48,15 @@ describe('dashboard in headless Chromium', () => {
     expect(page.url()).toBe(`${gw.url}/dashboard`); // token gone from the address bar
     await page.waitForFunction(() => document.body.hasAttribute('data-updated'));
     expect(await page.textContent('#limited')).toBe('0');
+    const redPixels = () =>
+      page.evaluate(() => {
+        const c = document.getElementById('lps-chart') as HTMLCanvasElement;
+        const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < px.length; i += 4) if (px[i] === 0xc0 && px[i + 1] === 0x39 && px[i + 2] === 0x2b) n++;
+        return n;
+      });
+    expect(await redPixels()).toBe(0); // no 429s yet: no bars
 
     const hostile = '<img src=x onerror=alert(1)>';
     expect(await send('noisy', 12)).toContain(429); // 2 allowed, 10 refused
@@ -69,6 +78,13 @@ describe('dashboard in headless Chromium', () => {
       return j.seconds.reduce((a: number, s: { limited: number }) => a + s.limited, 0);
     });
     expect(liveLimited).toBe(13);
+    // ...and drew them: the 429s/s canvas holds bars in its red.
+    await page.waitForFunction(() => {
+      const c = document.getElementById('lps-chart') as HTMLCanvasElement;
+      const px = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      for (let i = 0; i < px.length; i += 4) if (px[i] === 0xc0 && px[i + 1] === 0x39 && px[i + 2] === 0x2b) return true;
+      return false;
+    });
     // Drill-down by clicking the hostile consumer.
     await page.locator('#top-consumers button', { hasText: hostile }).click();
     await page.waitForFunction((h) => document.getElementById('drill-name')!.textContent === h, hostile);
