@@ -19,15 +19,20 @@ export function slidingLog(
   while (first < entries.length && (entries[first] as number) + W <= now) first++;
   const count = entries.length - first;
   if (count + cost <= limit) {
+    const last = entries[entries.length - 1];
+    // After a backward clock step, new units are stamped no earlier than the newest entry: the log
+    // stays sorted (expiry scans and retry-after rely on it) and no unit expires before one
+    // admitted ahead of it.
+    const stamp = last !== undefined && last > now ? last : now;
     let next: readonly number[] | undefined = log;
     if (cost > 0) {
       const kept = entries.slice(first);
-      for (let i = 0; i < cost; i++) kept.push(now);
+      for (let i = 0; i < cost; i++) kept.push(stamp);
       next = kept;
     } else if (first > 0) {
       next = entries.slice(first);
     }
-    const newest = cost > 0 ? now : entries[entries.length - 1];
+    const newest = cost > 0 ? stamp : last;
     const after = count + cost;
     return {
       next,
