@@ -225,7 +225,10 @@ export class MemoryStore implements SyncStore {
     }
     const s = slot < 0 ? table.insert(key, now) : slot;
     table.objs[s] = leases;
-    table.touch(s, Math.max(...leases.map((l) => l.expires)));
+    // A loop, not Math.max(...spread): a key may hold more leases than a call can take arguments.
+    let latest = 0;
+    for (const l of leases) if (l.expires > latest) latest = l.expires;
+    table.touch(s, latest);
   }
 
   /** Keys held across all rules (for tests and metrics). */

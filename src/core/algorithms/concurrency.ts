@@ -54,8 +54,8 @@ export function compileConcurrencyRule(options: ConcurrencyOptions): Concurrency
 
 /**
  * Try to acquire `cost` units under a new lease `leaseId`. Expired leases are dropped first.
- * The retry-after on refusal is when the earliest lease expires (an upper bound: a release may
- * come sooner).
+ * The retry-after on refusal is when enough leases will have expired for `cost` to fit (an upper
+ * bound: a release may come sooner).
  */
 export function acquire(
   leases: readonly LeaseEntry[] | undefined,
@@ -66,11 +66,9 @@ export function acquire(
 ): Step<readonly LeaseEntry[]> {
   const live = (leases ?? []).filter((l) => l.expires > now);
   let held = 0;
-  let earliest = Infinity;
   let latest = 0;
   for (const l of live) {
     held += l.cost;
-    if (l.expires < earliest) earliest = l.expires;
     if (l.expires > latest) latest = l.expires;
   }
   if (held + cost <= rule.limit) {
@@ -97,10 +95,24 @@ export function acquire(
       remaining: rule.limit - held,
       // No live lease (only possible when cost > limit): nothing to wait for.
       resetMs: ms(latest > now ? latest - now : 0),
-      retryAfterMs: cost > rule.limit ? Infinity : ms(earliest - now),
+      retryAfterMs: cost > rule.limit ? Infinity : ms(freedAt(live, held + cost - rule.limit) - now),
       windowMs: rule.leaseMs,
     },
   };
+}
+
+/**
+ * When at least `units` held units will have expired (µs): the expiry of the lease that completes
+ * them, taking leases in order of expiry.
+ */
+function freedAt(live: readonly LeaseEntry[], units: number): number {
+  const byExpiry = [...live].sort((a, b) => a.expires - b.expires);
+  let freed = 0;
+  for (const l of byExpiry) {
+    freed += l.cost;
+    if (freed >= units) return l.expires;
+  }
+  return Infinity;
 }
 
 /** Remove lease `leaseId` (and any expired ones). */
