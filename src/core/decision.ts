@@ -17,7 +17,10 @@ export interface RuleOutcome {
    * GCRA, `limit` for window algorithms and the concurrency limiter.
    */
   readonly limit: number;
-  /** Units still available right now after this decision (0 when refused). */
+  /**
+   * Units still available right now after this decision. When refused, what is available now
+   * (nothing was taken): 0 for a cost of 1, possibly more when a larger cost did not fit.
+   */
   readonly remaining: number;
   /** Milliseconds until the rule is back to its full `limit` (state fully drained). */
   readonly resetMs: number;
@@ -78,7 +81,7 @@ export function combine(key: string, cost: number, outcomes: readonly RuleOutcom
     policy: decider.policy,
     allowed,
     limit: decider.limit,
-    remaining: allowed ? decider.remaining : 0,
+    remaining: decider.remaining,
     resetMs: decider.resetMs,
     retryAfterMs: allowed ? 0 : decider.retryAfterMs,
     windowMs: decider.windowMs,
