@@ -58,6 +58,15 @@ function opArb(maxCost: number, windowMs: number): fc.Arbitrary<Op> {
         ),
       }),
     },
+    {
+      weight: 1,
+      // The clock stepping back (NTP, a failover to a Redis with a skewed clock): the stores must
+      // agree there too (no window restarted, the sliding log kept sorted).
+      arbitrary: fc.record({
+        kind: fc.constant('advance' as const),
+        ms: fc.oneof(fc.integer({ min: -windowMs, max: -1 }), fc.constant(-2 * windowMs - 1)),
+      }),
+    },
   );
 }
 
@@ -235,6 +244,23 @@ describe.skipIf(skip)('RedisStore edges (manual clock)', () => {
     await redis.reset(key, rules);
     expect(await raw.exists(...rules.map((r) => `${prefix}{${key}}:${r.id}`))).toBe(0);
     expect((await redis.decide(key, rules, 1)).allowed).toBe(true);
+  });
+
+  it('a clock stepping back: no window restarts, the sliding log stays sorted (same as MemoryStore)', async () => {
+    for (const algorithm of ALGORITHMS) {
+      await replay([{ algorithm, limit: 4, windowMs: 1000 }], [
+        { kind: 'advance', ms: 900 },
+        { kind: 'consume', key: 0, cost: 2 },
+        { kind: 'advance', ms: 200 },
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'advance', ms: -400 },
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'peek', key: 0, cost: 1 },
+        { kind: 'advance', ms: 1500 },
+        { kind: 'consume', key: 0, cost: 2 },
+        { kind: 'consume', key: 0, cost: 1 },
+      ]);
+    }
   });
 
   it('huge windows keep exact arithmetic (10-year window, gcra and sliding log)', async () => {

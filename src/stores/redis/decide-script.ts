@@ -110,6 +110,8 @@ end
 local function fixedWindow(sp, st, now, cost)
   local limit, W = sp[2], sp[3]
   local start = floor(now / W) * W
+  -- A clock that stepped back into an earlier window keeps counting in the stored (later) window.
+  if st ~= nil and st[1] > start then start = st[1] end
   local count = 0
   if st ~= nil and st[1] == start then count = st[2] end
   local reset = start + W - now
@@ -127,6 +129,8 @@ end
 local function slidingWindow(sp, st, now, cost)
   local limit, W = sp[2], sp[3]
   local start = floor(now / W) * W
+  -- A clock that stepped back before the stored window keeps using the stored window.
+  if st ~= nil and st[1] > start then start = st[1] end
   local prev, curr = 0, 0
   if st ~= nil then
     if st[1] == start then
@@ -136,7 +140,8 @@ local function slidingWindow(sp, st, now, cost)
       prev = st[3]
     end
   end
-  local elapsed = now - start
+  local elapsed = 0
+  if now > start then elapsed = now - start end
   local estimate = (prev * (W - elapsed)) / W + curr
   if estimate + cost <= limit then
     local after = curr + cost
@@ -173,12 +178,17 @@ local function slidingLog(sp, st, now, cost)
   local count = 0
   for i = first, nr do count = count + ns[i] end
   if count + cost <= limit then
-    local newest = ts[nr]
-    if cost > 0 then newest = now end
+    local last = ts[nr]
+    -- After a backward clock step, new units are stamped no earlier than the newest entry, so the
+    -- log stays sorted.
+    local stamp = now
+    if last ~= nil and last > now then stamp = last end
+    local newest = last
+    if cost > 0 then newest = stamp end
     local after = count + cost
     local reset = 0
     if after > 0 and newest ~= nil then reset = newest + W - now end
-    return true, limit - after, reset, 0, first - 1
+    return true, limit - after, reset, 0, { first - 1, stamp }
   end
   local retry = INF
   if cost <= limit then
@@ -233,9 +243,9 @@ local function commit(sp, key, st, now, cost, info)
       redis.call('SET', key, v, 'PX', pttl(info[1] + 2 * sp[3] - now))
     end
   else
-    if info > 0 then redis.call('LPOP', key, info) end
-    redis.call('RPUSH', key, string.format('%d:%d', now, cost))
-    redis.call('PEXPIRE', key, pttl(sp[3]))
+    if info[1] > 0 then redis.call('LPOP', key, info[1]) end
+    redis.call('RPUSH', key, string.format('%d:%d', info[2], cost))
+    redis.call('PEXPIRE', key, pttl(info[2] + sp[3] - now))
   end
 end
 
