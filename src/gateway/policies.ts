@@ -1,0 +1,160 @@
+/**
+ * From the config's named policies to the HTTP layer's policy engines, one per route, all on the
+ * same store (so a policy named on two routes, or a shared `pool`, is one counter: Zuplo's model).
+ *
+ * Per-consumer policies (`rateLimitBy: user` or `apiKey`) are handed to the engine as
+ * `rateLimitBy: function` with an identifier written here: it keys the bucket by the consumer
+ * (`user:<sub>`) or by the key id (`apikey:<id>`), and returns the consumer's limits: a runtime
+ * override (admin API) first, else its tier's limits from the config, else the policy's own. The
+ * lookup is a synchronous read of the registry's replica.
+ */
+import { compileRule, type Rule } from '../core/rule.js';
+import { compileTrustProxy, clientIp, ipBucket, type TrustRule } from '../http/client-ip.js';
+import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
+import { hashIdentity, MAX_RAW_IDENTITY } from '../http/identify.js';
+import { windowMsOf, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
+import type { HttpRequestInfo } from '../http/request.js';
+import { SluiceConfigError } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import type { GatewayConfig, PolicyConfig } from './config.js';
+import type { ConsumerRegistry } from './consumers.js';
+
+/** The gateway's request info: the HTTP layer's, plus the id of the API key used. */
+export interface GatewayRequestInfo extends HttpRequestInfo {
+  keyId?: string;
+}
+
+/** Limits resolved for one consumer under one policy. */
+export interface EffectiveLimits {
+  requestsAllowed: number;
+  windowMs: number;
+  source: 'override' | 'tier' | 'policy';
+}
+
+/** Per-consumer policy facts the admin API needs (reset, state). */
+export interface ConsumerPolicy {
+  name: string;
+  pool: string;
+  by: 'user' | 'apiKey';
+  config: PolicyConfig;
+  /** The policy's static rule (its counter: pool + algorithm). */
+  rule: Rule;
+}
+
+/** Everything compiled from the policies and tiers of a config. */
+export interface CompiledPolicies {
+  /** One engine per route index (undefined when the route has no policy). */
+  engines: (PolicyEngine | undefined)[];
+  /** Routes that must refuse requests without an authenticated consumer. */
+  requireUser: boolean[];
+  consumerPolicies: Map<string, ConsumerPolicy>;
+  limitsFor(sub: string, tier: string | undefined, policy: string): EffectiveLimits;
+  /** The store key the engine uses for a consumer bucket. */
+  bucketKey(kind: 'user' | 'apikey', id: string): string;
+}
+
+/** Same transformation as the HTTP layer applies to identifier keys (`fn:` + safe key). */
+function engineKey(raw: string): string {
+  const safe = raw.length <= MAX_RAW_IDENTITY && raw.isWellFormed() ? raw : `#${hashIdentity(raw)}`;
+  return `fn:${safe}`;
+}
+
+function policyWindowMs(p: PolicyConfig, name: string): number {
+  return windowMsOf(p.timeWindowMinutes, p.timeWindowSeconds, `policies.${name}.timeWindow`);
+}
+
+/** Compile every route's engine. Throws SluiceConfigError with a `policies.<name>.<option>` field. */
+export function compilePolicies(
+  config: GatewayConfig,
+  registry: ConsumerRegistry,
+  settings: Omit<PolicyEngineOptions, 'policies'> & { store: Store },
+): CompiledPolicies {
+  const consumerPolicies = new Map<string, ConsumerPolicy>();
+  const tiers = config.tiers;
+
+  const limitsFor = (sub: string, tier: string | undefined, policy: string): EffectiveLimits => {
+    const p = config.policies[policy] as PolicyConfig;
+    const base = policyWindowMs(p, policy);
+    const o = registry.override(sub, policy);
+    if (o !== undefined) return { requestsAllowed: o.requestsAllowed, windowMs: o.timeWindowMinutes !== undefined ? o.timeWindowMinutes * 60_000 : base, source: 'override' };
+    if (tier !== undefined) {
+      const t = tiers[tier];
+      const per = t?.policies?.[policy];
+      if (per !== undefined) return { requestsAllowed: per.requestsAllowed, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
+      if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
+    }
+    return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
+  };
+
+  // Compile each named policy's options once (the same object feeds every route naming it).
+  const options = new Map<string, RateLimitPolicyOptions & { name: string }>();
+  for (const [name, p] of Object.entries(config.policies)) {
+    const { rateLimitBy, ...rest } = p;
+    if (rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') {
+      options.set(name, { ...rest, rateLimitBy, name });
+      continue;
+    }
+    if (p.failedAuth !== undefined) {
+      // Failed-auth counting by consumer: no per-consumer limits apply, keep the plain mode.
+      options.set(name, { ...rest, rateLimitBy, name });
+      continue;
+    }
+    const defaultMs = policyWindowMs(p, name);
+    const trust: TrustRule = compileTrustProxy(p.trustProxy ?? false, `policies.${name}.trustProxy`);
+    const forwarded = p.forwardedHeader ?? 'x-forwarded-for';
+    const subnet = p.ipv6Subnet ?? 64;
+    const fallback = p.onUnidentified ?? 'ip';
+    const by = rateLimitBy;
+    const identifier = (req: HttpRequestInfo): IdentifierResult | undefined => {
+      const r = req as GatewayRequestInfo;
+      const u = r.user;
+      const id = u === undefined ? undefined : by === 'user' ? `user:${u.sub}` : r.keyId !== undefined ? `apikey:${r.keyId}` : undefined;
+      if (id === undefined || u === undefined) {
+        // Never a shared anonymous bucket: limit by client IP, or let through when configured.
+        if (fallback !== 'ip') return undefined; // 'deny' was answered before the engine (route requires a user)
+        const ip = clientIp(req, trust, forwarded);
+        return ip === undefined ? undefined : { key: `ip:${ipBucket(ip, subnet)}` };
+      }
+      const l = limitsFor(u.sub, u.tier, name);
+      if (l.source === 'policy') return { key: id };
+      return l.windowMs === defaultMs ? { key: id, requestsAllowed: l.requestsAllowed } : { key: id, requestsAllowed: l.requestsAllowed, timeWindowMinutes: l.windowMs / 60_000 };
+    };
+    options.set(name, { ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name });
+    const rule = compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
+    consumerPolicies.set(name, { name, pool: p.pool ?? name, by, config: p, rule });
+  }
+
+  // Tier windows are checked now, not at the first request of a consumer of that tier.
+  for (const [tier, t] of Object.entries(tiers)) {
+    windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, `tiers.${tier}.timeWindow`, 1);
+    for (const [p, l] of Object.entries(t.policies ?? {})) windowMsOf(l.timeWindowMinutes, l.timeWindowSeconds, `tiers.${tier}.policies.${p}.timeWindow`, 1);
+  }
+
+  const engines: (PolicyEngine | undefined)[] = [];
+  const requireUser: boolean[] = [];
+  config.routes.forEach((route, i) => {
+    requireUser.push(
+      route.auth === 'required' ||
+        route.policies.some((n) => {
+          const p = config.policies[n] as PolicyConfig;
+          return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
+        }),
+    );
+    if (route.policies.length === 0) {
+      engines.push(undefined);
+      return;
+    }
+    try {
+      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
+    } catch (err) {
+      if (err instanceof SluiceConfigError) {
+        const msg = err.message.replace(/^Invalid option "[^"]*": /, '');
+        const field = err.field.includes('.') ? `policies.${err.field}` : `routes[${i}].policies (${err.field})`;
+        throw new SluiceConfigError(field, msg);
+      }
+      throw err;
+    }
+  });
+
+  return { engines, requireUser, consumerPolicies, limitsFor, bucketKey: (kind, id) => engineKey(`${kind}:${id}`) };
+}

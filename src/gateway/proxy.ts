@@ -1,0 +1,183 @@
+/**
+ * Forwarding to upstreams: one undici `Pool` per upstream (keep-alive connections, bounded
+ * count), bodies streamed both ways (the client's request stream is the upstream body; the
+ * upstream's response is written straight into the client response with backpressure, never
+ * buffered whole), hop-by-hop headers removed in both directions (RFC 9110 §7.6.1, including the
+ * ones the `Connection` header names), and upstream failures answered as problem+json:
+ * 502 (refused, reset, unreachable) or 504 (connect / headers / body timeout).
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import { problem, problemBody, PROBLEM_CONTENT_TYPE } from '../http/problem.js';
+import type { UpstreamConfig } from './config.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'http2-settings']);
+/** Headers a client must not be able to forge towards the upstream: the gateway sets them. */
+const GATEWAY_SET = new Set(['x-sluice-consumer', 'x-sluice-tier', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
+
+/** Names listed in a `Connection` header (also hop-by-hop). */
+function connectionTokens(v: string | string[] | undefined): Set<string> | undefined {
+  if (v === undefined) return undefined;
+  const s = Array.isArray(v) ? v.join(',') : v;
+  const out = new Set<string>();
+  for (const t of s.split(',')) {
+    const n = t.trim().toLowerCase();
+    if (n !== '' && n !== 'close' && n !== 'keep-alive') out.add(n);
+  }
+  return out.size === 0 ? undefined : out;
+}
+
+/** What a forwarded request needs beyond the client request. */
+export interface ForwardContext {
+  /** Path and query to send upstream (already rewritten). */
+  target: string;
+  requestId: string;
+  /** X-Forwarded-For to send: the socket address, after the client's own header only when `server.trustProxy` believes it. */
+  forwardedFor: string;
+  consumer?: { sub: string; tier?: string };
+  /** Headers to add to the response (rate-limit headers, x-request-id). */
+  responseHeaders: Record<string, string>;
+  /** Problem `instance` (the request path). */
+  path: string;
+  buildId: string;
+  /** Called once with the final status (observability, failed-auth counting). */
+  done(status: number): void;
+}
+
+/** One upstream: its pool and settings. */
+export class Upstream {
+  readonly pool: Pool;
+  private readonly host: string;
+  private readonly basePath: string;
+
+  constructor(
+    readonly name: string,
+    readonly config: UpstreamConfig,
+  ) {
+    const u = new URL(config.url);
+    this.host = u.host;
+    this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(u.origin, {
+      connections: config.connections,
+      connectTimeout: config.connectTimeoutMs,
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      // The pool must not buffer bodies: streaming is the contract.
+      pipelining: 1,
+    });
+  }
+
+  /** Forward `req` and stream the answer into `res`. Never throws; failures become 502/504. */
+  forward(req: IncomingMessage, res: ServerResponse, ctx: ForwardContext): void {
+    const inH = req.headers;
+    const dropIn = connectionTokens(inH.connection);
+    const headers: Record<string, string | string[]> = {};
+    for (const name in inH) {
+      if (HOP_BY_HOP.has(name) || GATEWAY_SET.has(name) || dropIn?.has(name)) continue;
+      const v = inH[name];
+      if (v !== undefined) headers[name] = v;
+    }
+    if (!this.config.preserveHost) headers.host = this.host;
+    headers['x-forwarded-for'] = ctx.forwardedFor;
+    headers['x-forwarded-proto'] = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    if (typeof inH.host === 'string') headers['x-forwarded-host'] = inH.host;
+    headers['x-request-id'] = ctx.requestId;
+    if (ctx.consumer !== undefined) {
+      headers['x-sluice-consumer'] = ctx.consumer.sub;
+      if (ctx.consumer.tier !== undefined) headers['x-sluice-tier'] = ctx.consumer.tier;
+    }
+    const hasBody = (inH['content-length'] !== undefined && inH['content-length'] !== '0') || inH['transfer-encoding'] !== undefined;
+
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+
+    let status = 502;
+    this.pool.stream(
+      {
+        path: this.basePath + ctx.target,
+        method: req.method as 'GET',
+        headers,
+        body: hasBody ? req : null,
+        signal: abort.signal,
+        opaque: res,
+      },
+      ({ statusCode, headers: upH }) => {
+        status = statusCode;
+        const dropOut = connectionTokens(upH.connection as string | string[] | undefined);
+        const out: OutgoingHttpHeaders = {};
+        for (const name in upH) {
+          if (HOP_BY_HOP.has(name) || dropOut?.has(name)) continue;
+          out[name] = upH[name];
+        }
+        const extra = ctx.responseHeaders;
+        for (const name in extra) out[name] = extra[name];
+        res.writeHead(statusCode, out);
+        return res;
+      },
+      (err) => {
+        res.removeListener('close', onClose);
+        if (err == null) {
+          ctx.done(status);
+          return;
+        }
+        if (res.headersSent) {
+          // Mid-body failure: the client must see a truncated response, not a clean end.
+          res.destroy(err);
+          ctx.done(status);
+          return;
+        }
+        if (abort.signal.aborted || res.destroyed) {
+          ctx.done(499);
+          return;
+        }
+        const code = (err as { code?: string }).code ?? '';
+        const timeout = code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+        const s = timeout ? 504 : 502;
+        const detail = timeout
+          ? code === 'UND_ERR_CONNECT_TIMEOUT'
+            ? `upstream "${this.name}" did not accept a connection within ${this.config.connectTimeoutMs} ms`
+            : `upstream "${this.name}" did not respond within ${code === 'UND_ERR_HEADERS_TIMEOUT' ? this.config.headersTimeoutMs : this.config.bodyTimeoutMs} ms`
+          : `upstream "${this.name}" is unreachable or failed (${code || (err as Error).message})`;
+        sendProblem(res, s, detail, ctx.path, ctx.requestId, ctx.buildId, ctx.responseHeaders);
+        ctx.done(s);
+      },
+    );
+  }
+
+  /** Close the pool after in-flight requests finish. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** A problem+json body in the same shape as the HTTP layer's 429. */
+export function problemText(status: number, detail: string, instance: string, requestId: string, buildId: string): string {
+  const p = problem(status, detail, instance, { requestId, timestamp: new Date().toISOString(), buildId });
+  p.title = TITLES[status] ?? p.title;
+  return problemBody(p);
+}
+
+/** Send a problem+json response (if nothing was sent yet). */
+export function sendProblem(res: ServerResponse, status: number, detail: string, instance: string, requestId: string, buildId: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = problemText(status, detail, instance, requestId, buildId);
+  res.writeHead(status, { ...extra, 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), 'x-request-id': requestId, 'cache-control': 'no-store' });
+  res.end(body);
+}

@@ -1,0 +1,384 @@
+/**
+ * The running gateway: the public HTTP server (route → authenticate → policy engine → upstream),
+ * the admin server, config reload (SIGHUP / file change / admin) and graceful shutdown.
+ *
+ * Request path, in order: path validation (400), route match (404), authentication (401), the
+ * route's policy engine (the HTTP layer answers 429/503/403 itself), then the upstream (502/504 on
+ * failure). Every refusal is problem+json in the shape of the 429.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { SluiceConfigError } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import { clientIp, compileTrustProxy, type TrustRule } from '../http/client-ip.js';
+import type { PolicyResult } from '../http/engine.js';
+import { requestIdOf } from '../http/problem.js';
+import { pathOf } from '../http/request.js';
+import { eventFromPolicy } from '../observability/from-policy.js';
+import { observerFromConfig } from '../observability/config.js';
+import type { Observer } from '../observability/observer.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import { RedisStore } from '../stores/redis-store.js';
+import { createAdminHandler } from './admin.js';
+import type { AuthResult } from './auth.js';
+import { loadConfig, type GatewayConfig } from './config.js';
+import { ConsumerRegistry } from './consumers.js';
+import type { GatewayRequestInfo } from './policies.js';
+import { problemText, sendProblem } from './proxy.js';
+import { splitPath } from './routes.js';
+import { buildState, type CompiledRoute, type GatewayState } from './state.js';
+import { watchConfig } from './reload.js';
+
+/** Where the gateway writes its own operational messages. */
+export interface GatewayLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** JSON lines on stderr. */
+export const stderrLogger: GatewayLogger = {
+  info: (msg, f) => process.stderr.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), msg, ...f })}\n`),
+  warn: (msg, f) => process.stderr.write(`${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg, ...f })}\n`),
+  error: (msg, f) => process.stderr.write(`${JSON.stringify({ level: 'error', time: new Date().toISOString(), msg, ...f })}\n`),
+};
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  /** A parsed config, or... */
+  config?: GatewayConfig;
+  /** ...a file to load (and watch, and reload on SIGHUP when `watch` / `signals`). */
+  configFile?: string;
+  /** Environment for `${VAR}` interpolation. Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  logger?: GatewayLogger;
+  /** Reload when the config file changes. Default false (the CLI turns it on). */
+  watch?: boolean;
+  /** Handle SIGHUP (reload) and SIGTERM/SIGINT (graceful shutdown, then exit). Default false. */
+  signals?: boolean;
+  /** Override the listen ports (tests: 0). */
+  port?: number;
+  adminPort?: number;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** Base URL of the proxy, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  /** Base URL of the admin API, when configured. */
+  readonly adminUrl: string | undefined;
+  readonly state: GatewayState;
+  readonly store: Store;
+  readonly registry: ConsumerRegistry;
+  readonly observer: Observer | undefined;
+  /** Reload the config file (or apply `config`). Resolves false (old config kept, error logged) when it is refused. */
+  reload(config?: GatewayConfig): Promise<boolean>;
+  /** Stop accepting, finish in-flight requests (up to `server.shutdownTimeoutMs`), release everything. */
+  close(): Promise<void>;
+}
+
+function storeOf(config: GatewayConfig): Store {
+  const s = config.store;
+  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s !== 'memory' && s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {});
+  return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+
+const hostForUrl = (h: string) => (h.includes(':') ? `[${h}]` : h === '0.0.0.0' ? '127.0.0.1' : h);
+
+/** Start a gateway. Every config error surfaces here (SluiceConfigError), before a port is opened. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const log = options.logger ?? stderrLogger;
+  const env = options.env ?? process.env;
+  const file = options.configFile;
+  const initial = options.config ?? (file !== undefined ? loadConfig(file, env) : undefined);
+  if (initial === undefined) throw new SluiceConfigError('config', 'give config or configFile');
+  let config: GatewayConfig = initial;
+  const buildId = config.server.buildId ?? env.SLUICE_BUILD_ID ?? randomUUID();
+
+  const storeConfigJson = JSON.stringify(config.store);
+  const store = storeOf(config);
+  const sc = config.store;
+  const registry = new ConsumerRegistry(sc === 'memory' || sc.type === 'memory' ? { type: 'memory' } : { type: 'redis', ...(sc.url !== undefined ? { url: sc.url } : {}), ...(sc.nodes !== undefined ? { nodes: sc.nodes } : {}), prefix: sc.prefix });
+  registry.setStatic(config.consumers);
+  let analyticsRedis: Redis | undefined;
+  let observer: Observer | undefined;
+  let state: GatewayState;
+  try {
+    await registry.start();
+    if (config.observability !== undefined) {
+      if (sc !== 'memory' && sc.type === 'redis' && sc.url !== undefined) {
+        analyticsRedis = new Redis(sc.url, { maxRetriesPerRequest: 1 });
+        analyticsRedis.on('error', () => {});
+      }
+      observer = observerFromConfig(config.observability, analyticsRedis ? { redis: analyticsRedis, prefix: sc === 'memory' || sc.type !== 'redis' ? undefined : sc.prefix } : {});
+    }
+    state = buildState(config, { store, registry, buildId, engine: { logger: false } });
+  } catch (err) {
+    await registry.close();
+    await store.close().catch(() => {});
+    analyticsRedis?.disconnect();
+    await observer?.close().catch(() => {});
+    throw err;
+  }
+
+  let closing = false;
+  let inFlight = 0;
+  let serverTrust: TrustRule = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
+
+  // ---------------- the proxy handler ----------------
+  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number) => {
+    inFlight--;
+    result?.complete(status);
+    if (observer !== undefined) {
+      observer.record(eventFromPolicy({ route: route.name, request: info, ...(result ? { result } : {}), status, time: t0, durationMs: Date.now() - t0 }));
+    }
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, requestId: string, t0: number) => {
+    if (result !== undefined && result.action === 'deny') {
+      res.writeHead(result.status, result.headers);
+      res.end(result.body);
+      finish(route, info, result, result.status, t0);
+      return;
+    }
+    const url = info.url as string;
+    const target = route.strip === 0 ? url : url.slice(route.strip) || '/';
+    const remote = info.remoteAddress;
+    let forwardedFor = remote;
+    if (!('hops' in serverTrust && serverTrust.hops === 0)) {
+      const prior = req.headers['x-forwarded-for'];
+      const believed = clientIp(info, serverTrust);
+      if (typeof prior === 'string' && believed !== undefined && believed !== remote) forwardedFor = `${prior}, ${remote}`;
+    }
+    if (closing) res.setHeader('connection', 'close');
+    route.upstream.forward(req, res, {
+      target: target.charCodeAt(0) === 47 ? target : `/${target}`,
+      requestId,
+      forwardedFor,
+      ...(info.user ? { consumer: info.user } : {}),
+      responseHeaders: result?.headers ?? { 'x-request-id': requestId },
+      path: info.path,
+      buildId,
+      done: (status) => finish(route, info, result, status, t0),
+    });
+  };
+
+  const afterAuth = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, a: AuthResult, t0: number) => {
+    if (a.kind === 'invalid' || (a.kind === 'anonymous' && route.requireUser)) {
+      const requestId = requestIdOf(req.headers['x-request-id']);
+      sendProblem(res, 401, a.kind === 'invalid' ? a.reason : 'credentials are required (Authorization: Bearer <key or token>)', info.path, requestId, buildId, { 'www-authenticate': 'Bearer realm="sluice"' });
+      finish(route, info, undefined, 401, t0);
+      return;
+    }
+    if (a.kind === 'user') {
+      info.user = a.user;
+      if (a.keyId !== undefined) info.keyId = a.keyId;
+    }
+    const engine = route.engine;
+    if (engine === undefined) {
+      forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
+      return;
+    }
+    const r = engine.evaluate(info);
+    if (r instanceof Promise) {
+      r.then(
+        (x) => forward(req, res, route, info, x, x.requestId, t0),
+        (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)),
+      );
+    } else forward(req, res, route, info, r, r.requestId, t0);
+  };
+
+  const fail = (res: ServerResponse, path: string, err: unknown, done: () => void) => {
+    log.error('request failed', { error: String(err) });
+    sendProblem(res, 500, 'internal error', path, randomUUID(), buildId);
+    done();
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const st = state;
+    const t0 = observer !== undefined ? Date.now() : 0;
+    const url = req.url ?? '/';
+    const path = pathOf(url);
+    const segs = splitPath(path);
+    if (typeof segs === 'string') {
+      sendProblem(res, 400, `invalid request path (${segs})`, path.slice(0, 200), requestIdOf(req.headers['x-request-id']), buildId);
+      return;
+    }
+    const method = req.method ?? 'GET';
+    let route: CompiledRoute | undefined;
+    for (const r of st.routes) {
+      if (r.methods !== undefined && !r.methods.has(method)) continue;
+      if (r.match(segs)) {
+        route = r;
+        break;
+      }
+    }
+    if (route === undefined) {
+      sendProblem(res, 404, `no route for ${method} ${path.slice(0, 200)}`, path.slice(0, 200), requestIdOf(req.headers['x-request-id']), buildId);
+      return;
+    }
+    inFlight++;
+    const info: GatewayRequestInfo = { method, path, url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' };
+    try {
+      if (route.auth === 'none') {
+        afterAuth(req, res, route, info, { kind: 'anonymous' }, t0);
+        return;
+      }
+      const a = st.authenticate(req.headers);
+      const rt = route;
+      if (a instanceof Promise) {
+        a.then(
+          (x) => afterAuth(req, res, rt, info, x, t0),
+          (err: unknown) => fail(res, path, err, () => finish(rt, info, undefined, 500, t0)),
+        );
+      } else afterAuth(req, res, route, info, a, t0);
+    } catch (err) {
+      const rt = route;
+      fail(res, path, err, () => finish(rt, info, undefined, 500, t0));
+    }
+  };
+
+  const sv = config.server;
+  const server = createServer(
+    { maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true },
+    handler,
+  );
+  // Malformed requests: answer what went wrong (431 for oversized headers, 408 for a timeout, else 400) and close.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const code = err.code ?? '';
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const detail = status === 431 ? `request headers exceed ${sv.maxHeaderSize} bytes` : status === 408 ? 'the request was not received in time' : 'malformed HTTP request';
+    const body = problemText(status, detail, '/', randomUUID(), buildId);
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+
+  // ---------------- reload ----------------
+  let reloading: Promise<boolean> = Promise.resolve(true);
+  const applyConfig = async (next: GatewayConfig): Promise<boolean> => {
+    if (JSON.stringify(next.store) !== storeConfigJson) throw new SluiceConfigError('store', 'changing the store needs a restart');
+    const old = state;
+    const built = buildState(next, { store, registry, buildId, engine: { logger: false } }, old);
+    registry.setStatic(next.consumers);
+    serverTrust = compileTrustProxy(next.server.trustProxy, 'server.trustProxy');
+    server.headersTimeout = next.server.headersTimeoutMs;
+    server.requestTimeout = next.server.requestTimeoutMs;
+    server.keepAliveTimeout = next.server.keepAliveTimeoutMs;
+    for (const k of ['host', 'port', 'maxHeaderSize'] as const) {
+      if (next.server[k] !== config.server[k]) log.warn(`server.${k} changed: takes effect after a restart`);
+    }
+    if (JSON.stringify(next.admin ? { h: next.admin.host, p: next.admin.port } : null) !== JSON.stringify(config.admin ? { h: config.admin.host, p: config.admin.port } : null)) {
+      log.warn('admin host/port changed: takes effect after a restart');
+    }
+    state = built;
+    config = next;
+    adminToken.value = next.admin?.token ?? adminToken.value;
+    // Pools no longer used finish their in-flight requests, then close.
+    for (const [name, u] of old.upstreams) if (built.upstreams.get(name) !== u) void u.close().catch(() => {});
+    log.info('config reloaded', { routes: built.routes.length, policies: Object.keys(next.policies).length });
+    return true;
+  };
+  const reload = (next?: GatewayConfig): Promise<boolean> => {
+    reloading = reloading.then(async () => {
+      try {
+        const c = next ?? (file !== undefined ? loadConfig(file, env) : undefined);
+        if (c === undefined) return false;
+        return await applyConfig(c);
+      } catch (err) {
+        const e = err as Error;
+        log.error('config reload refused; keeping the running config', { error: e.message, ...(err instanceof SluiceConfigError ? { field: err.field } : {}) });
+        return false;
+      }
+    });
+    return reloading;
+  };
+
+  // ---------------- admin ----------------
+  const adminToken = { value: config.admin?.token ?? '' };
+  let admin: Server | undefined;
+  const port = await listen(server, options.port ?? sv.port, sv.host);
+  let adminPort: number | undefined;
+  if (config.admin !== undefined) {
+    const handle = createAdminHandler({ token: () => adminToken.value, registry, store, state: () => state, observer, reload: () => reload() });
+    admin = createServer({ maxHeaderSize: 16_384, requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => void handle(req, res));
+    try {
+      adminPort = await listen(admin, options.adminPort ?? config.admin.port, config.admin.host);
+    } catch (err) {
+      server.close();
+      await registry.close();
+      await store.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  const stopWatching = file !== undefined && options.watch ? watchConfig(file, () => void reload(), log) : undefined;
+
+  // ---------------- shutdown ----------------
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      closing = true;
+      stopWatching?.();
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      admin?.close();
+      admin?.closeIdleConnections();
+      // Keep-alive connections that finish a response are closed rather than kept for the next one.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref());
+      server.closeIdleConnections();
+      await Promise.race([drained, deadline]);
+      clearInterval(sweep);
+      if (inFlight > 0) log.warn('shutdown timeout: closing connections with requests in flight', { inFlight });
+      server.closeAllConnections();
+      admin?.closeAllConnections();
+      await Promise.all([...state.upstreams.values()].map((u) => u.close().catch(() => {})));
+      await observer?.close().catch(() => {});
+      await registry.close();
+      await store.close().catch(() => {});
+      analyticsRedis?.disconnect();
+    })();
+    return closed;
+  };
+
+  if (options.signals) {
+    process.on('SIGHUP', () => {
+      log.info('SIGHUP: reloading config');
+      void reload();
+    });
+    const stop = (sig: string) => {
+      log.info(`${sig}: finishing in-flight requests, then exiting`);
+      void close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  }
+
+  const base = `http://${hostForUrl(sv.host)}:${port}`;
+  return {
+    url: base,
+    adminUrl: adminPort === undefined ? undefined : `http://${hostForUrl(config.admin?.host ?? '127.0.0.1')}:${adminPort}`,
+    get state() {
+      return state;
+    },
+    store,
+    registry,
+    observer,
+    reload,
+    close,
+  };
+}
+

@@ -1,0 +1,67 @@
+/**
+ * The part of a running gateway that a config reload replaces as one unit: routes, their policy
+ * engines, upstream pools and the authenticator. Built completely (every check done) before it is
+ * swapped in, so a broken config never replaces a working one. The store, the consumer registry
+ * and the servers outlive reloads.
+ */
+import type { Store } from '../core/store.js';
+import type { PolicyEngine, PolicyEngineOptions } from '../http/engine.js';
+import { createAuthenticator, type Authenticator } from './auth.js';
+import type { GatewayConfig, RouteConfig, UpstreamConfig } from './config.js';
+import type { ConsumerRegistry } from './consumers.js';
+import { compilePolicies, type CompiledPolicies } from './policies.js';
+import { Upstream } from './proxy.js';
+import { compilePattern, type PathMatcher } from './routes.js';
+
+/** A route ready to serve. */
+export interface CompiledRoute {
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly match: PathMatcher;
+  readonly methods: ReadonlySet<string> | undefined;
+  readonly upstream: Upstream;
+  readonly engine: PolicyEngine | undefined;
+  readonly auth: 'required' | 'optional' | 'none';
+  /** 401 without an authenticated consumer (auth required, or a per-consumer policy with onUnidentified: deny). */
+  readonly requireUser: boolean;
+  /** Length of the prefix removed before forwarding (0: none). */
+  readonly strip: number;
+}
+
+/** Everything a request reads. */
+export interface GatewayState {
+  readonly config: GatewayConfig;
+  readonly routes: readonly CompiledRoute[];
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  readonly authenticate: Authenticator;
+  readonly policies: CompiledPolicies;
+  readonly buildId: string;
+}
+
+/** Build a state. `reuse` lends the previous state's pools for upstreams whose settings did not change. */
+export function buildState(
+  config: GatewayConfig,
+  shared: { store: Store; registry: ConsumerRegistry; buildId: string; engine?: Omit<PolicyEngineOptions, 'policies' | 'store' | 'buildId'> },
+  reuse?: GatewayState,
+): GatewayState {
+  const policies = compilePolicies(config, shared.registry, { ...(shared.engine ?? {}), store: shared.store, buildId: shared.buildId });
+  const authenticate = createAuthenticator(config.auth, shared.registry);
+  const upstreams = new Map<string, Upstream>();
+  const same = (a: UpstreamConfig, b: UpstreamConfig) => JSON.stringify(a) === JSON.stringify(b);
+  for (const [name, u] of Object.entries(config.upstreams)) {
+    const old = reuse?.upstreams.get(name);
+    upstreams.set(name, old !== undefined && same(old.config, u) ? old : new Upstream(name, u));
+  }
+  const routes = config.routes.map((r, i): CompiledRoute => ({
+    name: r.name ?? r.path,
+    config: r,
+    match: compilePattern(r.path),
+    methods: r.methods === undefined ? undefined : new Set(r.methods),
+    upstream: upstreams.get(r.upstream) as Upstream,
+    engine: policies.engines[i],
+    auth: r.auth,
+    requireUser: r.auth !== 'none' && (policies.requireUser[i] ?? false),
+    strip: r.stripPrefix === undefined || r.stripPrefix === '/' ? 0 : r.stripPrefix.replace(/\/+$/, '').length,
+  }));
+  return { config, routes, upstreams, authenticate, policies, buildId: shared.buildId };
+}
