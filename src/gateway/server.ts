@@ -251,7 +251,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const sv = config.server;
   const server = createServer(
-    { maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true },
+    { maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true,
+      // How often Node checks header/request timeouts (default 30 s would let a slow client outlive its timeout by that much).
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(sv.headersTimeoutMs / 2))) },
     handler,
   );
   // Malformed requests: answer what went wrong (431 for oversized headers, 408 for a timeout, else 400) and close.
