@@ -1,0 +1,342 @@
+/**
+ * `createClient`: a fetch-compatible client that paces calls under an API's rate limits, learns the
+ * limits from response headers, pauses a whole group on 429, retries what is safe to retry within a
+ * budget and a deadline, and never loops on failed authentication.
+ */
+import { SluiceConfigError } from '../core/errors.js';
+import type { Store } from '../core/store.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import { checkOAuth, TokenManager, type OAuthOptions } from './auth.js';
+import {
+  ClientClosedError,
+  DeadlineExceededError,
+  RequestAbortedError,
+  RetryBudgetExceededError,
+} from './errors.js';
+import { ClientEmitter, type ClientEventName, type ClientEvents } from './events.js';
+import { parseRateLimitHeaders, type HeaderWarning } from './headers.js';
+import { backoffMs, isIdempotent, RetryBudget, retryPolicyOf, type RetryOptions } from './retry.js';
+import { compileRoutes, endpointKey, routeGroup, type RouteGroup } from './routes.js';
+import { Scheduler, type GroupLimit, type Lane } from './scheduler.js';
+
+/** Anything with pino's `warn(obj, msg)` shape. */
+export interface ClientLogger {
+  warn(obj: object, msg?: string): void;
+}
+
+/** Options of {@link createClient}. Invalid options throw `SluiceConfigError` naming the field. */
+export interface ClientOptions {
+  /** Base URL relative request URLs resolve against, e.g. `https://platform.ringcentral.com`. */
+  baseUrl?: string;
+  /** The fetch to send with. Default: global fetch (undici). */
+  fetch?: typeof globalThis.fetch;
+  /** Requests in flight at once (token requests not counted). Default 16. */
+  concurrency?: number;
+  /**
+   * Budgets per group, e.g. RingCentral's `{ light: { limit: 50, windowMs: 60_000 }, medium: {...},
+   * heavy: {...} }`. Group names are case-insensitive. Groups without a budget learn one from headers.
+   */
+  groups?: Record<string, GroupLimit>;
+  /** Endpoint → group map. Unmatched endpoints use what the server said, else `defaultGroup`. */
+  routes?: readonly RouteGroup[];
+  /** Group of requests no route or header places. Default `default`. */
+  defaultGroup?: string;
+  /** Where budgets live. Default a MemoryStore; a RedisStore shares them between processes. */
+  store?: Store;
+  /** Prefix of budget keys in the store. Default `sluice-client:`. */
+  keyPrefix?: string;
+  /** Safety margin added to every window (absorbs latency jitter). Default max(20 ms, 1 % of the window). */
+  marginMs?: number;
+  /** Share of a window's budget that may go back to back; the rest is spread. Default 0.25. */
+  burstRatio?: number;
+  /** Fail (RateLimitWaitTooLongError) instead of waiting longer than this for a pause or budget. Default 120 000. */
+  maxWaitMs?: number;
+  /** Pause after a 429 that has no `Retry-After`. Default 60 000. */
+  defaultRetryAfterMs?: number;
+  /** Shortest pause after a 429 (for `Retry-After: 0` or past dates). Default 1000. */
+  minPauseMs?: number;
+  /** Times one call is re-sent after 429s before the 429 is returned. Default 3. */
+  rateLimitRetries?: number;
+  /** Deadline of one call, queueing and retries included. Default 300 000. */
+  timeoutMs?: number;
+  /** Retries of 5xx and network errors. */
+  retry?: RetryOptions;
+  /** OAuth token endpoint; the client adds `Authorization: Bearer`. */
+  auth?: OAuthOptions;
+  /** Credential id when `auth` is not used (keys the budgets). Default `default`. */
+  credential?: string;
+  /** Receives warnings about hostile headers (pino-compatible). */
+  logger?: ClientLogger;
+}
+
+/** `fetch` init plus scheduling options. */
+export interface ClientRequestInit extends Omit<RequestInit, 'priority'> {
+  /** Rate-limit group of this call (overrides routes and learned groups). */
+  group?: string;
+  /** Higher goes first within a group. Default 0. */
+  priority?: number;
+  /** Deadline of this call in ms. */
+  timeoutMs?: number;
+  /** Longest acceptable wait for a pause or an exhausted budget. */
+  maxWaitMs?: number;
+  /** Mark a non-idempotent call as safe to retry (e.g. it carries an idempotency key). */
+  idempotent?: boolean;
+}
+
+/** The client. */
+export interface Client {
+  /** Send a request through the scheduler. Resolves with the final Response (fetch semantics). */
+  fetch(input: string | URL | Request, init?: ClientRequestInit): Promise<Response>;
+  /** Subscribe to progress events; returns an unsubscribe function. */
+  on<K extends ClientEventName>(name: K, fn: (e: ClientEvents[K]) => void): () => void;
+  /** New credentials: closes the breaker and forgets tokens. */
+  setAuth(auth: OAuthOptions): void;
+  /** Token requests sent so far (for the current credentials). */
+  readonly tokenRequests: number;
+  /** Budgets and state per lane, for inspection. */
+  lanes(): { group: string; credential: string; limit?: GroupLimit; source: string; pausedUntil: number; queued: number; inFlight: number }[];
+  /** Reject queued calls and stop timers. Does not close a store that was passed in. */
+  close(): Promise<void>;
+}
+
+function positive(v: unknown, field: string, dflt: number, { integer = false, min = 0 } = {}): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || (integer && !Number.isInteger(v))) {
+    throw new SluiceConfigError(field, `must be ${integer ? 'an integer' : 'a number'} >= ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkLimit(g: unknown, field: string): GroupLimit {
+  const l = g as GroupLimit;
+  if (l === null || typeof l !== 'object') throw new SluiceConfigError(field, 'must be { limit, windowMs }');
+  positive(l.limit, `${field}.limit`, 0, { integer: true, min: 1 });
+  positive(l.windowMs, `${field}.windowMs`, 0, { min: 1 });
+  if (!Number.isFinite(l.windowMs)) throw new SluiceConfigError(`${field}.windowMs`, 'must be finite');
+  return { limit: l.limit, windowMs: l.windowMs };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+async function discard(res: Response): Promise<void> {
+  try {
+    await res.body?.cancel();
+  } catch {
+    /* already consumed */
+  }
+}
+
+/** Create a client. Options are validated now (errors name the option). */
+export function createClient(options: ClientOptions = {}): Client {
+  const o = options;
+  if (o.baseUrl !== undefined) {
+    try {
+      new URL(o.baseUrl);
+    } catch {
+      throw new SluiceConfigError('baseUrl', `must be an absolute URL, got ${JSON.stringify(o.baseUrl)}`);
+    }
+  }
+  const fetchImpl = o.fetch ?? globalThis.fetch;
+  if (typeof fetchImpl !== 'function') throw new SluiceConfigError('fetch', 'must be a fetch function');
+  const concurrency = positive(o.concurrency, 'concurrency', 16, { integer: true, min: 1 });
+  const maxWaitMs = positive(o.maxWaitMs, 'maxWaitMs', 120_000);
+  const timeoutMs = positive(o.timeoutMs, 'timeoutMs', 300_000, { min: 1 });
+  const rateLimitRetries = positive(o.rateLimitRetries, 'rateLimitRetries', 3, { integer: true });
+  const burstRatio = positive(o.burstRatio, 'burstRatio', 0.25);
+  if (burstRatio > 1) throw new SluiceConfigError('burstRatio', `must be in [0, 1], got ${burstRatio}`);
+  const marginOpt = o.marginMs === undefined ? undefined : positive(o.marginMs, 'marginMs', 0);
+  const defaultRetryAfterMs = positive(o.defaultRetryAfterMs, 'defaultRetryAfterMs', 60_000);
+  const minPauseMs = positive(o.minPauseMs, 'minPauseMs', 1000);
+  const retry = retryPolicyOf(o.retry);
+  const routes = compileRoutes(o.routes);
+  const defaultGroup = (o.defaultGroup ?? 'default').toLowerCase();
+  const groups = new Map<string, GroupLimit>();
+  for (const [name, g] of Object.entries(o.groups ?? {})) groups.set(name.toLowerCase(), checkLimit(g, `groups.${name}`));
+  if (o.auth !== undefined) checkOAuth(o.auth, o.baseUrl);
+  const keyPrefix = o.keyPrefix ?? 'sluice-client:';
+  const ownStore = o.store === undefined;
+  const store = o.store ?? new MemoryStore();
+
+  const emitter = new ClientEmitter();
+  const budget = new RetryBudget(retry.budgetRatio, retry.budgetMinPerSecond);
+  const scheduler = new Scheduler({
+    concurrency,
+    store,
+    keyPrefix,
+    marginMs: (w) => marginOpt ?? Math.max(20, w * 0.01),
+    burstRatio,
+    defaultRetryAfterMs,
+    minPauseMs,
+    onLearned: (lane, limit) => emitter.emit('learned', { group: lane.group, ...limit }),
+  });
+  const warnFor = (group: string) => (w: HeaderWarning) => {
+    emitter.emit('warning', { ...w, group });
+    o.logger?.warn({ ...w, group }, `sluice client: ignored or clamped rate-limit header ${w.header}`);
+  };
+  const learned = new Map<string, string>();
+  let auth: TokenManager | undefined;
+  const setAuth = (a: OAuthOptions) => {
+    checkOAuth(a, o.baseUrl);
+    auth = new TokenManager(a, { fetch: fetchImpl, scheduler, emitter, baseUrl: o.baseUrl, maxWaitMs, warn: warnFor('token-endpoint') });
+  };
+  if (o.auth !== undefined) setAuth(o.auth);
+  const credentialOf = () => auth?.credential ?? o.credential ?? 'default';
+  const laneOf = (credential: string, group: string): Lane => {
+    const lane = scheduler.lane(credential, group);
+    if (lane.source === 'none') {
+      const g = groups.get(group);
+      if (g !== undefined) scheduler.setLimit(lane, g, 'config');
+    }
+    return lane;
+  };
+  let ids = 0;
+  let closed = false;
+
+  async function send(input: string | URL | Request, init: ClientRequestInit = {}): Promise<Response> {
+    if (closed) throw new ClientClosedError();
+    const id = ++ids;
+    const t0 = Date.now();
+    let url: URL;
+    let method = (init.method ?? 'GET').toUpperCase();
+    let headersIn: HeadersInit | undefined = init.headers;
+    let body = init.body;
+    if (typeof Request !== 'undefined' && input instanceof Request) {
+      url = new URL(input.url);
+      method = (init.method ?? input.method).toUpperCase();
+      headersIn = init.headers ?? input.headers;
+      if (body === undefined && method !== 'GET' && method !== 'HEAD') body = await input.arrayBuffer();
+    } else {
+      url = new URL(String(input), o.baseUrl);
+    }
+    const endpoint = endpointKey(method, url.pathname);
+    const explicit = init.group?.toLowerCase() ?? routeGroup(routes, method, url.pathname);
+    const callTimeout = init.timeoutMs ?? timeoutMs;
+    const deadline = t0 + callTimeout;
+    const callMaxWait = init.maxWaitMs ?? maxWaitMs;
+    const replayable = body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof ArrayBuffer || ArrayBuffer.isView(body) || (typeof Blob !== 'undefined' && body instanceof Blob);
+    const retryable = replayable && (init.idempotent ?? (isIdempotent(method) || retry.nonIdempotent));
+    const userSignal = init.signal ?? undefined;
+    const groupNow = () => explicit ?? learned.get(endpoint) ?? defaultGroup;
+    emitter.emit('queued', { id, method, url: url.toString(), group: groupNow() });
+    budget.request();
+    let attempt = 0;
+    let retries = 0;
+    let throttles = 0;
+    let reauthed = false;
+    try {
+      for (;;) {
+        if (userSignal?.aborted) throw new RequestAbortedError({ cause: userSignal.reason });
+        const token = auth === undefined ? undefined : await auth.token(deadline, callTimeout);
+        const credential = credentialOf();
+        const lane = laneOf(credential, groupNow());
+        const permit = await scheduler.acquire(lane, {
+          priority: init.priority ?? 0,
+          deadline,
+          timeoutMs: callTimeout,
+          maxWaitMs: callMaxWait,
+          endpoint,
+          signal: userSignal,
+        });
+        attempt++;
+        emitter.emit('sent', { id, attempt, group: lane.group });
+        const headers = new Headers(headersIn);
+        if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
+        const left = deadline - Date.now();
+        const signals = [AbortSignal.timeout(Math.max(1, left))];
+        if (userSignal) signals.push(userSignal);
+        let res: Response;
+        try {
+          const { group: _g, priority: _p, timeoutMs: _t, maxWaitMs: _m, idempotent: _i, ...rest } = init;
+          res = await fetchImpl(url, { ...rest, method, headers, body: body ?? null, signal: AbortSignal.any(signals) });
+        } catch (err) {
+          scheduler.release(permit);
+          if (userSignal?.aborted) throw new RequestAbortedError({ cause: err });
+          if (Date.now() >= deadline) throw new DeadlineExceededError(callTimeout, `during attempt ${attempt}`, { cause: err });
+          if (!retryable || retries >= retry.retries) throw err;
+          if (!budget.tryRetry()) throw new RetryBudgetExceededError(undefined, { cause: err });
+          const delay = backoffMs(retry, retries++);
+          if (Date.now() + delay >= deadline) throw new DeadlineExceededError(callTimeout, 'before the next retry', { cause: err });
+          emitter.emit('retried', { id, attempt, reason: 'network', delayMs: delay });
+          await sleep(delay, userSignal);
+          continue;
+        }
+        const info = parseRateLimitHeaders(res.headers, Date.now(), warnFor(lane.group));
+        let target = lane;
+        if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt) {
+          learned.set(endpoint, info.group);
+          target = laneOf(credential, info.group);
+          scheduler.move(lane, endpoint, target);
+        }
+        const pauseMs = await scheduler.observe(permit, target, info, res.status);
+        scheduler.release(permit);
+        if (pauseMs !== undefined) emitter.emit('throttled', { id, group: target.group, status: res.status, waitMs: pauseMs });
+        if (res.status === 429) {
+          if (throttles >= rateLimitRetries || !replayable) return finish(res);
+          throttles++;
+          await discard(res);
+          emitter.emit('retried', { id, attempt, reason: '429', delayMs: pauseMs ?? 0 });
+          continue;
+        }
+        if (res.status === 401 && auth !== undefined && token !== undefined && !reauthed && replayable) {
+          // Once: the token may have been revoked early. Expiry is handled before 401s happen.
+          reauthed = true;
+          auth.invalidate(token);
+          await discard(res);
+          emitter.emit('retried', { id, attempt, reason: '401', delayMs: 0 });
+          continue;
+        }
+        if (retry.statuses.has(res.status) && retryable && retries < retry.retries) {
+          if (!budget.tryRetry()) {
+            await discard(res);
+            throw new RetryBudgetExceededError(res.status);
+          }
+          const delay = backoffMs(retry, retries++);
+          if (Date.now() + delay >= deadline) return finish(res);
+          await discard(res);
+          emitter.emit('retried', { id, attempt, reason: String(res.status), delayMs: delay });
+          await sleep(delay, userSignal);
+          continue;
+        }
+        return finish(res);
+      }
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      emitter.emit('failed', { id, error });
+      throw error;
+    }
+    function finish(res: Response): Response {
+      emitter.emit('done', { id, status: res.status, attempts: attempt, ms: Date.now() - t0 });
+      return res;
+    }
+  }
+
+  return {
+    fetch: send,
+    on: (name, fn) => emitter.on(name, fn),
+    setAuth,
+    get tokenRequests() {
+      return auth?.requests ?? 0;
+    },
+    lanes: () =>
+      scheduler
+        .allLanes()
+        .map((l) => ({
+          group: l.group,
+          credential: l.credential,
+          ...(l.limit ? { limit: { ...l.limit } } : {}),
+          source: l.source,
+          pausedUntil: l.pausedUntil,
+          queued: l.queue.length,
+          inFlight: l.inFlight,
+        })),
+    async close() {
+      closed = true;
+      scheduler.close(new ClientClosedError());
+      if (ownStore) await store.close();
+    },
+  };
+}

@@ -1,0 +1,440 @@
+/**
+ * Parsers for the rate-limit response fields a client can meet:
+ * IETF `RateLimit` / `RateLimit-Policy` (draft-10 Lists, draft-7 Dictionary, draft-6 separate
+ * `RateLimit-Limit/-Remaining/-Reset`), `X-RateLimit-*` (GitHub, Vimeo...), RingCentral's
+ * `X-Rate-Limit-Group/-Limit/-Remaining/-Window`, and `Retry-After` (seconds or HTTP date).
+ *
+ * Every value is validated: malformed, negative, absurdly large or non-numeric values are ignored
+ * or clamped and reported through `warn`, never trusted. The result is plain numbers the scheduler
+ * can act on without further checks.
+ */
+
+/** What one response said about the rate limit, normalised to ms and relative times. */
+export interface RateLimitInfo {
+  /** Which header family the quota numbers came from. */
+  format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'none';
+  /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`). */
+  group?: string;
+  /** Requests allowed per window. */
+  limit?: number;
+  /** Requests left now (after this one). */
+  remaining?: number;
+  /** Window length in ms (RingCentral `X-Rate-Limit-Window`, IETF `w`). */
+  windowMs?: number;
+  /** Ms until (more) quota is available (`t`, `reset`). */
+  resetMs?: number;
+  /** Ms from `Retry-After`. */
+  retryAfterMs?: number;
+}
+
+/** A header value that was rejected or clamped. */
+export interface HeaderWarning {
+  header: string;
+  value: string;
+  reason: string;
+}
+
+/** Longest wait any header may ask for: 24 h. Larger values are clamped (and reported). */
+export const MAX_HEADER_WAIT_MS = 86_400_000;
+/** Largest believable quota count. Larger counts are ignored (and reported). */
+export const MAX_HEADER_COUNT = 1_000_000_000;
+
+type Warn = (w: HeaderWarning) => void;
+
+// ---------------------------------------------------------------------------------------------
+// Structured Field Values (RFC 9651): just enough for Lists and Dictionaries of Items with params.
+
+type Bare = number | string | boolean | Uint8Array | { token: string };
+interface SfItem {
+  value: Bare;
+  params: Map<string, Bare>;
+}
+
+class SfParser {
+  i = 0;
+  constructor(readonly s: string) {}
+  fail(): never {
+    throw new SyntaxError(`structured field parse error at ${this.i}`);
+  }
+  ws(): void {
+    while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
+  }
+  sp(): void {
+    while (this.s[this.i] === ' ') this.i++;
+  }
+  key(): string {
+    const c = this.s[this.i];
+    if (c === undefined || !/[a-z*]/.test(c)) this.fail();
+    const start = this.i;
+    while (this.i < this.s.length && /[a-z0-9_\-.*]/.test(this.s[this.i] as string)) this.i++;
+    return this.s.slice(start, this.i);
+  }
+  bare(): Bare {
+    const c = this.s[this.i];
+    if (c === undefined) this.fail();
+    if (c === '-' || (c >= '0' && c <= '9')) return this.number();
+    if (c === '"') return this.string();
+    if (c === ':') return this.bytes();
+    if (c === '?') {
+      const v = this.s[this.i + 1];
+      this.i += 2;
+      if (v === '1') return true;
+      if (v === '0') return false;
+      this.fail();
+    }
+    if (/[A-Za-z*]/.test(c)) {
+      const start = this.i;
+      while (this.i < this.s.length && /[!#$%&'*+\-.^_`|~0-9A-Za-z:/]/.test(this.s[this.i] as string)) this.i++;
+      return { token: this.s.slice(start, this.i) };
+    }
+    this.fail();
+  }
+  number(): number {
+    const m = /^-?(\d+)(\.(\d+))?/.exec(this.s.slice(this.i));
+    if (!m) this.fail();
+    const int = m[1] as string;
+    if (m[2] === undefined ? int.length > 15 : int.length > 12 || (m[3] as string).length > 3) this.fail();
+    this.i += m[0].length;
+    return Number(m[0]);
+  }
+  string(): string {
+    this.i++;
+    let out = '';
+    for (;;) {
+      const c = this.s[this.i++];
+      if (c === undefined) this.fail();
+      if (c === '"') return out;
+      if (c === '\\') {
+        const n = this.s[this.i++];
+        if (n !== '"' && n !== '\\') this.fail();
+        out += n;
+      } else {
+        const code = c.charCodeAt(0);
+        if (code < 0x20 || code > 0x7e) this.fail();
+        out += c;
+      }
+    }
+  }
+  bytes(): Uint8Array {
+    this.i++;
+    const end = this.s.indexOf(':', this.i);
+    if (end < 0) this.fail();
+    const b64 = this.s.slice(this.i, end);
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) this.fail();
+    this.i = end + 1;
+    return new Uint8Array(Buffer.from(b64, 'base64'));
+  }
+  params(): Map<string, Bare> {
+    const p = new Map<string, Bare>();
+    while (this.s[this.i] === ';') {
+      this.i++;
+      this.sp();
+      const k = this.key();
+      let v: Bare = true;
+      if (this.s[this.i] === '=') {
+        this.i++;
+        v = this.bare();
+      }
+      p.set(k, v);
+    }
+    return p;
+  }
+  item(): SfItem {
+    const value = this.bare();
+    return { value, params: this.params() };
+  }
+  /** A List (inner lists are not used by any rate-limit field and are refused). */
+  list(): SfItem[] {
+    const out: SfItem[] = [];
+    this.sp();
+    if (this.i >= this.s.length) return out;
+    for (;;) {
+      if (this.s[this.i] === '(') this.fail();
+      out.push(this.item());
+      this.ws();
+      if (this.i >= this.s.length) return out;
+      if (this.s[this.i] !== ',') this.fail();
+      this.i++;
+      this.ws();
+      if (this.i >= this.s.length) this.fail();
+    }
+  }
+  dictionary(): Map<string, SfItem> {
+    const out = new Map<string, SfItem>();
+    this.sp();
+    if (this.i >= this.s.length) return out;
+    for (;;) {
+      const k = this.key();
+      let item: SfItem;
+      if (this.s[this.i] === '=') {
+        this.i++;
+        item = this.item();
+      } else {
+        item = { value: true, params: this.params() };
+      }
+      out.set(k, item);
+      this.ws();
+      if (this.i >= this.s.length) return out;
+      if (this.s[this.i] !== ',') this.fail();
+      this.i++;
+      this.ws();
+      if (this.i >= this.s.length) this.fail();
+    }
+  }
+}
+
+/** Parse an RFC 9651 List; throws SyntaxError when malformed. */
+export function parseSfList(value: string): SfItem[] {
+  return new SfParser(value.trim()).list();
+}
+/** Parse an RFC 9651 Dictionary; throws SyntaxError when malformed. */
+export function parseSfDictionary(value: string): Map<string, SfItem> {
+  return new SfParser(value.trim()).dictionary();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numbers and times.
+
+/** A non-negative integer count, or undefined (reported) when the value is not one. */
+export function parseCount(header: string, raw: string, warn: Warn): number | undefined {
+  const v = raw.trim();
+  if (!/^\d+$/.test(v)) {
+    warn({ header, value: raw, reason: 'not a non-negative integer; ignored' });
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n > MAX_HEADER_COUNT) {
+    warn({ header, value: raw, reason: `count above ${MAX_HEADER_COUNT}; ignored` });
+    return undefined;
+  }
+  return n;
+}
+
+/** Clamp a wait in ms to [0, MAX_HEADER_WAIT_MS], reporting a clamp. */
+function clampWait(header: string, raw: string, ms: number, warn: Warn): number {
+  if (ms > MAX_HEADER_WAIT_MS) {
+    warn({ header, value: raw, reason: `wait above ${MAX_HEADER_WAIT_MS} ms; clamped` });
+    return MAX_HEADER_WAIT_MS;
+  }
+  return ms < 0 ? 0 : ms;
+}
+
+/** A delay in whole seconds (delay-seconds), as ms, clamped. */
+function parseSeconds(header: string, raw: string, warn: Warn): number | undefined {
+  const v = raw.trim();
+  if (!/^\d+$/.test(v)) {
+    warn({ header, value: raw, reason: 'not a non-negative integer number of seconds; ignored' });
+    return undefined;
+  }
+  return clampWait(header, raw, Number(v) * 1000, warn);
+}
+
+/** An HTTP date as ms from `now`; a past date is 0 (reported), an invalid one undefined. */
+function parseDate(header: string, raw: string, now: number, warn: Warn): number | undefined {
+  const t = Date.parse(raw.trim());
+  if (!Number.isFinite(t)) {
+    warn({ header, value: raw, reason: 'neither delay-seconds nor an HTTP date; ignored' });
+    return undefined;
+  }
+  if (t < now - 1000) warn({ header, value: raw, reason: 'date in the past; treated as 0' });
+  return clampWait(header, raw, t - now, warn);
+}
+
+/** `Retry-After`: delay-seconds or HTTP-date (RFC 9110 §10.2.3), as ms from `now`. */
+export function parseRetryAfter(raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  if (/^-?\d+(\.\d+)?$/.test(v)) return parseSeconds('retry-after', raw, warn);
+  return parseDate('retry-after', raw, now, warn);
+}
+
+/**
+ * A vendor reset value: an HTTP date (has letters), epoch ms (> 1e12), epoch seconds (> 1e9), or
+ * delta seconds: the `ratelimit-header-parser` heuristic for `X-RateLimit-Reset`.
+ */
+export function parseReset(header: string, raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  if (/[a-z]/i.test(v)) return parseDate(header, raw, now, warn);
+  if (!/^\d+(\.\d+)?$/.test(v)) {
+    warn({ header, value: raw, reason: 'not a time; ignored' });
+    return undefined;
+  }
+  const n = Number(v);
+  if (!Number.isFinite(n) || v.length > 16) {
+    warn({ header, value: raw, reason: 'not a believable time; ignored' });
+    return undefined;
+  }
+  let ms: number;
+  if (n > 1e12) ms = n - now;
+  else if (n > 1e9) ms = n * 1000 - now;
+  else ms = n * 1000;
+  if (ms < -1000) warn({ header, value: raw, reason: 'reset in the past; treated as 0' });
+  return clampWait(header, raw, ms, warn);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Something with a `get(name)` returning one combined value per field (fetch `Headers`). */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
+const intParam = (p: Map<string, Bare>, k: string): number | undefined => {
+  const v = p.get(k);
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
+};
+const nameOf = (v: Bare): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'object' && v !== null && 'token' in v ? v.token : undefined;
+
+/** Draft-8/10 `RateLimit` + `RateLimit-Policy` (Lists of named Items). */
+function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
+  let items: SfItem[];
+  try {
+    items = parseSfList(rl);
+  } catch {
+    return undefined;
+  }
+  let best: { name: string | undefined; r: number; t: number | undefined } | undefined;
+  for (const it of items) {
+    const p = it.params;
+    const r = p.get('r');
+    const t = p.get('t');
+    // Decimals and negative integers are valid SF but invalid here: the whole field is ignored.
+    if ((r !== undefined && intParam(p, 'r') === undefined) || (t !== undefined && intParam(p, 't') === undefined)) {
+      warn({ header: 'ratelimit', value: rl, reason: 'r/t must be non-negative integers; field ignored' });
+      return {};
+    }
+    if (r === undefined) continue;
+    const rv = r as number;
+    if (rv > MAX_HEADER_COUNT) {
+      warn({ header: 'ratelimit', value: rl, reason: `r above ${MAX_HEADER_COUNT}; ignored` });
+      continue;
+    }
+    if (best === undefined || rv < best.r) best = { name: nameOf(it.value), r: rv, t: t as number | undefined };
+  }
+  if (best === undefined) return undefined;
+  const out: Partial<RateLimitInfo> = { format: 'draft-10', remaining: best.r };
+  if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
+  if (policy !== null) {
+    try {
+      for (const it of parseSfList(policy)) {
+        if (nameOf(it.value) !== best.name) continue;
+        const q = intParam(it.params, 'q');
+        const w = intParam(it.params, 'w');
+        if (q !== undefined && q <= MAX_HEADER_COUNT) out.limit = q;
+        if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
+      }
+    } catch {
+      warn({ header: 'ratelimit-policy', value: policy, reason: 'malformed structured field; ignored' });
+    }
+  }
+  return out;
+}
+
+/** Draft-7 `RateLimit: limit=100, remaining=50, reset=5` (a Dictionary). */
+function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
+  let d: Map<string, SfItem>;
+  try {
+    d = parseSfDictionary(rl);
+  } catch {
+    return undefined;
+  }
+  const num = (k: string): number | undefined => {
+    const v = d.get(k)?.value;
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_HEADER_COUNT) {
+      warn({ header: 'ratelimit', value: rl, reason: `${k} is not a believable non-negative integer; ignored` });
+      return undefined;
+    }
+    return v;
+  };
+  if (!d.has('limit') && !d.has('remaining') && !d.has('reset')) return undefined;
+  const out: Partial<RateLimitInfo> = { format: 'draft-7' };
+  const limit = num('limit');
+  const remaining = num('remaining');
+  const reset = num('reset');
+  if (limit !== undefined) out.limit = limit;
+  if (remaining !== undefined) out.remaining = remaining;
+  if (reset !== undefined) out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
+  if (policy !== null) {
+    try {
+      const w = intParam(parseSfList(policy)[0]?.params ?? new Map(), 'w');
+      if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
+    } catch {
+      /* informative only */
+    }
+  }
+  return out;
+}
+
+/**
+ * Read every known rate-limit header of a response. Formats are tried in the order of
+ * `research/standards.md` §2.8: draft-10 List, draft-7 Dictionary, draft-6 fields, `X-RateLimit-*`,
+ * RingCentral `X-Rate-Limit-*`. `Retry-After` is read independently (it always wins for waits).
+ */
+export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: Warn): RateLimitInfo {
+  const info: RateLimitInfo = { format: 'none' };
+  const get = (n: string): string | null => {
+    const v = headers.get(n);
+    if (v !== null && v.length > 4096) {
+      warn({ header: n, value: v.slice(0, 64), reason: 'over 4096 characters; ignored' });
+      return null;
+    }
+    return v;
+  };
+  const retry = get('retry-after');
+  if (retry !== null) {
+    const ms = parseRetryAfter(retry, now, warn);
+    if (ms !== undefined) info.retryAfterMs = ms;
+  }
+  const group = get('x-rate-limit-group') ?? get('x-ratelimit-resource');
+  if (group !== null) {
+    const g = group.trim();
+    if (g.length > 0 && g.length <= 100 && /^[\x21-\x7e]+$/.test(g)) info.group = g.toLowerCase();
+    else warn({ header: 'x-rate-limit-group', value: group, reason: 'not a short printable token; ignored' });
+  }
+
+  const rl = get('ratelimit');
+  const policy = get('ratelimit-policy');
+  if (rl !== null) {
+    const parsed = draft10(rl, policy, warn) ?? draft7(rl, policy, warn);
+    if (parsed === undefined) warn({ header: 'ratelimit', value: rl, reason: 'malformed structured field; ignored' });
+    else if (parsed.format !== undefined) return { ...info, ...parsed };
+    else return info;
+  }
+
+  const families: [RateLimitInfo['format'], string][] = [
+    ['draft-6', 'ratelimit-'],
+    ['x-ratelimit', 'x-ratelimit-'],
+    ['x-rate-limit', 'x-rate-limit-'],
+  ];
+  for (const [format, p] of families) {
+    const lim = get(`${p}limit`);
+    const rem = get(`${p}remaining`);
+    const reset = get(`${p}reset`);
+    const win = get(`${p}window`);
+    if (lim === null && rem === null && reset === null && win === null) continue;
+    info.format = format;
+    if (lim !== null) {
+      const n = parseCount(`${p}limit`, lim, warn);
+      if (n !== undefined && n > 0) info.limit = n;
+      else if (n === 0) warn({ header: `${p}limit`, value: lim, reason: 'a limit of 0 is not usable; ignored' });
+    }
+    if (rem !== null) {
+      const n = parseCount(`${p}remaining`, rem, warn);
+      if (n !== undefined) info.remaining = n;
+    }
+    if (reset !== null) {
+      // Draft-6 `RateLimit-Reset` is delta seconds; vendors also use epoch seconds, ms or dates,
+      // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
+      const ms = parseReset(`${p}reset`, reset, now, warn);
+      if (ms !== undefined) info.resetMs = ms;
+    }
+    if (win !== null) {
+      const ms = parseSeconds(`${p}window`, win, warn);
+      if (ms !== undefined && ms > 0) info.windowMs = ms;
+      else if (ms === 0) warn({ header: `${p}window`, value: win, reason: 'a window of 0 is not usable; ignored' });
+    }
+    return info;
+  }
+  return info;
+}
