@@ -58,12 +58,10 @@ export function slidingWindow(
     retryUs = Infinity;
   } else if (curr + cost > limit) {
     // Must wait for the next window, where `curr` becomes the weighted previous count.
-    const e = Math.ceil(W * (1 - (limit - cost) / curr));
-    retryUs = start + W + e - now;
+    retryUs = start + W + firstFit(curr, 0, cost, W, limit, Math.ceil(W * (1 - (limit - cost) / curr))) - now;
   } else {
     // Within this window, once enough of `prev` has slid out.
-    const e = Math.ceil(W * (1 - (limit - curr - cost) / prev));
-    retryUs = Math.max(1, start + e - now);
+    retryUs = Math.max(1, start + firstFit(prev, curr, cost, W, limit, Math.ceil(W * (1 - (limit - curr - cost) / prev))) - now);
   }
   return {
     next: state,
@@ -77,4 +75,19 @@ export function slidingWindow(
       windowMs: rule.windowMs,
     },
   };
+}
+
+/**
+ * The first elapsed time e in [0, W] (µs) at which `cost` fits: the admission test above, evaluated
+ * with the same floating-point operations in the same order. `guess` is the closed-form answer,
+ * which rounding can put 1 µs off either way; stepping from it makes retry-after exact (a request
+ * at now + retryAfter passes, 1 µs sooner it does not). It fits at e = W (nothing of `prev` left)
+ * whenever the caller asks, so the walk ends.
+ */
+function firstFit(prev: number, curr: number, cost: number, W: number, limit: number, guess: number): number {
+  const fits = (e: number) => (prev * (W - e)) / W + curr + cost <= limit;
+  let e = guess < 0 ? 0 : guess > W ? W : guess;
+  while (e > 0 && fits(e - 1)) e--;
+  while (e < W && !fits(e)) e++;
+  return e;
 }
