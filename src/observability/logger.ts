@@ -15,7 +15,8 @@ import { field, MAX_FIELD_LENGTH } from './sanitize.js';
 export interface RequestLoggerOptions {
   /**
    * Where lines go: a stream (`{ write(line) }`), a file path, or a file descriptor.
-   * Default: stdout (fd 1) through an asynchronous buffered writer.
+   * Default: stdout (fd 1). Writes are asynchronous (lines written while a write is in flight are
+   * coalesced into the next one) and never wait for a buffer to fill, so a lone 429 shows at once.
    */
   destination?: DestinationStream | string | number;
   /** Share of allowed requests to log, 0..1 (exact: 0.1 logs every 10th). Default 0.01. */
@@ -61,7 +62,7 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
     const dest = options.destination;
     const stream =
       dest === undefined || typeof dest === 'number' || typeof dest === 'string'
-        ? pino.destination({ dest: dest ?? 1, sync: false, minLength: 4096 })
+        ? pino.destination({ dest: dest ?? 1, sync: false, minLength: 0 })
         : dest;
     log = pino({ level: options.level ?? 'info', base: { service: 'sluice' } }, stream);
   }
