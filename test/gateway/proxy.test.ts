@@ -8,10 +8,9 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/gateway/config.js';
-import { startGateway, type Gateway, type GatewayLogger } from '../../src/gateway/server.js';
-import { upstream } from './support.js';
+import { startGateway, type Gateway } from '../../src/gateway/server.js';
+import { quiet, upstream } from './support.js';
 
-export const quiet: GatewayLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
 /** Send raw bytes, resolve with everything the server answers until it closes (or `untilMs`). */
 function raw(url: string, data: string, untilMs = 5000): Promise<string> {

@@ -14,6 +14,9 @@ export const ROOT = join(import.meta.dirname, '..', '..');
 export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
+/** A logger that drops everything (specs assert on behaviour, not log lines). */
+export const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
 /** Write a config object as YAML into a fresh temp dir; returns the path. */
 export function writeConfig(config: unknown, name = 'sluice.yaml'): string {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-gw-'));
