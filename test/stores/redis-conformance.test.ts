@@ -263,6 +263,23 @@ describe.skipIf(skip)('RedisStore edges (manual clock)', () => {
     }
   });
 
+  it('a refused lease waits until enough leases expire for its cost, not just the earliest', async () => {
+    const rule = compileConcurrencyRule({ limit: 3, leaseMs: 1000, name: 'slots' });
+    const memory = new MemoryStore({ clock });
+    const key = `leasewait:${randomUUID()}`;
+    const decisions = [];
+    for (const [advance, cost] of [[0, 1], [100, 2], [50, 2]] as const) {
+      clock.advance(advance);
+      const id = randomUUID();
+      const a = await redis.acquire(key, rule, cost, id);
+      expect(a).toEqual(await memory.acquire(key, rule, cost, id));
+      decisions.push(a);
+    }
+    // At +150 ms: 3 units held (1 expiring at +1000, 2 at +1100); 2 more need both gone.
+    const refused = decisions[2];
+    expect(refused).toMatchObject({ allowed: false, retryAfterMs: 950 });
+  });
+
   it('huge windows keep exact arithmetic (10-year window, gcra and sliding log)', async () => {
     await replay([{ algorithm: 'gcra', limit: 1000, windowMs: 315_576_000_000, burst: 7 }], [
       { kind: 'consume', key: 0, cost: 7 },

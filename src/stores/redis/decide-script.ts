@@ -126,6 +126,20 @@ local function fixedWindow(sp, st, now, cost)
   return false, limit - count, reset, retry, nil
 end
 
+-- The first elapsed time e in [0, W] at which cost fits (port of firstFit in sliding-window.ts): the
+-- admission test with the same floating-point operations in the same order, stepped from the
+-- closed-form guess, which rounding can put 1 µs off either way.
+local function firstFit(prev, curr, cost, W, limit, guess)
+  local e = guess
+  if e < 0 then e = 0 elseif e > W then e = W end
+  while e > 0 do
+    local d = e - 1
+    if (prev * (W - d)) / W + curr + cost <= limit then e = d else break end
+  end
+  while e < W and not ((prev * (W - e)) / W + curr + cost <= limit) do e = e + 1 end
+  return e
+end
+
 local function slidingWindow(sp, st, now, cost)
   local limit, W = sp[2], sp[3]
   local start = floor(now / W) * W
@@ -155,11 +169,9 @@ local function slidingWindow(sp, st, now, cost)
   if cost > limit then
     retry = INF
   elseif curr + cost > limit then
-    local e = math.ceil(W * (1 - (limit - cost) / curr))
-    retry = start + W + e - now
+    retry = start + W + firstFit(curr, 0, cost, W, limit, math.ceil(W * (1 - (limit - cost) / curr))) - now
   else
-    local e = math.ceil(W * (1 - (limit - curr - cost) / prev))
-    retry = start + e - now
+    retry = start + firstFit(prev, curr, cost, W, limit, math.ceil(W * (1 - (limit - curr - cost) / prev))) - now
     if retry < 1 then retry = 1 end
   end
   local rem = floor(limit - estimate)

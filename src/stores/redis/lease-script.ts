@@ -25,7 +25,8 @@ local cost = tonumber(ARGV[6])
 local leaseId = ARGV[7]
 
 local raw = redis.call('HGETALL', key)
-local held, earliest, latest = 0, nil, 0
+local held, latest = 0, 0
+local live = {}
 local dead = {}
 for i = 1, #raw, 2 do
   local id = raw[i]
@@ -34,7 +35,7 @@ for i = 1, #raw, 2 do
   e = tonumber(e)
   if e > now and not (op == 'R' and id == leaseId) then
     held = held + c
-    if earliest == nil or e < earliest then earliest = e end
+    live[#live + 1] = { e, c }
     if e > latest then latest = e end
   else
     dead[#dead + 1] = id
@@ -73,7 +74,18 @@ end
 expire(latest)
 local reset = 0
 if latest > now then reset = latest - now end
+-- Retry when enough leases will have expired for cost to fit, taking them in order of expiry.
 local retry = -1
-if cost <= limit and earliest ~= nil then retry = earliest - now end
+if cost <= limit then
+  table.sort(live, function(x, y) return x[1] < y[1] end)
+  local units, freed = held + cost - limit, 0
+  for i = 1, #live do
+    freed = freed + live[i][2]
+    if freed >= units then
+      retry = live[i][1] - now
+      break
+    end
+  end
+end
 return { 0, limit - held, reset, retry }
 `;
