@@ -18,18 +18,37 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-const VARIANTS = ['off', 'on-memory', 'on-redis'] as const;
+const NODE_VARIANTS = ['off', 'on-memory', 'on-redis'] as const;
+const GATEWAY_VARIANTS = ['gw-off', 'gw-on'] as const;
+const VARIANTS = [...NODE_VARIANTS, ...GATEWAY_VARIANTS] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p99: number };
   non2xx: number;
   errors: number;
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
+/** The sluice gateway (memory store, one per-IP policy nothing reaches) in front of `upstream`, with or without observability. */
+async function serveGateway(variant: 'gw-off' | 'gw-on', upstream: string): Promise<number> {
+  const { startGateway } = await import('../../src/gateway/server.js');
+  const { validateConfig } = await import('../../src/gateway/config.js');
+  const config = validateConfig({
+    server: { host: '127.0.0.1', port: 0 },
+    store: 'memory',
+    upstreams: { up: { url: upstream } },
+    policies: { 'per-ip': { rateLimitBy: 'ip', requestsAllowed: 1_000_000_000, timeWindowMinutes: 1 } },
+    routes: [{ name: 'hello', path: '/', upstream: 'up', policies: ['per-ip'], auth: 'none' }],
+    ...(variant === 'gw-on' ? { observability: { logs: { destination: '/dev/null', sampleRate: 0.01 } } } : {}),
+  });
+  const gw = await startGateway({ config, logger: { info() {}, warn() {}, error() {} } });
+  return Number(new URL(gw.url).port);
+}
+
 async function serve(variant: Variant): Promise<number> {
+  if (variant === 'gw-off' || variant === 'gw-on') return serveGateway(variant, process.argv[4]!);
   const { createPolicyEngine, nodeRequestInfo, applyResult } = await import('../../src/http.js');
   const { createObserver, eventFromPolicy } = await import('../../src/observability/index.js');
   const engine = createPolicyEngine({ policies: [{ name: 'per-ip', requestsAllowed: 1_000_000_000, timeWindowMinutes: 1, rateLimitBy: 'ip' }], logger: false });
@@ -42,13 +61,7 @@ async function serve(variant: Variant): Promise<number> {
     observer = createObserver({ logs: { destination: '/dev/null', sampleRate: 0.01 }, analytics });
   }
   const noUser = () => undefined;
-  let served = 0;
-  process.on('message', () => {
-    const c = process.cpuUsage();
-    process.send?.({ cpu: c.user + c.system, served });
-  });
   const server = createServer((req, res) => {
-    served++;
     const time = Date.now();
     const t0 = performance.now();
     const info = nodeRequestInfo(req, noUser, undefined);
@@ -83,7 +96,16 @@ async function observerCostMicros(): Promise<number> {
   return us;
 }
 
-if (process.argv[2] === 'serve') {
+if (process.argv[2] === 'upstream') {
+  const server = createServer((_req, res) => res.end('hello world'));
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  process.send?.({ port: (server.address() as AddressInfo).port });
+} else if (process.argv[2] === 'serve') {
+  process.on('message', () => {
+    const c = process.cpuUsage();
+    process.send?.({ cpu: c.user + c.system });
+  });
   const port = await serve(process.argv[3] as Variant);
   process.send?.({ port });
 } else {
@@ -97,8 +119,10 @@ if (process.argv[2] === 'serve') {
   // machine's load (other helpers' tests) hit both sides of a ratio alike. Medians are reported.
   const ports = new Map<Variant, number>();
   const children: ChildProcess[] = [];
+  const upstreamChild = fork(self, ['upstream'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const upstreamPort = await new Promise<number>((resolve) => upstreamChild.once('message', (m) => resolve((m as { port: number }).port)));
   for (const v of VARIANTS) {
-    const child = fork(self, ['serve', v], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(self, ['serve', v, `http://127.0.0.1:${upstreamPort}`], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.push(child);
     ports.set(
       v,
@@ -111,14 +135,14 @@ if (process.argv[2] === 'serve') {
   }
   const childOf = new Map(VARIANTS.map((v, i) => [v, children[i]!]));
   const stats = (v: Variant) =>
-    new Promise<{ cpu: number; served: number }>((resolve) => {
+    new Promise<{ cpu: number }>((resolve) => {
       const c = childOf.get(v)!;
-      c.once('message', (m: unknown) => resolve(m as { cpu: number; served: number }));
+      c.once('message', (m: unknown) => resolve(m as { cpu: number }));
       c.send('stats');
     });
   const results = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
   const cpuPerReq = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
-  const ratios = { 'on-memory': [] as number[], 'on-redis': [] as number[] };
+  const ratios = { 'on-memory': [] as number[], 'on-redis': [] as number[], 'gw-on': [] as number[] };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
     const got = new Map<Variant, number>();
@@ -126,7 +150,7 @@ if (process.argv[2] === 'serve') {
       const before = await stats(v);
       const r = await load(ports.get(v)!, measureMs);
       const after = await stats(v);
-      const us = (after.cpu - before.cpu) / Math.max(1, after.served - before.served);
+      const us = (after.cpu - before.cpu) / Math.max(1, r.requests.total);
       cpuPerReq.get(v)!.push(us);
       if (r.non2xx > 0 || r.errors > 0) console.log(`  ! ${v}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       got.set(v, r.requests.average);
@@ -135,8 +159,10 @@ if (process.argv[2] === 'serve') {
     }
     ratios['on-memory'].push(got.get('on-memory')! / got.get('off')!);
     ratios['on-redis'].push(got.get('on-redis')! / got.get('off')!);
+    ratios['gw-on'].push(got.get('gw-on')! / got.get('gw-off')!);
   }
   for (const c of children) c.kill();
+  upstreamChild.kill();
   const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -146,7 +172,7 @@ if (process.argv[2] === 'serve') {
   const cpu = (v: Variant) => median(cpuPerReq.get(v)!);
   console.log('\nserver CPU per request (median; less sensitive to other load on the machine than req/s):');
   for (const v of VARIANTS) console.log(`  ${v.padEnd(10)} ${cpu(v).toFixed(2)} us/req`);
-  console.log(`  CPU-bound throughput ratio off/on: on-memory ${(cpu('off') / cpu('on-memory')).toFixed(3)}, on-redis ${(cpu('off') / cpu('on-redis')).toFixed(3)}`);
+  console.log(`  CPU-bound throughput ratio off/on: on-memory ${(cpu('off') / cpu('on-memory')).toFixed(3)}, on-redis ${(cpu('off') / cpu('on-redis')).toFixed(3)}, gateway ${(cpu('gw-off') / cpu('gw-on')).toFixed(3)}`);
   // In-process: the observer's own cost per request (eventFromPolicy + record), which the
   // loopback figures above bury in machine noise; compared with the server's CPU per request.
   const inproc = await observerCostMicros();
@@ -154,4 +180,5 @@ if (process.argv[2] === 'serve') {
   console.log('\nratios observability on / off, median of per-round ratios (target >= 0.95):');
   console.log(`  on-memory / off = ${median(ratios['on-memory']).toFixed(3)}  (rounds: ${ratios['on-memory'].map((r) => r.toFixed(3)).join(' ')})`);
   console.log(`  on-redis  / off = ${median(ratios['on-redis']).toFixed(3)}  (rounds: ${ratios['on-redis'].map((r) => r.toFixed(3)).join(' ')})`);
+  console.log(`  gateway on / off = ${median(ratios['gw-on']).toFixed(3)}  (rounds: ${ratios['gw-on'].map((r) => r.toFixed(3)).join(' ')})`);
 }
