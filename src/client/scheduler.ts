@@ -95,6 +95,12 @@ export class Lane {
   sentSince = 0;
   resetAt: number | undefined;
   spacingUntil = 0;
+  /**
+   * Response times of the lane's last `limit` requests. A request reaches the server somewhere
+   * between dispatch and response, so counting each one from dispatch until response + window is
+   * exact whatever the latency (a slow first connection must not make the next window overlap).
+   */
+  readonly completions: number[] = [];
   /** Unknown lanes send one request at a time until a response tells what the group is. */
   probing: boolean;
   /** Requests in flight on this lane at most (the token lane uses 1). */
@@ -246,6 +252,9 @@ export class Scheduler {
   release(p: Permit): void {
     if (p.released) return;
     p.released = true;
+    const c = p.lane.completions;
+    c.push(Date.now());
+    if (c.length > (p.lane.limit?.limit ?? 0)) c.splice(0, c.length - (p.lane.limit?.limit ?? 0));
     p.lane.inFlight--;
     if (!p.lane.exempt) this.inFlight--;
     if (p.lane.exempt) this.pump(p.lane);
@@ -360,8 +369,26 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Earliest send time from what this process knows for sure: requests in flight, plus requests
+   * answered within the last window (counted from their response). Infinity: wait for a release.
+   */
+  private completionGate(lane: Lane, now: number): number {
+    if (lane.limit === undefined) return 0;
+    const { limit, windowMs } = lane.limit;
+    const c = lane.completions;
+    let first = 0;
+    while (first < c.length && (c[first] as number) + windowMs <= now) first++;
+    const used = lane.inFlight + c.length - first;
+    if (used < limit) return 0;
+    const k = first + used - limit; // this completion must leave the window first
+    return k < c.length ? (c[k] as number) + windowMs + 1 : Infinity;
+  }
+
   /** Header-only gate: earliest send time from the server's remaining/reset (no window known). */
   private gate(lane: Lane, now: number): number {
+    const g = this.completionGate(lane, now);
+    if (g > 0) return g;
     if (lane.limiter !== undefined || lane.remaining === undefined) return 0;
     const est = lane.remaining - lane.sentSince;
     if (est > 0) return 0;
@@ -376,6 +403,7 @@ export class Scheduler {
       if (lane.inFlight >= (lane.probing ? 1 : lane.maxInFlight)) return;
       const now = Date.now();
       const until = Math.max(lane.pausedUntil, lane.spacingUntil, this.gate(lane, now));
+      if (until === Infinity) return; // every slot is in flight: a release pumps again
       if (until > now) {
         // A pause or an exhausted budget concerns every waiter; spacing only the head.
         this.expire(lane, until - now, now, until !== lane.spacingUntil);
