@@ -1,0 +1,101 @@
+/** Header parsing: the formats of standards.md §2.8-2.10 and the §5.2 table, plus hostile values. */
+import { describe, expect, it } from 'vitest';
+import { MAX_HEADER_WAIT_MS, parseRateLimitHeaders, parseRetryAfter, type HeaderWarning } from '../../src/client.js';
+
+const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
+function parse(h: Record<string, string>) {
+  const warnings: HeaderWarning[] = [];
+  const info = parseRateLimitHeaders(new Headers(h), NOW, (w) => warnings.push(w));
+  return { info, warnings };
+}
+
+describe('IETF draft-10 RateLimit / RateLimit-Policy', () => {
+  it('reads r and t, and q/w from the matching policy', () => {
+    const { info } = parse({ ratelimit: '"default";r=50;t=30', 'ratelimit-policy': '"default";q=100;w=60' });
+    expect(info).toMatchObject({ format: 'draft-10', remaining: 50, resetMs: 30_000, limit: 100, windowMs: 60_000 });
+  });
+  it('accepts spaces after ";", token names, and byte-sequence pk', () => {
+    expect(parse({ ratelimit: '"5-in-2hrs"; r=4; t=7200' }).info).toMatchObject({ remaining: 4, resetMs: 7_200_000 });
+    expect(parse({ ratelimit: 'quota;r=3;t=1' }).info).toMatchObject({ remaining: 3 });
+    expect(parse({ ratelimit: '"default";r=999;pk=:dHJpYWwxMjEzMjM=:' }).info).toMatchObject({ remaining: 999 });
+  });
+  it('with several policies, the one closest to exhaustion decides', () => {
+    const { info } = parse({
+      ratelimit: '"burst";r=80;t=1, "daily";r=7;t=3600',
+      'ratelimit-policy': '"burst";q=100;w=60,"daily";q=1000;w=86400',
+    });
+    expect(info).toMatchObject({ remaining: 7, resetMs: 3_600_000, limit: 1000, windowMs: 86_400_000 });
+  });
+  it('ignores malformed fields: space before ";", uppercase key, 16-digit integer', () => {
+    for (const v of ['"default" ;r=1', '"default";R=1', '"default";r=1000000000000000']) {
+      const { info, warnings } = parse({ ratelimit: v });
+      expect(info.remaining).toBeUndefined();
+      expect(warnings.length).toBeGreaterThan(0);
+    }
+  });
+  it('ignores semantically invalid values (negative, decimal)', () => {
+    for (const v of ['"default";r=-1', '"default";r=1;t=1.5']) {
+      const { info, warnings } = parse({ ratelimit: v });
+      expect(info.remaining).toBeUndefined();
+      expect(warnings.length).toBeGreaterThan(0);
+    }
+  });
+  it('Retry-After wins over t', () => {
+    const { info } = parse({ ratelimit: '"default";r=0;t=40', 'retry-after': '20' });
+    expect(info.retryAfterMs).toBe(20_000);
+    expect(info.resetMs).toBe(40_000);
+  });
+});
+
+describe('older drafts and vendor headers', () => {
+  it('draft-7 Dictionary', () => {
+    expect(parse({ ratelimit: 'limit=100, remaining=50, reset=5' }).info).toMatchObject({ format: 'draft-7', limit: 100, remaining: 50, resetMs: 5000 });
+  });
+  it('draft-6 separate fields', () => {
+    expect(parse({ 'ratelimit-limit': '5', 'ratelimit-remaining': '4', 'ratelimit-reset': '60' }).info).toMatchObject({ format: 'draft-6', limit: 5, remaining: 4, resetMs: 60_000 });
+  });
+  it('X-RateLimit-* with an epoch-seconds reset (GitHub)', () => {
+    const { info } = parse({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4999', 'x-ratelimit-reset': String(NOW / 1000 + 120), 'x-ratelimit-resource': 'core' });
+    expect(info).toMatchObject({ format: 'x-ratelimit', limit: 5000, remaining: 4999, resetMs: 120_000, group: 'core' });
+  });
+  it('RingCentral X-Rate-Limit-* (window is a length, group case-insensitive)', () => {
+    const { info } = parse({ 'x-rate-limit-group': 'Light', 'x-rate-limit-limit': '50', 'x-rate-limit-remaining': '49', 'x-rate-limit-window': '60' });
+    expect(info).toMatchObject({ format: 'x-rate-limit', group: 'light', limit: 50, remaining: 49, windowMs: 60_000 });
+  });
+  it('no headers at all', () => {
+    expect(parse({}).info).toEqual({ format: 'none' });
+  });
+});
+
+describe('Retry-After', () => {
+  const w: HeaderWarning[] = [];
+  const warn = (x: HeaderWarning) => w.push(x);
+  it('seconds and HTTP dates', () => {
+    expect(parseRetryAfter('120', NOW, warn)).toBe(120_000);
+    expect(parseRetryAfter(new Date(NOW + 30_000).toUTCString(), NOW, warn)).toBe(30_000);
+  });
+});
+
+describe('hostile values: clamped or ignored, always reported, never an endless wait', () => {
+  const cases: [string, Record<string, string>, (i: ReturnType<typeof parse>['info']) => void][] = [
+    ['negative Retry-After', { 'retry-after': '-5' }, (i) => expect(i.retryAfterMs).toBeUndefined()],
+    ['huge Retry-After', { 'retry-after': '99999999999999999' }, (i) => expect(i.retryAfterMs).toBe(MAX_HEADER_WAIT_MS)],
+    ['non-numeric Retry-After', { 'retry-after': 'soon' }, (i) => expect(i.retryAfterMs).toBeUndefined()],
+    ['Retry-After date in the past', { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }, (i) => expect(i.retryAfterMs).toBe(0)],
+    ['16-digit remaining', { 'x-rate-limit-remaining': '1000000000000000' }, (i) => expect(i.remaining).toBeUndefined()],
+    ['negative remaining', { 'x-ratelimit-remaining': '-3' }, (i) => expect(i.remaining).toBeUndefined()],
+    ['non-numeric limit', { 'x-rate-limit-limit': 'lots', 'x-rate-limit-window': '60' }, (i) => expect(i.limit).toBeUndefined()],
+    ['zero window', { 'x-rate-limit-limit': '5', 'x-rate-limit-window': '0' }, (i) => expect(i.windowMs).toBeUndefined()],
+    ['huge window', { 'x-rate-limit-limit': '5', 'x-rate-limit-window': '999999999999' }, (i) => expect(i.windowMs).toBe(MAX_HEADER_WAIT_MS)],
+    ['reset in the past', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(NOW / 1000 - 3600) }, (i) => expect(i.resetMs).toBe(0)],
+    ['huge t', { ratelimit: '"d";r=0;t=999999999999999' }, (i) => expect(i.resetMs).toBe(MAX_HEADER_WAIT_MS)],
+    ['garbage group', { 'x-rate-limit-group': 'a b\tc' }, (i) => expect(i.group).toBeUndefined()],
+  ];
+  for (const [name, headers, check] of cases) {
+    it(name, () => {
+      const { info, warnings } = parse(headers);
+      check(info);
+      expect(warnings.length).toBeGreaterThan(0);
+    });
+  }
+});
