@@ -118,12 +118,10 @@ export class MemoryStore implements SyncStore {
         const now = toMicros(clock());
         let slot = table.find(key);
         const s = gcra(slot < 0 ? undefined : table.nums[slot], now, rule, cost);
+        if (slot >= 0) table.use(slot);
         if (s.outcome.allowed && cost > 0 && !peek) {
           if (slot < 0) slot = table.insert(key, now);
           table.nums[slot] = s.next as number;
-          table.use(slot);
-        } else if (slot >= 0) {
-          table.use(slot);
         }
         return single(key, cost, s.outcome);
       };
@@ -141,7 +139,9 @@ export class MemoryStore implements SyncStore {
     const s = slot < 0 ? table.insert(key, now) : slot;
     if (rule.algorithm === 'gcra') table.nums[s] = next as number;
     else table.objs[s] = next as ObjectState;
-    table.touch(s, deadAt(rule, next));
+    // A new key is inserted cold (see SlotTable): only a repeat use marks it.
+    if (slot < 0) table.expire(s, deadAt(rule, next));
+    else table.touch(s, deadAt(rule, next));
   }
 
   private decideWith(
@@ -225,10 +225,11 @@ export class MemoryStore implements SyncStore {
     }
     const s = slot < 0 ? table.insert(key, now) : slot;
     table.objs[s] = leases;
+    if (slot >= 0) table.use(s);
     // A loop, not Math.max(...spread): a key may hold more leases than a call can take arguments.
     let latest = 0;
     for (const l of leases) if (l.expires > latest) latest = l.expires;
-    table.touch(s, latest);
+    table.expire(s, latest);
   }
 
   /** Keys held across all rules (for tests and metrics). */
@@ -246,7 +247,8 @@ export class MemoryStore implements SyncStore {
   }
 
   close(): Promise<void> {
-    this.tables.clear();
+    // Empty the tables in place: limiters prepared on this store hold them, and must see the reset.
+    for (const t of this.tables.values()) t.clear();
     return Promise.resolve();
   }
 }

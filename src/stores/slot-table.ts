@@ -7,7 +7,8 @@
  * (`deadAt`, µs): a dead entry is the same as no entry, so it can be reused without losing anything.
  *
  * When the table is full, a new key takes a slot chosen by the CLOCK algorithm (an LRU
- * approximation): the hand skips recently used slots once, but takes a dead slot at once. Only when
+ * approximation): the hand skips recently used slots once, but takes a dead slot at once. A key
+ * counts as used when it is decided again after its insertion. Only when
  * every slot is live and recently used does a live key lose its state (counted in `evictedLive`).
  */
 export class SlotTable<O = unknown> {
@@ -52,6 +53,11 @@ export class SlotTable<O = unknown> {
     if (!this.numIsDeadline) this.deadAt[slot] = deadAt;
   }
 
+  /** Record when a slot's state stops mattering, without marking it used (a fresh insert). */
+  expire(slot: number, deadAt: number): void {
+    if (!this.numIsDeadline) this.deadAt[slot] = deadAt;
+  }
+
   /** Mark a slot recently used. */
   use(slot: number): void {
     this.used[slot] = 1;
@@ -73,7 +79,10 @@ export class SlotTable<O = unknown> {
     }
     this.keys[slot] = key;
     this.index.set(key, slot);
-    this.used[slot] = 1;
+    // New keys start cold: a key earns its second chance by being used again before the hand comes
+    // round. A flood of one-shot keys then evicts itself, never the hot keys touched meanwhile
+    // (inserted hot, a flood sets every bit and one sweep evicts whatever the hand started on).
+    this.used[slot] = 0;
     return slot;
   }
 
