@@ -9,8 +9,13 @@ export class Generations<V> {
   private old = new Map<string, V>();
   private readonly half: number;
 
+  /** @param capacity most entries held: an integer >= 2 (one per generation at least). */
   constructor(capacity: number) {
-    this.half = Math.max(1, Math.floor(capacity / 2));
+    // NaN or a fraction would make the rotation test never true (unbounded); 1 would hold 2.
+    if (!Number.isInteger(capacity) || capacity < 2) {
+      throw new RangeError(`Generations capacity must be an integer >= 2, got ${String(capacity)}`);
+    }
+    this.half = Math.floor(capacity / 2);
   }
 
   get(key: string): V | undefined {
