@@ -89,9 +89,15 @@ export class Upstream {
     }
     const hasBody = (inH['content-length'] !== undefined && inH['content-length'] !== '0') || inH['transfer-encoding'] !== undefined;
 
-    const abort = new AbortController();
+    // Client gone before the answer is complete: abort the upstream request. undici accepts any
+    // EventEmitter with an `aborted` flag as a signal; using the response itself avoids an
+    // AbortController per request (EventTarget machinery measured at several µs per request).
+    let aborted = false;
     const onClose = () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) {
+        aborted = true;
+        res.emit('abort');
+      }
     };
     res.once('close', onClose);
 
@@ -102,7 +108,7 @@ export class Upstream {
         method: req.method as 'GET',
         headers,
         body: hasBody ? req : null,
-        signal: abort.signal,
+        signal: res as unknown as NodeJS.EventEmitter,
         opaque: res,
       },
       ({ statusCode, headers: upH }) => {
@@ -130,7 +136,7 @@ export class Upstream {
           ctx.done(status);
           return;
         }
-        if (abort.signal.aborted || res.destroyed) {
+        if (aborted || res.destroyed) {
           ctx.done(499);
           return;
         }
