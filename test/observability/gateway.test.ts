@@ -151,7 +151,7 @@ describe('observability through two gateway processes on one Redis', () => {
     }
   });
 
-  it("a gateway's dashboard in headless Chromium shows the 429s with the hostile name as text", async () => {
+  it("a gateway's dashboard in headless Chromium shows the 429s with the hostile name as text", { timeout: 60_000 }, async () => {
     let browser: Browser | undefined;
     try {
       browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
