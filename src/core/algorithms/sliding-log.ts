@@ -29,9 +29,9 @@ export function slidingLog(
       const kept = entries.slice(first);
       for (let i = 0; i < cost; i++) kept.push(stamp);
       next = kept;
-    } else if (first > 0) {
-      next = entries.slice(first);
     }
+    // Cost 0 writes nothing, not even pruning expired entries (the Store contract; a pruned log
+    // and an unpruned one also decide differently once the clock steps back).
     const newest = cost > 0 ? stamp : last;
     const after = count + cost;
     return {
