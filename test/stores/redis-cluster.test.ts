@@ -71,7 +71,7 @@ describe.skipIf(skip)('RedisStore on Redis Cluster (6 nodes started by the test)
   });
 
   it('many keys with multi-rule limits through an ioredis Cluster: exact, no CROSSSLOT', async () => {
-    const store = new RedisStore({ client, prefix: `c${randomUUID().slice(0, 6)}:` });
+    const store = new RedisStore({ client, prefix: `c${randomUUID().slice(0, 6)}:`, timeoutMs: 5000 });
     const l = createLimiter({
       limits: [
         { name: 'burst', limit: 3, windowMs: 60_000 },
@@ -96,7 +96,7 @@ describe.skipIf(skip)('RedisStore on Redis Cluster (6 nodes started by the test)
 
   it('decisions on the cluster equal MemoryStore decisions under a shared manual clock', async () => {
     const clock = manualClock();
-    const store = new RedisStore({ client, prefix: `m${randomUUID().slice(0, 6)}:`, clock });
+    const store = new RedisStore({ client, prefix: `m${randomUUID().slice(0, 6)}:`, clock, timeoutMs: 5000 });
     const memory = new MemoryStore({ clock });
     const rules = compileRules([
       { name: 'g', limit: 5, windowMs: 1000, burst: 3 },
@@ -115,7 +115,7 @@ describe.skipIf(skip)('RedisStore on Redis Cluster (6 nodes started by the test)
   });
 
   it('a store created from seed nodes works and closes its own client', async () => {
-    const store = new RedisStore({ nodes: [{ host: '127.0.0.1', port: PORTS[1] as number }], prefix: `n${randomUUID().slice(0, 6)}:` });
+    const store = new RedisStore({ nodes: [{ host: '127.0.0.1', port: PORTS[1] as number }], prefix: `n${randomUUID().slice(0, 6)}:`, timeoutMs: 5000 });
     const l = createLimiter({ limit: 2, windowMs: 60_000, store });
     const ds = await Promise.all(['x', 'x', 'x', 'y{'].map((k) => l.consume(k)));
     expect(ds.map((d) => d.allowed)).toEqual([true, true, false, true]);

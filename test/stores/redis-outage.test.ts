@@ -89,7 +89,7 @@ describe.skipIf(skip)('script cache and script errors', () => {
     const server = await startRedis(7001);
     servers.push(server);
     const admin = new Redis(server.url);
-    const store = new RedisStore({ url: server.url });
+    const store = new RedisStore({ url: server.url, timeoutMs: 5000 });
     const l = createLimiter({ limit: 3, windowMs: 60_000, store });
     try {
       const stats = async () => {
@@ -117,7 +117,7 @@ describe.skipIf(skip)('script cache and script errors', () => {
   it('a script error (state key holding the wrong type) is STORE_FAILURE and the store keeps working', async () => {
     const server = servers.find((s) => s.port === 7001) as RedisServer;
     const admin = new Redis(server.url);
-    const store = new RedisStore({ url: server.url, prefix: 'wrong:' });
+    const store = new RedisStore({ url: server.url, prefix: 'wrong:', timeoutMs: 5000 });
     const rules = compileRules([{ name: 'r', limit: 2, windowMs: 1000 }]);
     try {
       await admin.hset('wrong:{k}:gcra:r', 'f', 'v');

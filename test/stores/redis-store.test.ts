@@ -17,7 +17,7 @@ let store: RedisStore;
 let raw: Redis;
 
 beforeAll(() => {
-  store = new RedisStore({ url: REDIS_URL, prefix });
+  store = new RedisStore({ url: REDIS_URL, prefix, timeoutMs: 5000 });
   raw = new Redis(REDIS_URL);
 });
 afterAll(async () => {
@@ -103,7 +103,7 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
   });
 
   it('two stores (two connections, as two processes would) share one limit', async () => {
-    const other = new RedisStore({ url: REDIS_URL, prefix });
+    const other = new RedisStore({ url: REDIS_URL, prefix, timeoutMs: 5000 });
     try {
       const key = `shared:${randomUUID()}`;
       const a = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store });
