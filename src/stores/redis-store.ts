@@ -67,6 +67,14 @@ const ALGO_CODE = { gcra: 'g', 'fixed-window': 'f', 'sliding-window': 'w', 'slid
  */
 const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
 
+/**
+ * From this many queued decisions, a flush is sent as two script calls so Node and Redis overlap
+ * (measured at concurrency 64 on a 2-core machine: ~1.5x the throughput of one call per flush,
+ * 185-211k vs 108-175k decisions/s over 6 alternating rounds; no gain when both cores are busy
+ * with other work).
+ */
+const SPLIT_FROM = 32;
+
 const us = (v: unknown): number => Number(v) / 1000;
 const retryMs = (v: unknown): number => (Number(v) < 0 ? Infinity : Number(v) / 1000);
 
@@ -90,8 +98,9 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * src/core/algorithms), with time read from Redis `TIME` so processes with skewed clocks agree.
  *
  * - One decision = one script run over all its rules: atomic, all or nothing.
- * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA (on a Cluster, one
- *   per hash slot), each decision still atomic on its own.
+ * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA
+ *   (two from 32 decisions, so Node and Redis overlap; on a Cluster, one per hash slot), each
+ *   decision still atomic on its own.
  * - Failures reject with {@link StoreError}: `STORE_UNAVAILABLE` (connection refused/lost, cluster
  *   down), `STORE_TIMEOUT` (no answer within `timeoutMs`; the script may still have run),
  *   `STORE_FAILURE` (Redis refused the script). The store recovers by itself when Redis is back.
@@ -227,7 +236,16 @@ export class RedisStore implements Store {
     if (queue.length === 0) return;
     this.queue = [];
     if (!this.cluster) {
-      this.send(queue);
+      if (queue.length < SPLIT_FROM) {
+        this.send(queue);
+      } else {
+        // Two calls instead of one: Redis runs the first half while Node still writes the second,
+        // and Node handles the first reply (whose callers issue the next batch) while Redis runs
+        // the second half. One big call makes Node and Redis take turns instead.
+        const half = queue.length >> 1;
+        this.send(queue.slice(0, half));
+        this.send(queue.slice(half));
+      }
       return;
     }
     // On a Cluster a script may only touch one slot: one call per slot.
