@@ -130,6 +130,34 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     expect(after - before).toBeLessThan(25);
   });
 
+  it('one script call per flush below 32 queued decisions, two from 32 (so Node and Redis overlap)', async () => {
+    // Count the store's own calls on a real client (the shared server's counters include others').
+    const client = new Redis(REDIS_URL);
+    const calls: string[] = [];
+    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
+      calls.push(String(args[0]));
+      return call(...args);
+    };
+    const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
+    try {
+      const l = createLimiter({ limit: 100, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
+      const key = `split:${randomUUID()}`;
+      await l.consume(key); // loads the script if needed
+      calls.length = 0;
+      await Promise.all(Array.from({ length: 31 }, () => l.consume(key)));
+      expect(calls).toEqual(['EVALSHA']);
+      calls.length = 0;
+      const ds = await Promise.all(Array.from({ length: 64 }, () => l.consume(key)));
+      expect(calls).toEqual(['EVALSHA', 'EVALSHA']);
+      // Still evaluated in issue order across the two calls.
+      expect(ds.map((d) => d.remaining)).toEqual(Array.from({ length: 64 }, (_, i) => 67 - i));
+    } finally {
+      await counting.close();
+      client.disconnect();
+    }
+  });
+
   it('mixed rule sets and keys in one batch are each decided on their own', async () => {
     const one = createLimiter({ limit: 1, windowMs: 60_000, store });
     const two = createLimiter({ limits: [{ name: 'a', limit: 2, windowMs: 60_000 }, { name: 'b', limit: 5, windowMs: 60_000, algorithm: 'sliding-window' }], store });
