@@ -22,6 +22,8 @@ import type { ConsumerRegistry } from './consumers.js';
 /** The gateway's request info: the HTTP layer's, plus the id of the API key used. */
 export interface GatewayRequestInfo extends HttpRequestInfo {
   keyId?: string;
+  /** Milliseconds the policy engine took (store round trips included), for observability. */
+  policyMs?: number;
 }
 
 /** Limits resolved for one consumer under one policy. */

@@ -141,7 +141,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     inFlight--;
     result?.complete(status);
     if (observer !== undefined) {
-      observer.record(eventFromPolicy({ route: route.name, request: info, ...(result ? { result } : {}), status, time: t0, durationMs: Date.now() - t0 }));
+      observer.record(
+        eventFromPolicy({
+          route: route.name,
+          request: info,
+          ...(result ? { result } : {}),
+          status,
+          time: t0,
+          durationMs: Date.now() - t0,
+          // The client as the server's trustProxy believes it (the socket address otherwise).
+          ip: clientIp(info, serverTrust) ?? info.remoteAddress,
+          ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
+        }),
+      );
     }
   };
 
@@ -190,13 +202,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
       return;
     }
+    const p0 = observer === undefined ? 0 : performance.now();
     const r = engine.evaluate(info);
     if (r instanceof Promise) {
       r.then(
-        (x) => forward(req, res, route, info, x, x.requestId, t0),
+        (x) => {
+          if (observer !== undefined) info.policyMs = performance.now() - p0;
+          forward(req, res, route, info, x, x.requestId, t0);
+        },
         (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)),
       );
-    } else forward(req, res, route, info, r, r.requestId, t0);
+    } else {
+      if (observer !== undefined) info.policyMs = performance.now() - p0;
+      forward(req, res, route, info, r, r.requestId, t0);
+    }
   };
 
   const fail = (res: ServerResponse, path: string, err: unknown, done: () => void) => {

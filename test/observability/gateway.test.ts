@@ -103,6 +103,8 @@ describe('observability through two gateway processes on one Redis', () => {
     expect(metricSum(texts, 'sluice_responses_total{route="api",status="200"}')).toBe(28);
     expect(metricSum(texts, 'sluice_responses_total{route="open",status="429"}')).toBe(3);
     expect(texts.every((t) => /outcome="allowed"\} [1-9]/.test(t))).toBe(true); // both served
+    // Every request went through a policy, so each one timed its store decision.
+    expect(metricSum(texts, 'sluice_store_latency_seconds_count')).toBe(55);
 
     for (const g of gateways) {
       const s = await fetch(`${g.adminUrl}/analytics/summary?window=5m`, { headers: auth }).then((r) => r.json());
