@@ -24,6 +24,7 @@ import {
   type LimiterRulesOptions,
 } from './core/limiter.js';
 import type { Store } from './core/store.js';
+import { SluiceConfigError } from './core/errors.js';
 import { MemoryStore } from './stores/memory-store.js';
 
 export type { Decision, Lease, RuleOutcome } from './core/decision.js';
@@ -62,12 +63,14 @@ export type LimiterOptions = LimiterRulesOptions & CommonOptions & StoreOptions;
  * Create a rate limiter. Invalid options throw {@link SluiceConfigError} naming the field.
  */
 export function createLimiter(options: LimiterOptions): Limiter {
+  if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
   const store = options.store ?? new MemoryStore(options.clock ? { clock: options.clock } : {});
   return limiterOn(store, options);
 }
 
 /** Create a concurrency limiter (acquire/release with a lease timeout). */
 export function createConcurrencyLimiter(options: ConcurrencyOptions & CommonOptions & StoreOptions): ConcurrencyLimiter {
+  if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
   const store = options.store ?? new MemoryStore(options.clock ? { clock: options.clock } : {});
   return concurrencyLimiterOn(store, options);
 }

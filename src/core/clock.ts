@@ -9,7 +9,9 @@ export const systemClock: Clock = Date.now;
  * (epoch µs today is ~1.8e15, well below 2^53 ≈ 9e15).
  */
 export function toMicros(ms: number): number {
-  return Math.floor(ms * 1000);
+  // Rounded, not floored: `now + retryAfterMs` computed by a caller in epoch ms must not land a
+  // microsecond before the time the store computed (ms * 1000 is often x.9999… in a double).
+  return Math.round(ms * 1000);
 }
 
 /** A manually driven clock for tests and simulations. */

@@ -56,8 +56,10 @@ export function rulesOf(options: LimiterRulesOptions): Rule[] {
     throw new SluiceConfigError('options', 'must be an object');
   }
   if (options.limits !== undefined) {
-    if ((options as { limit?: unknown }).limit !== undefined) {
-      throw new SluiceConfigError('limits', 'give either "limits" or a single "limit", not both');
+    for (const field of ['limit', 'windowMs', 'burst', 'algorithm'] as const) {
+      if ((options as Record<string, unknown>)[field] !== undefined) {
+        throw new SluiceConfigError('limits', `give either "limits" or a single "${field}", not both`);
+      }
     }
     return compileRules(options.limits);
   }

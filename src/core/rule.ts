@@ -84,7 +84,7 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   if (options === null || typeof options !== 'object') {
     throw new SluiceConfigError(path || 'limit', `must be an object, got ${describe(options)}`);
   }
-  const algorithmIn = options.algorithm ?? 'gcra';
+  const algorithmIn: unknown = options.algorithm === undefined ? 'gcra' : options.algorithm;
   if (typeof algorithmIn !== 'string' || !ALGORITHMS.has(algorithmIn)) {
     throw new SluiceConfigError(
       at('algorithm'),

@@ -106,6 +106,24 @@ describe('compileRules: several limits', () => {
     expect(err.field).toBe('limits');
     expect(err.message).toMatch(/either "limits" or a single "limit"/);
   });
+
+  it('a single-limit field next to `limits` is refused, not silently ignored', () => {
+    for (const field of ['windowMs', 'burst', 'algorithm']) {
+      const options = { limits: [{ limit: 1, windowMs: 1000 }], [field]: field === 'algorithm' ? 'gcra' : 5 };
+      const err = configError(() => createLimiter(options as unknown as LimiterOptions));
+      expect(err.field).toBe('limits');
+      expect(err.message).toContain(`a single "${field}"`);
+    }
+  });
+
+  it('`algorithm: null` is refused (only an absent algorithm defaults to gcra)', () => {
+    const err = configError(() => compileRule({ limit: 1, windowMs: 1000, algorithm: null } as unknown as LimitOptions));
+    expect(err.field).toBe('algorithm');
+  });
+
+  it('options that are not an object are refused with SluiceConfigError', () => {
+    expect(configError(() => createLimiter(null as unknown as LimiterOptions)).field).toBe('options');
+  });
 });
 
 describe('compileRule: valid options', () => {

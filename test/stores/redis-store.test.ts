@@ -117,17 +117,15 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     }
   });
 
-  it('decisions issued together are batched into one script call, each still exact', async () => {
+  it('decisions issued together are each still exact, evaluated in issue order', async () => {
     const l = createLimiter({ limit: 10, windowMs: 60_000, algorithm: 'fixed-window', store });
     const key = `batch:${randomUUID()}`;
-    const before = await evalshaCalls();
     const ds = await Promise.all(Array.from({ length: 25 }, () => l.consume(key)));
-    const after = await evalshaCalls();
     expect(ds.filter((d) => d.allowed)).toHaveLength(10);
-    // Remaining counts down 9..0 in issue order: the batch is evaluated in order.
+    // Remaining counts down 9..0 in issue order: the batch is evaluated in order. (How many
+    // script calls carry them is specified below on the store's own client: the shared server's
+    // counters also count other suites' calls.)
     expect(ds.slice(0, 10).map((d) => d.remaining)).toEqual([9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
-    // One EVALSHA for 25 decisions (the shared server may see other suites' calls too, so bound it).
-    expect(after - before).toBeLessThan(25);
   });
 
   it('one script call per flush below 32 queued decisions, two from 32 (so Node and Redis overlap)', async () => {
@@ -232,8 +230,3 @@ describe.skipIf(skip)('hostile keys', () => {
   });
 });
 
-async function evalshaCalls(): Promise<number> {
-  const info = await raw.info('commandstats');
-  const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
-  return m ? Number(m[1]) : 0;
-}
