@@ -59,6 +59,22 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+/** The decision of a single rule (the hot path of every store: no search, one array). */
+export function singleDecision(key: string, cost: number, o: RuleOutcome): Decision {
+  return {
+    key,
+    cost,
+    policy: o.policy,
+    allowed: o.allowed,
+    limit: o.limit,
+    remaining: o.remaining,
+    resetMs: o.resetMs,
+    retryAfterMs: o.retryAfterMs,
+    windowMs: o.windowMs,
+    policies: [o],
+  };
+}
+
 /**
  * Combine per-rule outcomes into one decision. A refused request is refused by the rule that makes
  * the client wait longest; an admitted one is described by the tightest rule.

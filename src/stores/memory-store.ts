@@ -5,7 +5,7 @@ import { slidingLog } from '../core/algorithms/sliding-log.js';
 import { slidingWindow, type SlidingWindowState } from '../core/algorithms/sliding-window.js';
 import type { Step } from '../core/algorithms/step.js';
 import { systemClock, toMicros, type Clock } from '../core/clock.js';
-import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
+import { combine, singleDecision, type Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Rule } from '../core/rule.js';
 import type { Decider, SyncStore } from '../core/store.js';
@@ -58,22 +58,6 @@ function deadAt(rule: Rule, state: State): number {
   }
 }
 
-/** The decision of a single rule. */
-function single(key: string, cost: number, o: RuleOutcome): Decision {
-  return {
-    key,
-    cost,
-    policy: o.policy,
-    allowed: o.allowed,
-    limit: o.limit,
-    remaining: o.remaining,
-    resetMs: o.resetMs,
-    retryAfterMs: o.retryAfterMs,
-    windowMs: o.windowMs,
-    policies: [o],
-  };
-}
-
 /**
  * The embedded default store: process-local, synchronous, bounded. Decisions are exact and atomic
  * within the process (JavaScript runs one decision at a time).
@@ -123,7 +107,7 @@ export class MemoryStore implements SyncStore {
           if (slot < 0) slot = table.insert(key, now);
           table.nums[slot] = s.next as number;
         }
-        return single(key, cost, s.outcome);
+        return singleDecision(key, cost, s.outcome);
       };
     }
     const tables = rules.map((r) => this.table(r));
@@ -168,7 +152,7 @@ export class MemoryStore implements SyncStore {
         if (slot >= 0) (tables[i] as SlotTable<ObjectState>).use(slot);
       });
     }
-    if (rules.length === 1) return single(key, cost, (steps[0] as Step<State>).outcome);
+    if (rules.length === 1) return singleDecision(key, cost, (steps[0] as Step<State>).outcome);
     // When refused, admitting rules are reported as they stand (nothing was taken from them).
     const outcomes = all
       ? steps.map((s) => s.outcome)

@@ -1,7 +1,7 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import type { ConcurrencyRule } from '../core/algorithms/concurrency.js';
 import { toMicros, type Clock } from '../core/clock.js';
-import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
+import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
@@ -320,19 +320,7 @@ export class RedisStore implements Store {
           if (p.rules.length === 1) {
             const o = outcome(p.rules[0] as Rule, r, at);
             at += 3;
-            // Same shape as MemoryStore's single-rule decision.
-            d = {
-              key: p.key,
-              cost: p.cost,
-              policy: o.policy,
-              allowed: o.allowed,
-              limit: o.limit,
-              remaining: o.remaining,
-              resetMs: o.resetMs,
-              retryAfterMs: o.retryAfterMs,
-              windowMs: o.windowMs,
-              policies: [o],
-            };
+            d = singleDecision(p.key, p.cost, o);
           } else {
             const outcomes = p.rules.map((rule) => {
               const o = outcome(rule, r, at);
