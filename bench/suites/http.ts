@@ -12,10 +12,10 @@
  * BENCH_CONNECTIONS (default 50).
  */
 import { fork } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { autocannon } from '../support/autocannon.js';
 
 const VARIANTS = [
   'node-bare',
@@ -32,14 +32,6 @@ type Variant = (typeof VARIANTS)[number];
 
 const BIG = 1_000_000_000;
 
-/** The slice of autocannon's API used here (the package ships no types). */
-interface AutocannonResult {
-  requests: { average: number };
-  latency: { p99: number };
-  non2xx: number;
-  errors: number;
-}
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
 async function serve(variant: Variant): Promise<number> {
   const hello = 'hello world';

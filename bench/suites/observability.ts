@@ -13,23 +13,16 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { autocannon } from '../support/autocannon.js';
 
 const NODE_VARIANTS = ['off', 'on-memory', 'on-redis'] as const;
 const GATEWAY_VARIANTS = ['gw-off', 'gw-on'] as const;
 const VARIANTS = [...NODE_VARIANTS, ...GATEWAY_VARIANTS] as const;
 type Variant = (typeof VARIANTS)[number];
 
-interface AutocannonResult {
-  requests: { average: number; total: number };
-  latency: { p99: number };
-  non2xx: number;
-  errors: number;
-}
-const autocannon = createRequire(import.meta.url)('autocannon') as (o: { url: string; connections: number; duration: number; pipelining: number }) => Promise<AutocannonResult>;
 
 /** The sluice gateway (memory store, one per-IP policy nothing reaches) in front of `upstream`, with or without observability. */
 async function serveGateway(variant: 'gw-off' | 'gw-on', upstream: string): Promise<number> {
