@@ -146,35 +146,33 @@ class SfParser {
   /** A List (inner lists are not used by any rate-limit field and are refused). */
   list(): SfItem[] {
     const out: SfItem[] = [];
-    this.sp();
-    if (this.i >= this.s.length) return out;
-    for (;;) {
+    this.members(() => {
       if (this.s[this.i] === '(') this.fail();
       out.push(this.item());
-      this.ws();
-      if (this.i >= this.s.length) return out;
-      if (this.s[this.i] !== ',') this.fail();
-      this.i++;
-      this.ws();
-      if (this.i >= this.s.length) this.fail();
-    }
+    });
+    return out;
   }
   dictionary(): Map<string, SfItem> {
     const out = new Map<string, SfItem>();
-    this.sp();
-    if (this.i >= this.s.length) return out;
-    for (;;) {
+    this.members(() => {
       const k = this.key();
-      let item: SfItem;
       if (this.s[this.i] === '=') {
         this.i++;
-        item = this.item();
+        out.set(k, this.item());
       } else {
-        item = { value: true, params: this.params() };
+        out.set(k, { value: true, params: this.params() });
       }
-      out.set(k, item);
+    });
+    return out;
+  }
+  /** Comma-separated members (RFC 9651 §4.2.1/4.2.2): no empty member, no trailing comma. */
+  private members(member: () => void): void {
+    this.sp();
+    if (this.i >= this.s.length) return;
+    for (;;) {
+      member();
       this.ws();
-      if (this.i >= this.s.length) return out;
+      if (this.i >= this.s.length) return;
       if (this.s[this.i] !== ',') this.fail();
       this.i++;
       this.ws();
