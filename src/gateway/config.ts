@@ -144,6 +144,7 @@ const serverSchema = z
     shutdownTimeoutMs: ms(600_000).default(10_000).describe('In-flight requests get this long to finish on shutdown.'),
     buildId: z.string().min(1).max(200).optional().describe('trace.buildId of problem bodies.'),
     trustProxy: z.union([z.literal(false), z.number().int().min(0).max(32), z.array(z.string())]).default(false).describe('Which X-Forwarded-For hops to believe for the client address forwarded upstream.'),
+    dropUnderscoreHeaders: z.boolean().default(false).describe('Drop every request header whose name contains "_" (nginx default). Underscore spellings of gateway-set headers are always dropped.'),
   })
   .strict();
 
@@ -171,6 +172,7 @@ const authSchema = z
         subClaim: z.string().min(1).default('sub'),
         tierClaim: z.string().min(1).default('tier'),
         clockToleranceSeconds: z.number().int().min(0).max(3600).default(5),
+        requireExp: z.boolean().default(true).describe('Refuse tokens without an "exp" claim (they would never expire).'),
       })
       .strict()
       .refine((j) => (j.secret === undefined) !== (j.jwksUrl === undefined), { message: 'give exactly one of secret or jwksUrl' })

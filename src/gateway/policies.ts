@@ -24,6 +24,8 @@ export interface GatewayRequestInfo extends HttpRequestInfo {
   keyId?: string;
   /** Milliseconds the policy engine took (store round trips included), for observability. */
   policyMs?: number;
+  /** Upstream path and query when the route strips a prefix (built from the matched path). */
+  target?: string;
 }
 
 /** Limits resolved for one consumer under one policy. */
@@ -135,6 +137,14 @@ export function compilePolicies(
   const engines: (PolicyEngine | undefined)[] = [];
   const requireUser: boolean[] = [];
   config.routes.forEach((route, i) => {
+    if (route.auth === 'none') {
+      // `auth: none` never authenticates, so `deny` would have nobody to let through and nobody to refuse.
+      const deny = route.policies.find((n) => {
+        const p = config.policies[n] as PolicyConfig;
+        return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
+      });
+      if (deny !== undefined) throw new SluiceConfigError(`routes[${i}].auth`, `"none" cannot be combined with policy "${deny}" (onUnidentified: deny needs authentication): use auth: required, or onUnidentified: ip`);
+    }
     requireUser.push(
       route.auth === 'required' ||
         route.policies.some((n) => {

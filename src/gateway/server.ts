@@ -2,9 +2,11 @@
  * The running gateway: the public HTTP server (route → authenticate → policy engine → upstream),
  * the admin server, config reload (SIGHUP / file change / admin) and graceful shutdown.
  *
- * Request path, in order: path validation (400), route match (404), authentication (401), the
- * route's policy engine (the HTTP layer answers 429/503/403 itself), then the upstream (502/504 on
- * failure). Every refusal is problem+json in the shape of the 429.
+ * Request path, in order: path validation (400), route match (404), authentication, the route's
+ * policy engine (the HTTP layer answers 429/503/403 itself), then the upstream (502/504 on
+ * failure). Requests whose authentication fails still pass through the policy engine before their
+ * 401, so limits and `failedAuth` penalties apply to credential guessing too. Every refusal is
+ * problem+json in the shape of the 429.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,7 +15,7 @@ import { Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { clientIp, compileTrustProxy, type TrustRule } from '../http/client-ip.js';
-import type { PolicyResult } from '../http/engine.js';
+import type { PolicyEvent, PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
 import { pathOf } from '../http/request.js';
 import { eventFromPolicy } from '../observability/from-policy.js';
@@ -26,10 +28,11 @@ import type { AuthResult } from './auth.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { ConsumerRegistry } from './consumers.js';
 import type { GatewayRequestInfo } from './policies.js';
-import { problemText, sendProblem } from './proxy.js';
+import { problemText, sendProblem, strippedTarget } from './proxy.js';
 import { splitPath } from './routes.js';
 import { buildState, type CompiledRoute, type GatewayState } from './state.js';
 import { watchConfig } from './reload.js';
+import { throttledWarn } from './throttled-log.js';
 
 /** Where the gateway writes its own operational messages. */
 export interface GatewayLogger {
@@ -114,6 +117,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let analyticsRedis: Redis | undefined;
   let observer: Observer | undefined;
   let state: GatewayState;
+  const warnOnce = throttledWarn(log);
+  // Store failures by request id, so a request let through under `onStoreError: allow` is still
+  // counted as a store error (the engine's result only says "allowed"). Entries live until the
+  // request finishes; the cap only matters if requests never finish.
+  const storeFailures = new Map<string, string>();
+  const onEngineEvent = (e: PolicyEvent) => {
+    if (e.type !== 'store-error' && e.type !== 'identifier-error') return;
+    const error = e.error instanceof Error ? ((e.error as { code?: string }).code ?? e.error.message) : String(e.error);
+    warnOnce(`store:${e.policy}`, e.type === 'store-error' ? 'rate-limit store failed; the policy\'s onStoreError decides' : 'rate-limit identifier failed', { policy: e.policy, error });
+    if (observer === undefined) return;
+    if (storeFailures.size >= 10_000) storeFailures.clear();
+    storeFailures.set(e.requestId, error);
+  };
+  const engineOptions = { logger: false as const, onEvent: onEngineEvent };
   try {
     await registry.start();
     if (config.observability !== undefined) {
@@ -123,7 +140,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       observer = observerFromConfig(config.observability, analyticsRedis ? { redis: analyticsRedis, prefix: sc === 'memory' || sc.type !== 'redis' ? undefined : sc.prefix } : {});
     }
-    state = buildState(config, { store, registry, buildId, engine: { logger: false } });
+    state = buildState(config, { store, registry, buildId, engine: engineOptions });
   } catch (err) {
     await registry.close();
     await store.close().catch(() => {});
@@ -137,10 +154,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let serverTrust: TrustRule = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
 
   // ---------------- the proxy handler ----------------
-  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number) => {
+  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false) => {
     inFlight--;
     result?.complete(status);
     if (observer !== undefined) {
+      let storeError: string | undefined;
+      if (result !== undefined && storeFailures.size > 0) {
+        storeError = storeFailures.get(result.requestId);
+        storeFailures.delete(result.requestId);
+      }
       observer.record(
         eventFromPolicy({
           route: route.name,
@@ -152,6 +174,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           // The client as the server's trustProxy believes it (the socket address otherwise).
           ip: clientIp(info, serverTrust) ?? info.remoteAddress,
           ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
+          ...(refused ? { refused } : {}),
+          ...(storeError !== undefined ? { storeError } : {}),
         }),
       );
     }
@@ -165,7 +189,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     const url = info.url as string;
-    const target = route.strip === 0 ? url : url.slice(route.strip) || '/';
+    const target = info.target ?? url;
     const remote = info.remoteAddress;
     let forwardedFor = remote;
     if (!('hops' in serverTrust && serverTrust.hops === 0)) {
@@ -182,39 +206,56 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       responseHeaders: result?.headers ?? { 'x-request-id': requestId },
       path: info.path,
       buildId,
+      dropUnderscoreHeaders: config.server.dropUnderscoreHeaders,
       done: (status) => finish(route, info, result, status, t0),
     });
   };
 
+  /** 401 for a request the engine let through (or that no policy covers); its rate-limit headers kept. */
+  const unauthorized = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, reason: string, result: PolicyResult | undefined, t0: number) => {
+    const requestId = result?.requestId ?? requestIdOf(req.headers['x-request-id']);
+    sendProblem(res, 401, reason, info.path, requestId, buildId, { ...result?.headers, 'www-authenticate': 'Bearer realm="sluice"' });
+    // complete(401) inside finish is what failedAuth policies count.
+    finish(route, info, result, 401, t0, true);
+  };
+
   const afterAuth = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, a: AuthResult, t0: number) => {
-    if (a.kind === 'invalid' || (a.kind === 'anonymous' && route.requireUser)) {
-      const requestId = requestIdOf(req.headers['x-request-id']);
-      sendProblem(res, 401, a.kind === 'invalid' ? a.reason : 'credentials are required (Authorization: Bearer <key or token>)', info.path, requestId, buildId, { 'www-authenticate': 'Bearer realm="sluice"' });
-      finish(route, info, undefined, 401, t0);
+    if (a.kind === 'unavailable') {
+      // The gateway cannot check credentials (JWKS down): its own failure, so 503, not 401.
+      warnOnce(`auth:${route.name}`, 'cannot check credentials', { route: route.name, error: a.reason });
+      sendProblem(res, 503, 'credentials cannot be checked right now; retry later', info.path, requestIdOf(req.headers['x-request-id']), buildId, { 'retry-after': '5' });
+      finish(route, info, undefined, 503, t0, true);
       return;
     }
+    const refusal = a.kind === 'invalid' ? a.reason : a.kind === 'anonymous' && route.requireUser ? 'credentials are required (Authorization: Bearer <key or token>)' : undefined;
     if (a.kind === 'user') {
       info.user = a.user;
       if (a.keyId !== undefined) info.keyId = a.keyId;
     }
     const engine = route.engine;
     if (engine === undefined) {
-      forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
+      if (refusal !== undefined) unauthorized(req, res, route, info, refusal, undefined, t0);
+      else forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
       return;
     }
+    // A refused authentication is still charged: limits (as an anonymous caller) apply first.
+    const next = (x: PolicyResult) => {
+      if (refusal !== undefined && x.action === 'allow') unauthorized(req, res, route, info, refusal, x, t0);
+      else forward(req, res, route, info, x, x.requestId, t0);
+    };
     const p0 = observer === undefined ? 0 : performance.now();
     const r = engine.evaluate(info);
     if (r instanceof Promise) {
       r.then(
         (x) => {
           if (observer !== undefined) info.policyMs = performance.now() - p0;
-          forward(req, res, route, info, x, x.requestId, t0);
+          next(x);
         },
         (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)),
       );
     } else {
       if (observer !== undefined) info.policyMs = performance.now() - p0;
-      forward(req, res, route, info, r, r.requestId, t0);
+      next(r);
     }
   };
 
@@ -249,6 +290,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     inFlight++;
     const info: GatewayRequestInfo = { method, path, url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' };
+    if (route.config.stripPrefix !== undefined && route.config.stripPrefix !== '/') info.target = strippedTarget(segs, route.config.stripPrefix, url);
     try {
       if (route.auth === 'none') {
         afterAuth(req, res, route, info, { kind: 'anonymous' }, t0);
@@ -293,7 +335,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applyConfig = async (next: GatewayConfig): Promise<boolean> => {
     if (JSON.stringify(next.store) !== storeConfigJson) throw new SluiceConfigError('store', 'changing the store needs a restart');
     const old = state;
-    const built = buildState(next, { store, registry, buildId, engine: { logger: false } }, old);
+    const built = buildState(next, { store, registry, buildId, engine: engineOptions }, old);
     registry.setStatic(next.consumers);
     serverTrust = compileTrustProxy(next.server.trustProxy, 'server.trustProxy');
     server.headersTimeout = next.server.headersTimeoutMs;
