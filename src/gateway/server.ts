@@ -290,7 +290,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     inFlight++;
     const info: GatewayRequestInfo = { method, path, url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' };
-    if (route.config.stripPrefix !== undefined && route.config.stripPrefix !== '/') info.target = strippedTarget(segs, route.config.stripPrefix, url);
+    if (route.stripPrefix !== undefined) info.target = strippedTarget(segs, route.stripPrefix, url);
     try {
       if (route.auth === 'none') {
         afterAuth(req, res, route, info, { kind: 'anonymous' }, t0);

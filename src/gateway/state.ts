@@ -24,8 +24,8 @@ export interface CompiledRoute {
   readonly auth: 'required' | 'optional' | 'none';
   /** 401 without an authenticated consumer (auth required, or a per-consumer policy with onUnidentified: deny). */
   readonly requireUser: boolean;
-  /** Length of the prefix removed before forwarding (0: none). */
-  readonly strip: number;
+  /** Prefix removed from the matched path before forwarding (undefined: none). */
+  readonly stripPrefix: string | undefined;
 }
 
 /** Everything a request reads. */
@@ -61,7 +61,7 @@ export function buildState(
     engine: policies.engines[i],
     auth: r.auth,
     requireUser: r.auth !== 'none' && (policies.requireUser[i] ?? false),
-    strip: r.stripPrefix === undefined || r.stripPrefix === '/' ? 0 : r.stripPrefix.replace(/\/+$/, '').length,
+    stripPrefix: r.stripPrefix === undefined || r.stripPrefix === '/' ? undefined : r.stripPrefix,
   }));
   return { config, routes, upstreams, authenticate, policies, buildId: shared.buildId };
 }

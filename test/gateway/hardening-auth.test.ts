@@ -71,7 +71,7 @@ beforeAll(async () => {
   };
   const bare = { upstreams: { echo: { url: echo.url } }, consumers: [{ sub: 'acme', keys: [{ value: KEY }] }], routes: [{ path: '/*', upstream: 'echo' }] };
   const withJwks = { upstreams: { echo: { url: echo.url } }, auth: { jwt: { jwksUrl, requireExp: false } }, routes: [{ path: '/*', upstream: 'echo' }] };
-  [gw, noAuth, jwksGw] = await Promise.all([main, bare, withJwks].map((c) => spawnGateway(writeConfig(c))));
+  [gw, noAuth, jwksGw] = await Promise.all([spawnGateway(writeConfig(main)), spawnGateway(writeConfig(bare)), spawnGateway(writeConfig(withJwks))]);
 }, 60_000);
 afterAll(async () => {
   await Promise.all([gw?.stop(), noAuth?.stop(), jwksGw?.stop()]);
