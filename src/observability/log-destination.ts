@@ -8,7 +8,7 @@
  * write is counted and its lines dropped; lines that would grow the backlog past `maxBufferBytes`
  * are dropped and counted too. Logging never blocks and never throws into the request path.
  */
-import { accessSync, closeSync, constants, openSync, statSync, write } from 'node:fs';
+import { accessSync, constants, openSync, statSync, write } from 'node:fs';
 import { dirname } from 'node:path';
 import { SluiceConfigError } from '../core/errors.js';
 
@@ -46,7 +46,6 @@ export function checkLogDestination(path: string, field = 'observability.logs.de
 export class DroppingDestination {
   readonly stats: LogWriteStats = { writeErrors: 0, droppedLines: 0 };
   private readonly fd: number;
-  private readonly ownFd: boolean;
   private pending: string[] = [];
   private pendingBytes = 0;
   private writing = false;
@@ -63,11 +62,10 @@ export class DroppingDestination {
   ) {
     if (typeof dest === 'number') {
       this.fd = dest;
-      this.ownFd = false;
     } else {
       checkLogDestination(dest);
+      // Kept open for the life of the process (the gateway's log, like pino's own destination).
       this.fd = openSync(dest, 'a');
-      this.ownFd = true;
     }
   }
 
@@ -126,18 +124,5 @@ export class DroppingDestination {
   flush(cb?: (err?: Error) => void): void {
     if (!this.writing) cb?.();
     else this.waiters.push(() => cb?.());
-  }
-
-  /** Flush, then close the file (not a descriptor given by the caller). */
-  end(): void {
-    this.flush(() => {
-      if (this.ownFd) {
-        try {
-          closeSync(this.fd);
-        } catch {
-          // Already closed.
-        }
-      }
-    });
   }
 }
