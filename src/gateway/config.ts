@@ -96,7 +96,7 @@ const routeSchema = z
       .regex(/^\/[^\s?#]*$/, 'must start with "/" and contain no spaces, "?" or "#"')
       .describe('Pattern: literal segments, ":param" for one segment, a trailing "*" for the rest.'),
     methods: z.array(z.string().regex(/^[A-Z]{1,20}$/, 'must be an upper-case HTTP method')).min(1).optional(),
-    upstream: name,
+    upstream: name.optional().describe('Upstream to proxy to. Absent: a decision-only route, answered on the forwardAuth listener only.'),
     policies: z.array(name).default([]).describe('Policy names, evaluated in order (longest window first).'),
     auth: z.enum(['required', 'optional', 'none']).default('optional').describe('required: 401 without valid credentials; optional: anonymous allowed; none: credentials ignored.'),
     stripPrefix: z.string().regex(/^\/[^\s?#]*$/).optional().describe('Remove this prefix from the path before forwarding.'),
@@ -180,6 +180,18 @@ const authSchema = z
   })
   .strict();
 
+/**
+ * The forward-auth decision listener (nginx `auth_request`, Caddy `forward_auth`, Traefik
+ * `ForwardAuth`): its own port, so decisions never mix with proxied paths and can be bound to an
+ * internal interface.
+ */
+const forwardAuthSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8082),
+  })
+  .strict();
+
 /** The whole file. */
 export const gatewayConfigSchema = z
   .object({
@@ -187,7 +199,8 @@ export const gatewayConfigSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     admin: adminSchema.optional().describe('Admin API on its own port; absent = no admin API.'),
     store: storeSchema.default('memory'),
-    upstreams: z.record(name, upstreamSchema).refine((u) => Object.keys(u).length > 0, { message: 'at least one upstream is required' }),
+    upstreams: z.record(name, upstreamSchema).default({}),
+    forwardAuth: forwardAuthSchema.optional().describe('Answer proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth) with rate-limit decisions on this listener.'),
     policies: z.record(name, policySchema).default({}),
     tiers: z.record(name, tierSchema).default({}),
     auth: authSchema.default({}),
@@ -257,7 +270,12 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
   }
   const c = parsed.data;
   c.routes.forEach((r, i) => {
-    if (!(r.upstream in c.upstreams)) throw new SluiceConfigError(`routes[${i}].upstream`, `unknown upstream "${r.upstream}" (defined: ${Object.keys(c.upstreams).join(', ')})`);
+    if (r.upstream === undefined) {
+      if (c.forwardAuth === undefined) throw new SluiceConfigError(`routes[${i}].upstream`, 'required unless forwardAuth is configured (a route without upstream is decision-only)');
+      if (r.stripPrefix !== undefined) throw new SluiceConfigError(`routes[${i}].stripPrefix`, 'a decision-only route (no upstream) forwards nothing to strip');
+    } else if (!Object.hasOwn(c.upstreams, r.upstream)) {
+      throw new SluiceConfigError(`routes[${i}].upstream`, `unknown upstream "${r.upstream}" (defined: ${Object.keys(c.upstreams).join(', ') || 'none'})`);
+    }
     r.policies.forEach((p, j) => {
       if (!(p in c.policies)) throw new SluiceConfigError(`routes[${i}].policies[${j}]`, `unknown policy "${p}" (defined: ${Object.keys(c.policies).join(', ') || 'none'})`);
     });

@@ -31,6 +31,7 @@ import type { GatewayRequestInfo } from './policies.js';
 import { problemText, sendProblem, strippedTarget } from './proxy.js';
 import { splitPath } from './routes.js';
 import { buildState, type CompiledRoute, type GatewayState } from './state.js';
+import { createForwardAuthHandler } from './forward-auth.js';
 import { watchConfig } from './reload.js';
 import { throttledWarn } from './throttled-log.js';
 
@@ -64,6 +65,7 @@ export interface GatewayOptions {
   /** Override the listen ports (tests: 0). */
   port?: number;
   adminPort?: number;
+  forwardAuthPort?: number;
 }
 
 /** A running gateway. */
@@ -72,6 +74,8 @@ export interface Gateway {
   readonly url: string;
   /** Base URL of the admin API, when configured. */
   readonly adminUrl: string | undefined;
+  /** Base URL of the forward-auth decision listener, when `forwardAuth` is configured. */
+  readonly forwardAuthUrl: string | undefined;
   readonly state: GatewayState;
   readonly store: Store;
   readonly registry: ConsumerRegistry;
@@ -198,7 +202,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (typeof prior === 'string' && believed !== undefined && believed !== remote) forwardedFor = `${prior}, ${remote}`;
     }
     if (closing) res.setHeader('connection', 'close');
-    route.upstream.forward(req, res, {
+    (route.upstream as NonNullable<CompiledRoute['upstream']>).forward(req, res, {
       target: target.charCodeAt(0) === 47 ? target : `/${target}`,
       requestId,
       forwardedFor,
@@ -278,6 +282,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const method = req.method ?? 'GET';
     let route: CompiledRoute | undefined;
     for (const r of st.routes) {
+      // Decision-only routes are answered on the forward-auth listener, never proxied.
+      if (r.upstream === undefined) continue;
       if (r.methods !== undefined && !r.methods.has(method)) continue;
       if (r.match(segs)) {
         route = r;
@@ -388,6 +394,35 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
+  // ---------------- forward-auth decisions ----------------
+  let decisions: Server | undefined;
+  let decisionsPort: number | undefined;
+  if (config.forwardAuth !== undefined) {
+    if ('hops' in serverTrust && serverTrust.hops === 0) {
+      log.warn('forwardAuth without server.trustProxy: the proxy is every request\'s client address, so IP-keyed policies share one bucket; list the proxy in server.trustProxy');
+    }
+    const handle = createForwardAuthHandler({
+      state: () => state,
+      trust: () => serverTrust,
+      buildId,
+      onError: (err) => log.error('forward-auth decision failed', { error: String(err) }),
+      record: (route, info, result, status, ip) => {
+        if (observer === undefined) return;
+        observer.record(eventFromPolicy({ route: route.name, request: info, ...(result ? { result } : {}), status, time: Date.now(), durationMs: 0, ...(ip !== undefined ? { ip } : {}) }));
+      },
+    });
+    decisions = createServer({ maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true }, handle);
+    try {
+      decisionsPort = await listen(decisions, options.forwardAuthPort ?? config.forwardAuth.port, config.forwardAuth.host);
+    } catch (err) {
+      server.close();
+      admin?.close();
+      await registry.close();
+      await store.close().catch(() => {});
+      throw err;
+    }
+  }
+
   const stopWatching = file !== undefined && options.watch ? watchConfig(file, () => void reload(), log) : undefined;
 
   // ---------------- shutdown ----------------
@@ -399,6 +434,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       admin?.close();
       admin?.closeIdleConnections();
+      decisions?.close();
+      decisions?.closeIdleConnections();
       // Keep-alive connections that finish a response are closed rather than kept for the next one.
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref());
@@ -408,6 +445,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (inFlight > 0) log.warn('shutdown timeout: closing connections with requests in flight', { inFlight });
       server.closeAllConnections();
       admin?.closeAllConnections();
+      decisions?.closeAllConnections();
       await Promise.all([...state.upstreams.values()].map((u) => u.close().catch(() => {})));
       await observer?.close().catch(() => {});
       await registry.close();
@@ -434,6 +472,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url: base,
     adminUrl: adminPort === undefined ? undefined : `http://${hostForUrl(config.admin?.host ?? '127.0.0.1')}:${adminPort}`,
+    forwardAuthUrl: decisionsPort === undefined ? undefined : `http://${hostForUrl(config.forwardAuth?.host ?? '127.0.0.1')}:${decisionsPort}`,
     get state() {
       return state;
     },

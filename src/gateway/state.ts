@@ -19,7 +19,8 @@ export interface CompiledRoute {
   readonly config: RouteConfig;
   readonly match: PathMatcher;
   readonly methods: ReadonlySet<string> | undefined;
-  readonly upstream: Upstream;
+  /** Where to proxy; undefined for a decision-only route (answered by the forward-auth listener). */
+  readonly upstream: Upstream | undefined;
   readonly engine: PolicyEngine | undefined;
   readonly auth: 'required' | 'optional' | 'none';
   /** 401 without an authenticated consumer (auth required, or a per-consumer policy with onUnidentified: deny). */
@@ -57,7 +58,7 @@ export function buildState(
     config: r,
     match: compilePattern(r.path),
     methods: r.methods === undefined ? undefined : new Set(r.methods),
-    upstream: upstreams.get(r.upstream) as Upstream,
+    upstream: r.upstream === undefined ? undefined : upstreams.get(r.upstream),
     engine: policies.engines[i],
     auth: r.auth,
     requireUser: r.auth !== 'none' && (policies.requireUser[i] ?? false),
