@@ -12,7 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
-import { clientIp, compileTrustProxy, type TrustRule } from '../http/client-ip.js';
+import { clientIp, type TrustRule } from '../http/client-ip.js';
 import type { PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
 import { pathOf } from '../http/request.js';
@@ -81,7 +81,7 @@ export interface Gateway {
 
 function storeOf(config: GatewayConfig): Store {
   const s = config.store;
-  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s !== 'memory' && s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {});
+  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s === 'memory' ? {} : { ...(s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {}), ...(s.maxBytes !== undefined ? { maxBytes: s.maxBytes } : {}) });
   return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
 }
 
@@ -134,7 +134,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let closing = false;
   let inFlight = 0;
-  let serverTrust: TrustRule = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
+  let serverTrust: TrustRule = state.trust;
 
   // ---------------- the proxy handler ----------------
   const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number) => {
@@ -293,9 +293,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applyConfig = async (next: GatewayConfig): Promise<boolean> => {
     if (JSON.stringify(next.store) !== storeConfigJson) throw new SluiceConfigError('store', 'changing the store needs a restart');
     const old = state;
+    // Everything is compiled (routes, policies, trustProxy, auth) before any shared state changes:
+    // a refused config must not have granted or revoked a single key.
     const built = buildState(next, { store, registry, buildId, engine: { logger: false } }, old);
     registry.setStatic(next.consumers);
-    serverTrust = compileTrustProxy(next.server.trustProxy, 'server.trustProxy');
+    serverTrust = built.trust;
     server.headersTimeout = next.server.headersTimeoutMs;
     server.requestTimeout = next.server.requestTimeoutMs;
     server.keepAliveTimeout = next.server.keepAliveTimeoutMs;

@@ -5,10 +5,12 @@
  * and the servers outlive reloads.
  */
 import type { Store } from '../core/store.js';
+import { compileTrustProxy, type TrustRule } from '../http/client-ip.js';
 import type { PolicyEngine, PolicyEngineOptions } from '../http/engine.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import type { GatewayConfig, RouteConfig, UpstreamConfig } from './config.js';
-import type { ConsumerRegistry } from './consumers.js';
+import { MemoryStore } from '../stores/memory-store.js';
+import { ConsumerRegistry } from './consumers.js';
 import { compilePolicies, type CompiledPolicies } from './policies.js';
 import { Upstream } from './proxy.js';
 import { compilePattern, type PathMatcher } from './routes.js';
@@ -36,14 +38,20 @@ export interface GatewayState {
   readonly authenticate: Authenticator;
   readonly policies: CompiledPolicies;
   readonly buildId: string;
+  /** `server.trustProxy`, compiled: which forwarded hops the gateway believes. */
+  readonly trust: TrustRule;
 }
 
-/** Build a state. `reuse` lends the previous state's pools for upstreams whose settings did not change. */
+/**
+ * Build a state. Pure with respect to the running gateway: it reads the registry but changes
+ * nothing shared, so a config it refuses (it throws SluiceConfigError) leaves the old state, the
+ * consumers and their keys exactly as they were. `reuse` lends the previous state's pools for upstreams whose settings did not change. */
 export function buildState(
   config: GatewayConfig,
   shared: { store: Store; registry: ConsumerRegistry; buildId: string; engine?: Omit<PolicyEngineOptions, 'policies' | 'store' | 'buildId'> },
   reuse?: GatewayState,
 ): GatewayState {
+  const trust = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
   const policies = compilePolicies(config, shared.registry, { ...(shared.engine ?? {}), store: shared.store, buildId: shared.buildId });
   const authenticate = createAuthenticator(config.auth, shared.registry);
   const upstreams = new Map<string, Upstream>();
@@ -55,7 +63,7 @@ export function buildState(
   const routes = config.routes.map((r, i): CompiledRoute => ({
     name: r.name ?? r.path,
     config: r,
-    match: compilePattern(r.path),
+    match: compilePattern(r.path, { caseSensitive: config.server.caseSensitivePaths }),
     methods: r.methods === undefined ? undefined : new Set(r.methods),
     upstream: upstreams.get(r.upstream) as Upstream,
     engine: policies.engines[i],
@@ -63,5 +71,19 @@ export function buildState(
     requireUser: r.auth !== 'none' && (policies.requireUser[i] ?? false),
     strip: r.stripPrefix === undefined || r.stripPrefix === '/' ? 0 : r.stripPrefix.replace(/\/+$/, '').length,
   }));
-  return { config, routes, upstreams, authenticate, policies, buildId: shared.buildId };
+  return { config, routes, upstreams, authenticate, policies, buildId: shared.buildId, trust };
+}
+
+/**
+ * Compile everything `sluice serve` compiles from a config (`sluice check`), on a throwaway memory
+ * store and registry, and release what it built. Throws the first SluiceConfigError.
+ */
+export async function compileConfig(config: GatewayConfig): Promise<GatewayState> {
+  const registry = new ConsumerRegistry({ type: 'memory' });
+  registry.setStatic(config.consumers);
+  const store = new MemoryStore();
+  const st = buildState(config, { store, registry, buildId: 'check', engine: { logger: false } });
+  await Promise.all([...st.upstreams.values()].map((u) => u.close().catch(() => {})));
+  await store.close();
+  return st;
 }
