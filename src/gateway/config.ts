@@ -145,7 +145,7 @@ const storeSchema = z.union([
     .object({
       type: z.literal('memory'),
       maxKeys: z.number().int().min(1).optional(),
-      maxBytes: z.number().int().min(1024).optional().describe('Memory budget of each policy\'s key table, in bytes (450 B per key; see docs/gateway.md).'),
+      maxBytes: z.number().int().min(1024).optional().describe('Memory budget of each policy\'s key table, in bytes (500 B per key; see docs/gateway.md).'),
     })
     .strict()
     .refine((m) => m.maxKeys === undefined || m.maxBytes === undefined, { message: 'give maxKeys or maxBytes, not both', path: ['maxBytes'] }),
