@@ -330,7 +330,7 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
     if (k.tier !== undefined && !has(c.tiers, k.tier)) throw new SluiceConfigError(`consumers[${i}].tier`, `unknown tier "${k.tier}" (defined: ${names(c.tiers)})`);
     k.keys.forEach((key, j) => {
       // One key, one consumer: otherwise the key would silently authenticate as the last one listed.
-      const hash = 'hash' in key ? key.hash : hashKey(key.value);
+      const hash = Object.hasOwn(key, 'hash') ? (key as { hash: string }).hash : hashKey((key as { value: string }).value);
       const owner = keyOwners.get(hash);
       if (owner !== undefined) throw new SluiceConfigError(`consumers[${i}].keys[${j}]`, `this key is already a key of consumer "${owner}"`);
       keyOwners.set(hash, k.sub);
