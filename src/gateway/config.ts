@@ -199,13 +199,22 @@ const authSchema = z
         jwksUrl: url.optional(),
         issuer: z.string().optional(),
         audience: z.string().optional(),
-        algorithms: z.array(z.string()).optional(),
+        algorithms: z
+          .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+          .min(1)
+          .optional()
+          .describe('Accepted JWS algorithms: HS* with secret, the others with jwksUrl ("none" is never accepted).'),
         subClaim: z.string().min(1).default('sub'),
         tierClaim: z.string().min(1).default('tier'),
         clockToleranceSeconds: z.number().int().min(0).max(3600).default(5),
       })
       .strict()
       .refine((j) => (j.secret === undefined) !== (j.jwksUrl === undefined), { message: 'give exactly one of secret or jwksUrl' })
+      // A secret verifies only HS* signatures and a JWKS only the others: any other pairing would refuse every token at runtime.
+      .refine((j) => j.algorithms === undefined || j.algorithms.every((a) => a.startsWith('HS') === (j.secret !== undefined)), {
+        message: 'HS256/384/512 go with secret, the other algorithms with jwksUrl',
+        path: ['algorithms'],
+      })
       .optional(),
   })
   .strict();

@@ -148,6 +148,8 @@ describe('validation', () => {
     ['the same key given as value and as hash', (c) => (c.consumers = [{ sub: 'a', keys: [{ value: ACME1 }] }, { sub: 'b', keys: [{ hash: hashKey(ACME1) }] }]), 'consumers[1].keys[0]'],
     ['an invalid server.trustProxy', (c) => (c.server = { trustProxy: ['not-an-ip'] }), 'server.trustProxy[0]'],
     ['a route path with an empty segment', (c) => (c.routes[0].path = '/v1//*'), 'routes[0].path'],
+    ['JWT algorithm "none" or an unknown one', (c) => (c.auth = { jwt: { secret: 'x'.repeat(32), algorithms: ['HS256', 'none'] } }), 'auth.jwt.algorithms[1]'],
+    ['a JWT secret with an asymmetric algorithm', (c) => (c.auth = { jwt: { secret: 'x'.repeat(32), algorithms: ['RS256'] } }), 'auth.jwt.algorithms'],
   ];
   for (const [what, mutate, field] of cases) {
     it(`refuses ${what} (${field})`, async () => {
