@@ -248,6 +248,28 @@ describe('the admin API', () => {
 });
 
 describe('reload on file change', () => {
+  /** Poll until `path` answers `want` (the watch debounces, then reloads). */
+  const eventually = async (url: string, want: number) => {
+    let got = 0;
+    for (let i = 0; i < 100 && got !== want; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      got = (await statuses(url, 1))[0] as number;
+    }
+    return got;
+  };
+
+  it('reloads a file written in place, and one an editor renames over it', async () => {
+    const cfg = (route: string) => stringify({ upstreams: { api: { url: up.url } }, routes: [{ path: route, upstream: 'api' }] });
+    const file = writeConfig({ upstreams: { api: { url: up.url } }, routes: [{ path: '/a', upstream: 'api' }] });
+    const g = await serve(file);
+    writeFileSync(file, cfg('/b'));
+    expect(await eventually(`${g.url}/b`, 200)).toBe(200);
+    writeFileSync(`${file}.swp`, cfg('/c'));
+    renameSync(`${file}.swp`, file);
+    expect(await eventually(`${g.url}/c`, 200)).toBe(200);
+    expect(await statuses(`${g.url}/b`, 1)).toEqual([404]);
+  });
+
   it('follows a Kubernetes ConfigMap symlink swap (..data renamed onto a new directory)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-cm-'));
     const version = (name: string, route: string) => {
