@@ -91,15 +91,12 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(async (o: { config: string }) => {
     const { loadConfig } = await import('../gateway/config.js');
-    const { compilePolicies } = await import('../gateway/policies.js');
-    const { ConsumerRegistry } = await import('../gateway/consumers.js');
-    const { MemoryStore } = await import('../stores/memory-store.js');
+    const { compileConfig } = await import('../gateway/state.js');
     try {
       const c = loadConfig(o.config);
-      // Compile the policies too: option errors the schema cannot see (e.g. burst with a window algorithm).
-      const registry = new ConsumerRegistry({ type: 'memory' });
-      registry.setStatic(c.consumers);
-      compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
+      // Compile everything `serve` compiles: option errors the schema cannot see (burst with a
+      // window algorithm, trustProxy CIDRs, policies no route uses, the authenticator).
+      await compileConfig(c);
       process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams)\n`);
     } catch (err) {
       configError(o.config, err);

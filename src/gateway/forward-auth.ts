@@ -25,11 +25,11 @@ import { clientIp, type TrustRule } from '../http/client-ip.js';
 import type { PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
 import { pathOf } from '../http/request.js';
-import type { AuthResult } from './auth.js';
 import type { GatewayRequestInfo } from './policies.js';
-import { problemText } from './proxy.js';
+import { admit, type Admission } from './admission.js';
+import { headerSafe, problemText } from './proxy.js';
 import { splitPath } from './routes.js';
-import type { CompiledRoute, GatewayState } from './state.js';
+import { findRoute, type CompiledRoute, type GatewayState } from './state.js';
 
 /** Longest original URI accepted (the proxies' own defaults are 4-8 KiB). */
 const MAX_URI = 8192;
@@ -56,12 +56,6 @@ function first(req: IncomingMessage, names: readonly string[]): string | undefin
     if (s !== undefined && s !== '') return s;
   }
   return undefined;
-}
-
-/** Header values must be Latin-1 without controls; anything else is percent-encoded (RFC 3986 unreserved kept). */
-export function headerSafe(value: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\u0020-\u007e]*$/.test(value) ? value : encodeURIComponent(value);
 }
 
 /** The problem body as one header line: compact JSON with every non-ASCII character escaped. */
@@ -119,14 +113,7 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
       return;
     }
     const st = ctx.state();
-    let route: CompiledRoute | undefined;
-    for (const r of st.routes) {
-      if (r.methods !== undefined && !r.methods.has(method)) continue;
-      if (r.match(segs)) {
-        route = r;
-        break;
-      }
-    }
+    const route = findRoute(st, method, segs, false);
     if (route === undefined) {
       refuse(res, nginx, 404, `no route for ${method} ${path.slice(0, 200)}`, path, requestId);
       return;
@@ -163,23 +150,15 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
       answer(res, nginx, 200, out, undefined);
       done(result, 200);
     };
-    const afterAuth = (a: AuthResult) => {
-      if (a.kind === 'invalid' || (a.kind === 'anonymous' && rt.requireUser)) {
-        refuse(res, nginx, 401, a.kind === 'invalid' ? a.reason : 'credentials are required (Authorization: Bearer <key or token>)', path, requestId, { 'www-authenticate': 'Bearer realm="sluice"' });
-        done(undefined, 401);
-        return;
-      }
-      if (a.kind === 'user') {
-        info.user = a.user;
-        if (a.keyId !== undefined) info.keyId = a.keyId;
-      }
-      if (rt.engine === undefined) {
-        decided(undefined);
-        return;
-      }
-      const r = rt.engine.evaluate(info);
-      if (r instanceof Promise) r.then(decided, fail);
-      else decided(r);
+    const answerAdmission = (x: Admission) => {
+      if (x.kind === 'unavailable') {
+        ctx.onError(new Error(`cannot check credentials: ${x.reason}`));
+        refuse(res, nginx, 503, 'credentials cannot be checked right now; retry later', path, requestId, { 'retry-after': '5' });
+        done(undefined, 503);
+      } else if (x.kind === 'unauthorized') {
+        refuse(res, nginx, 401, x.detail, path, x.result?.requestId ?? requestId, { ...x.result?.headers, 'www-authenticate': 'Bearer realm="sluice"' });
+        done(x.result, 401);
+      } else decided(x.result);
     };
     const fail = (err: unknown) => {
       ctx.onError(err);
@@ -187,6 +166,11 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
       done(undefined, 500);
     };
     try {
+      const afterAuth = (a: Parameters<typeof admit>[2]) => {
+        const x = admit(rt, info, a);
+        if (x instanceof Promise) x.then(answerAdmission, fail);
+        else answerAdmission(x);
+      };
       const a = rt.auth === 'none' ? ({ kind: 'anonymous' } as const) : st.authenticate(req.headers);
       if (a instanceof Promise) a.then(afterAuth, fail);
       else afterAuth(a);

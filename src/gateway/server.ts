@@ -14,7 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
-import { clientIp, compileTrustProxy, type TrustRule } from '../http/client-ip.js';
+import { clientIp, type TrustRule } from '../http/client-ip.js';
 import type { PolicyEvent, PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
 import { pathOf } from '../http/request.js';
@@ -30,7 +30,8 @@ import { ConsumerRegistry } from './consumers.js';
 import type { GatewayRequestInfo } from './policies.js';
 import { problemText, sendProblem, strippedTarget } from './proxy.js';
 import { splitPath } from './routes.js';
-import { buildState, type CompiledRoute, type GatewayState } from './state.js';
+import { buildState, findRoute, type CompiledRoute, type GatewayState } from './state.js';
+import { admit, type Admission } from './admission.js';
 import { createForwardAuthHandler } from './forward-auth.js';
 import { watchConfig } from './reload.js';
 import { throttledWarn } from './throttled-log.js';
@@ -88,7 +89,7 @@ export interface Gateway {
 
 function storeOf(config: GatewayConfig): Store {
   const s = config.store;
-  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s !== 'memory' && s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {});
+  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s === 'memory' ? {} : { ...(s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {}), ...(s.maxBytes !== undefined ? { maxBytes: s.maxBytes } : {}) });
   return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
 }
 
@@ -155,7 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let closing = false;
   let inFlight = 0;
-  let serverTrust: TrustRule = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
+  let serverTrust: TrustRule = state.trust;
 
   // ---------------- the proxy handler ----------------
   const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false) => {
@@ -224,43 +225,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   const afterAuth = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, a: AuthResult, t0: number) => {
-    if (a.kind === 'unavailable') {
-      // The gateway cannot check credentials (JWKS down): its own failure, so 503, not 401.
-      warnOnce(`auth:${route.name}`, 'cannot check credentials', { route: route.name, error: a.reason });
-      sendProblem(res, 503, 'credentials cannot be checked right now; retry later', info.path, requestIdOf(req.headers['x-request-id']), buildId, { 'retry-after': '5' });
-      finish(route, info, undefined, 503, t0, true);
-      return;
-    }
-    const refusal = a.kind === 'invalid' ? a.reason : a.kind === 'anonymous' && route.requireUser ? 'credentials are required (Authorization: Bearer <key or token>)' : undefined;
-    if (a.kind === 'user') {
-      info.user = a.user;
-      if (a.keyId !== undefined) info.keyId = a.keyId;
-    }
-    const engine = route.engine;
-    if (engine === undefined) {
-      if (refusal !== undefined) unauthorized(req, res, route, info, refusal, undefined, t0);
-      else forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
-      return;
-    }
-    // A refused authentication is still charged: limits (as an anonymous caller) apply first.
-    const next = (x: PolicyResult) => {
-      if (refusal !== undefined && x.action === 'allow') unauthorized(req, res, route, info, refusal, x, t0);
-      else forward(req, res, route, info, x, x.requestId, t0);
+    const answer = (x: Admission) => {
+      if (observer !== undefined && route.engine !== undefined) info.policyMs = performance.now() - p0;
+      if (x.kind === 'unavailable') {
+        // The gateway cannot check credentials (JWKS down): its own failure, so 503, not 401.
+        warnOnce(`auth:${route.name}`, 'cannot check credentials', { route: route.name, error: x.reason });
+        sendProblem(res, 503, 'credentials cannot be checked right now; retry later', info.path, requestIdOf(req.headers['x-request-id']), buildId, { 'retry-after': '5' });
+        finish(route, info, undefined, 503, t0, true);
+      } else if (x.kind === 'unauthorized') unauthorized(req, res, route, info, x.detail, x.result, t0);
+      else forward(req, res, route, info, x.result, x.result?.requestId ?? requestIdOf(req.headers['x-request-id']), t0);
     };
     const p0 = observer === undefined ? 0 : performance.now();
-    const r = engine.evaluate(info);
-    if (r instanceof Promise) {
-      r.then(
-        (x) => {
-          if (observer !== undefined) info.policyMs = performance.now() - p0;
-          next(x);
-        },
-        (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)),
-      );
-    } else {
-      if (observer !== undefined) info.policyMs = performance.now() - p0;
-      next(r);
-    }
+    const x = admit(route, info, a);
+    if (x instanceof Promise) x.then(answer, (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)));
+    else answer(x);
   };
 
   const fail = (res: ServerResponse, path: string, err: unknown, done: () => void) => {
@@ -280,16 +258,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     const method = req.method ?? 'GET';
-    let route: CompiledRoute | undefined;
-    for (const r of st.routes) {
-      // Decision-only routes are answered on the forward-auth listener, never proxied.
-      if (r.upstream === undefined) continue;
-      if (r.methods !== undefined && !r.methods.has(method)) continue;
-      if (r.match(segs)) {
-        route = r;
-        break;
-      }
-    }
+    const route = findRoute(st, method, segs, true);
     if (route === undefined) {
       sendProblem(res, 404, `no route for ${method} ${path.slice(0, 200)}`, path.slice(0, 200), requestIdOf(req.headers['x-request-id']), buildId);
       return;
@@ -341,9 +310,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applyConfig = async (next: GatewayConfig): Promise<boolean> => {
     if (JSON.stringify(next.store) !== storeConfigJson) throw new SluiceConfigError('store', 'changing the store needs a restart');
     const old = state;
+    // Everything is compiled (routes, policies, trustProxy, auth) before any shared state changes:
+    // a refused config must not have granted or revoked a single key.
     const built = buildState(next, { store, registry, buildId, engine: engineOptions }, old);
     registry.setStatic(next.consumers);
-    serverTrust = compileTrustProxy(next.server.trustProxy, 'server.trustProxy');
+    serverTrust = built.trust;
     server.headersTimeout = next.server.headersTimeoutMs;
     server.requestTimeout = next.server.requestTimeoutMs;
     server.keepAliveTimeout = next.server.keepAliveTimeoutMs;

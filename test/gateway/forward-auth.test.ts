@@ -22,11 +22,13 @@ function config(extra: Record<string, unknown> = {}) {
       'per-ip': { rateLimitBy: 'ip', requestsAllowed: 3, timeWindowMinutes: 1, headerMode: 'ietf', algorithm: 'fixed-window' },
       'per-consumer': { rateLimitBy: 'user', requestsAllowed: 2, timeWindowMinutes: 1, headerMode: 'ietf', onUnidentified: 'deny' },
     },
+    auth: { apiKey: { header: 'x-api-key' } },
     consumers: [{ sub: 'zoë-李', keys: [{ value: KEY }] }],
     routes: [
       { name: 'hello', path: '/hello', policies: ['per-ip'], auth: 'none' },
       { name: 'api', path: '/api/*', policies: ['per-consumer'] },
       { name: 'open', path: '/open/*' },
+      { name: 'guarded', path: '/guarded', policies: ['per-ip'] },
     ],
     ...extra,
   });
@@ -101,6 +103,15 @@ describe('forward-auth decisions', () => {
     const wrong = await ask(g, { 'x-forwarded-uri': '/api/orders', 'x-api-key': 'not-a-key-0123456789' });
     expect(wrong.status).toBe(401);
     expect(wrong.json).toMatchObject({ status: 401, instance: '/api/orders' });
+  });
+
+  it('charges refused authentications like the gateway does: guessing keys runs into the limit', async () => {
+    const g = await start();
+    const guess = (i: number) => ask(g, { 'x-forwarded-uri': '/guarded', 'x-forwarded-for': '198.51.100.77', 'x-api-key': `guess-${i}-0123456789abcdef` });
+    expect([(await guess(1)).status, (await guess(2)).status, (await guess(3)).status]).toEqual([401, 401, 401]);
+    const fourth = await guess(4);
+    expect(fourth.status).toBe(429);
+    expect(fourth.json).toMatchObject({ status: 429 });
   });
 
   it('answers bad input with a clear status, never an admit', async () => {
