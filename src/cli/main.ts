@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createLimiter } from '../index.js';
+import { SluiceConfigError } from '../core/errors.js';
 
 async function demo(): Promise<void> {
   const limiter = createLimiter({
@@ -39,9 +40,8 @@ async function demo(): Promise<void> {
 
 /** Print a config error the way operators need it: file, field path, reason. */
 function configError(file: string, err: unknown): never {
-  const e = err as { field?: string; message?: string; name?: string };
-  if (e?.name === 'SluiceConfigError') {
-    process.stderr.write(`sluice: invalid config ${file}\n  at ${e.field}: ${String(e.message).replace(/^Invalid option "[^"]*": /, '')}\n`);
+  if (err instanceof SluiceConfigError) {
+    process.stderr.write(`sluice: invalid config ${file}\n  at ${err.field}: ${err.reason}\n`);
     process.exit(1);
   }
   process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);

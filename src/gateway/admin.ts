@@ -24,7 +24,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceConfigError } from '../core/errors.js';
-import { compileRule, type Rule } from '../core/rule.js';
+import { ruleWithLimits } from '../http/options.js';
 import type { Store } from '../core/store.js';
 import { createObservabilityRoutes, type AdminHandler } from '../observability/admin-routes.js';
 import { formatPath, overrideSchema } from './config.js';
@@ -125,10 +125,6 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
     if (p.by === 'user') return [{ key: st.policies.bucketKey('user', sub) }];
     return registry.describe(sub).keys.map((k) => ({ key: st.policies.bucketKey('apikey', k.id), keyId: k.id }));
   };
-  const ruleFor = (p: ConsumerPolicy, limit: number, windowMs: number): Rule =>
-    limit === p.rule.limit && windowMs === p.rule.windowMs
-      ? p.rule
-      : compileRule({ name: p.pool, algorithm: p.config.algorithm ?? 'gcra', limit, windowMs, ...(p.config.burst !== undefined ? { burst: Math.max(p.config.burst, 1) } : {}) });
 
   const route = async (req: IncomingMessage, res: ServerResponse, method: string, parts: string[]): Promise<void> => {
     const st = o.state();
@@ -215,7 +211,7 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       const out = [];
       for (const p of st.policies.consumerPolicies.values()) {
         const l = st.policies.limitsFor(sub, tier, p.name);
-        const rule = ruleFor(p, l.requestsAllowed, l.windowMs);
+        const rule = ruleWithLimits(p.policy, l.requestsAllowed, l.windowMs);
         for (const bk of bucketsOf(sub, p)) {
           const d = await store.decide(bk.key, [rule], 0, true);
           out.push({ policy: p.name, ...(bk.keyId ? { keyId: bk.keyId } : {}), limit: l.requestsAllowed, windowMs: l.windowMs, source: l.source, remaining: d.remaining, resetMs: d.resetMs });

@@ -14,87 +14,14 @@ import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileTrustProxy } from '../http/client-ip.js';
-import { windowMsOf } from '../http/options.js';
+import { formatPath, headerNameSchema, nameSchema, overrideSchema, policySchema, tierSchema } from '../policy/schema.js';
 import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
 
 const ms = (max: number) => z.number().int().min(1).max(max);
-// `__proto__` as a record key would set the prototype of the parsed object instead of adding an entry.
-const name = z.string().min(1).max(200).refine((n) => n !== '__proto__', { message: 'the name "__proto__" is reserved' });
-const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/, 'must be a valid HTTP header name');
+const name = nameSchema;
+const headerName = headerNameSchema;
 const url = z.url({ protocol: /^https?$/ });
-
-/** A window, in minutes or seconds (fractions allowed). */
-const windowFields = {
-  timeWindowMinutes: z.number().positive().optional(),
-  timeWindowSeconds: z.number().positive().optional(),
-};
-
-/** One rate-limit policy: the HTTP layer's options (Zuplo names) minus the code-only ones. */
-export const policySchema = z
-  .object({
-    requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
-    ...windowFields,
-    rateLimitBy: z
-      .enum(['ip', 'user', 'apiKey', 'header', 'all'])
-      .default('ip')
-      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
-    headerName: headerName.optional(),
-    burst: z.number().int().min(1).optional(),
-    algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
-    headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),
-    mode: z.enum(['strict', 'async']).optional(),
-    onStoreError: z.enum(['allow', 'deny']).optional(),
-    throwOnFailure: z.boolean().optional(),
-    shadow: z.boolean().optional(),
-    allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
-    denyList: z.array(z.string()).optional().describe('IPs/CIDRs refused with 403.'),
-    pool: name.optional().describe('Counter shared by every policy naming the same pool (default: the policy name).'),
-    trustProxy: z.union([z.literal(false), z.number().int().min(0).max(32), z.array(z.string())]).optional(),
-    forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).optional(),
-    ipv6Subnet: z.number().int().min(1).max(128).optional(),
-    onUnidentified: z.enum(['ip', 'deny', 'allow']).optional(),
-    failedAuth: z
-      .object({
-        countStatuses: z.array(z.number().int().min(100).max(599)).min(1).optional(),
-        threshold: z.number().int().min(1),
-        windowMinutes: z.number().positive().optional(),
-        windowSeconds: z.number().positive().optional(),
-        penaltyMinutes: z.number().positive().optional(),
-        penaltySeconds: z.number().positive().optional(),
-      })
-      .strict()
-      .optional(),
-  })
-  .strict();
-
-/** Limits of a tier: a default for every per-consumer policy, and per-policy values. */
-const limitSchema = z
-  .object({ requestsAllowed: z.number().int().min(1), ...windowFields })
-  .strict();
-
-/**
- * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
- * limits (`requestsAllowed`, an optional window in minutes or seconds of at least 1 ms).
- */
-export const overrideSchema = z
-  .object({ requestsAllowed: z.number().int().min(1).max(1e12), ...windowFields })
-  .strict()
-  .superRefine((o, ctx) => {
-    try {
-      if (o.timeWindowMinutes !== undefined || o.timeWindowSeconds !== undefined) windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
-    } catch (err) {
-      if (!(err instanceof SluiceConfigError)) throw err;
-      ctx.addIssue({ code: 'custom', path: [err.field], message: err.message.replace(/^Invalid option "[^"]*": /, '') });
-    }
-  });
-export const tierSchema = z
-  .object({
-    requestsAllowed: z.number().int().min(1).optional(),
-    ...windowFields,
-    policies: z.record(name, limitSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
-  })
-  .strict();
 
 const upstreamSchema = z
   .object({
@@ -253,21 +180,11 @@ export const gatewayConfigSchema = z
 
 /** A parsed, defaulted config. */
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
-export type PolicyConfig = z.infer<typeof policySchema>;
-export type TierConfig = z.infer<typeof tierSchema>;
+export type { PolicyConfig, TierConfig } from '../policy/schema.js';
+export { formatPath, overrideSchema, policySchema, tierSchema };
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 export type StoreConfig = z.infer<typeof storeSchema>;
-
-/** Dotted path as operators read it: `routes[2].upstream`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out === '' ? String(p) : `.${String(p)}`;
-  }
-  return out || '(root)';
-}
 
 const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 

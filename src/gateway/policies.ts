@@ -8,11 +8,10 @@
  * override (admin API) first, else its tier's limits from the config, else the policy's own. The
  * lookup is a synchronous read of the registry's replica.
  */
-import { compileRule, type Rule } from '../core/rule.js';
-import { compileTrustProxy, clientIp, ipBucket, type TrustRule } from '../http/client-ip.js';
+import type { Rule } from '../core/rule.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
-import { hashIdentity, MAX_RAW_IDENTITY } from '../http/identify.js';
-import { compilePolicy, windowMsOf, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
+import { identifierKey, ipKey } from '../http/identify.js';
+import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult } from '../http/options.js';
 import type { HttpRequestInfo } from '../http/request.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
@@ -41,6 +40,8 @@ export interface ConsumerPolicy {
   pool: string;
   by: 'user' | 'apiKey';
   config: PolicyConfig;
+  /** The compiled policy (its rule under other limits: `ruleWithLimits`). */
+  policy: CompiledPolicy;
   /** The policy's static rule (its counter: pool + algorithm). */
   rule: Rule;
 }
@@ -57,12 +58,6 @@ export interface CompiledPolicies {
   bucketKey(kind: 'user' | 'apikey', id: string): string;
 }
 
-/** Same transformation as the HTTP layer applies to identifier keys (`fn:` + safe key). */
-function engineKey(raw: string): string {
-  const safe = raw.length <= MAX_RAW_IDENTITY && raw.isWellFormed() ? raw : `#${hashIdentity(raw)}`;
-  return `fn:${safe}`;
-}
-
 function policyWindowMs(p: PolicyConfig, name: string): number {
   return windowMsOf(p.timeWindowMinutes, p.timeWindowSeconds, `policies.${name}.timeWindow`);
 }
@@ -73,8 +68,7 @@ function underPolicy<T>(name: string, f: () => T): T {
     return f();
   } catch (err) {
     if (!(err instanceof SluiceConfigError) || err.field.startsWith('policies.')) throw err;
-    const field = err.field.startsWith(`${name}.`) ? err.field : `${name}.${err.field}`;
-    throw new SluiceConfigError(`policies.${field}`, err.message.replace(/^Invalid option "[^"]*": /, ''));
+    throw err.under(name).under('policies');
   }
 }
 
@@ -103,25 +97,16 @@ export function compilePolicies(
     return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
   };
 
-  // Compile each named policy's options once (the same object feeds every route naming it).
-  const options = new Map<string, RateLimitPolicyOptions & { name: string }>();
-  const compileOne = (name: string, p: PolicyConfig): void => {
+  // Compile each named policy once: every route naming it shares the compiled object.
+  const compiled = new Map<string, CompiledPolicy>();
+  const compileOne = (name: string, p: PolicyConfig): CompiledPolicy => {
     const { rateLimitBy, ...rest } = p;
-    if (rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') {
-      options.set(name, { ...rest, rateLimitBy, name });
-      return;
-    }
-    if (p.failedAuth !== undefined) {
-      // Failed-auth counting by consumer: no per-consumer limits apply, keep the plain mode.
-      options.set(name, { ...rest, rateLimitBy, name });
-      return;
-    }
+    // Failed-auth counting by consumer: no per-consumer limits apply, keep the plain mode.
+    if ((rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') || p.failedAuth !== undefined) return compilePolicy({ ...rest, rateLimitBy, name }, name);
     const defaultMs = policyWindowMs(p, name);
-    const trust: TrustRule = compileTrustProxy(p.trustProxy ?? false, `policies.${name}.trustProxy`);
-    const forwarded = p.forwardedHeader ?? 'x-forwarded-for';
-    const subnet = p.ipv6Subnet ?? 64;
     const fallback = p.onUnidentified ?? 'ip';
     const by = rateLimitBy;
+    let self: CompiledPolicy | undefined;
     const identifier = (req: HttpRequestInfo): IdentifierResult | undefined => {
       const r = req as GatewayRequestInfo;
       const u = r.user;
@@ -129,26 +114,21 @@ export function compilePolicies(
       if (id === undefined || u === undefined) {
         // Never a shared anonymous bucket: limit by client IP, or let through when configured.
         if (fallback !== 'ip') return undefined; // 'deny' was answered before the engine (route requires a user)
-        const ip = clientIp(req, trust, forwarded);
-        return ip === undefined ? undefined : { key: `ip:${ipBucket(ip, subnet)}` };
+        const ip = ipKey(req, self as CompiledPolicy);
+        return ip === undefined ? undefined : { key: ip };
       }
       const l = limitsFor(u.sub, u.tier, name);
       if (l.source === 'policy') return { key: id };
       return l.windowMs === defaultMs ? { key: id, requestsAllowed: l.requestsAllowed } : { key: id, requestsAllowed: l.requestsAllowed, timeWindowMinutes: l.windowMs / 60_000 };
     };
-    options.set(name, { ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name });
-    const rule = compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
-    consumerPolicies.set(name, { name, pool: p.pool ?? name, by, config: p, rule });
+    self = compilePolicy({ ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name }, name);
+    consumerPolicies.set(name, { name, pool: self.pool, by, config: p, policy: self, rule: self.rule });
+    return self;
   };
 
-  for (const [name, p] of Object.entries(config.policies)) {
-    underPolicy(name, () => {
-      compileOne(name, p);
-      // Every policy is checked now, used by a route or not: a later reload naming it must not be
-      // the first to find its error.
-      compilePolicy(options.get(name) as RateLimitPolicyOptions, name);
-    });
-  }
+  // Every policy is compiled now, used by a route or not: a later reload naming it must not be
+  // the first to find its error.
+  for (const [name, p] of Object.entries(config.policies)) compiled.set(name, underPolicy(name, () => compileOne(name, p)));
 
   // Tier windows are checked now, not at the first request of a consumer of that tier.
   for (const [tier, t] of Object.entries(tiers)) {
@@ -179,16 +159,15 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
+      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => compiled.get(n) as CompiledPolicy) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
-        const msg = err.message.replace(/^Invalid option "[^"]*": /, '');
         const field = err.field.includes('.') ? `policies.${err.field}` : `routes[${i}].policies (${err.field})`;
-        throw new SluiceConfigError(field, msg);
+        throw new SluiceConfigError(field, err.reason);
       }
       throw err;
     }
   });
 
-  return { engines, requireUser, consumerPolicies, limitsFor, bucketKey: (kind, id) => engineKey(`${kind}:${id}`) };
+  return { engines, requireUser, consumerPolicies, limitsFor, bucketKey: (kind, id) => identifierKey(`${kind}:${id}`) };
 }

@@ -18,14 +18,14 @@ import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
 import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
-import { compileRule, describe, type Rule } from '../core/rule.js';
+import { describe, type Rule } from '../core/rule.js';
 import { isSyncStore, type Decider, type Store } from '../core/store.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
 import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
 import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { identify, ipKey, type Identity } from './identify.js';
-import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
+import { compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 
@@ -89,8 +89,8 @@ export interface PolicyLogger {
 
 /** Options of {@link createPolicyEngine}. */
 export interface PolicyEngineOptions {
-  /** The route's policies, evaluated in order. */
-  policies: ReadonlyArray<RateLimitPolicyOptions & { name: string }>;
+  /** The route's policies, evaluated in order: options, or policies already compiled by `compilePolicy` (shared as they are). */
+  policies: ReadonlyArray<(RateLimitPolicyOptions & { name: string }) | CompiledPolicy>;
   /** Where counters live. Default: a new in-memory store (closed by `close()`). */
   store?: Store;
   /** `trace.buildId` of problem bodies. Default: `$SLUICE_BUILD_ID`, else a UUID fixed per engine. */
@@ -162,9 +162,10 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const list = options.policies;
   if (!Array.isArray(list) || list.length === 0) throw new SluiceConfigError('policies', 'must be a non-empty array of policies');
   const policies = list.map((p, i) => {
+    if (isCompiledPolicy(p)) return p;
     const name = (p as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || name.length === 0) throw new SluiceConfigError(`policies[${i}].name`, `is required, got ${describe(name)}`);
-    return compilePolicy(p, name);
+    return compilePolicy(p as RateLimitPolicyOptions, name);
   });
   const names = new Set<string>();
   const pools = new Set<string>();
@@ -236,8 +237,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const sig = `${limit}/${windowMs}`;
     let r = cache.get(sig);
     if (r === undefined) {
-      // Same name (hence same counter) as the static rule: a caller moving between tiers keeps its state.
-      r = compileRule({ name: p.pool, algorithm: p.algorithm, limit, windowMs, ...(p.burst !== undefined ? { burst: Math.max(p.burst, 1) } : {}) }, `${p.name}.identifier()`);
+      r = ruleWithLimits(p, limit, windowMs, `${p.name}.identifier()`);
       if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
       cache.set(sig, r);
     }

@@ -23,6 +23,11 @@ function safe(value: string): string {
   return value.length <= MAX_RAW_IDENTITY && value.isWellFormed() ? value : `#${hashIdentity(value)}`;
 }
 
+/** The bucket key of an identifier function's `key` (`fn:` + the key, hashed when long): the gateway addresses consumer buckets with it. */
+export function identifierKey(raw: string): string {
+  return `fn:${safe(raw)}`;
+}
+
 /** Result of identifying a request for one policy. */
 export type Identity =
   /** Limit under `key`; `limits` set when an identifier function overrode the policy's limits. */
@@ -82,5 +87,6 @@ function fromIdentifier(r: IdentifierResult | undefined | null, name: string): I
     throw new TypeError(`policy "${name}": identifier must return { key: string, ... }, undefined or null; got key of type ${typeof (r as { key?: unknown })?.key}`);
   }
   const limits = r.requestsAllowed !== undefined || r.timeWindowMinutes !== undefined ? r : undefined;
-  return limits === undefined ? { kind: 'key', key: `fn:${safe(r.key)}` } : { kind: 'key', key: `fn:${safe(r.key)}`, limits };
+  const key = identifierKey(r.key);
+  return limits === undefined ? { kind: 'key', key } : { kind: 'key', key, limits };
 }

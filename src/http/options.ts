@@ -5,15 +5,16 @@
  * {@link SluiceConfigError} naming it, never at the first request.
  */
 import { SluiceConfigError } from '../core/errors.js';
-import { compileRule, describe, MAX_WINDOW_MS, type Algorithm, type Rule } from '../core/rule.js';
+import { compileRule, describe, type Algorithm, type Rule } from '../core/rule.js';
+import { firstIssue, HEADER_MODES, policyOptionsSchema, RATE_LIMIT_BY, windowMsOf } from '../policy/schema.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
 import type { HttpRequestInfo } from './request.js';
 
 /** What identifies a bucket. */
-export type RateLimitBy = 'ip' | 'user' | 'apiKey' | 'header' | 'function' | 'all';
+export type RateLimitBy = (typeof RATE_LIMIT_BY)[number] | 'function';
 
 /** Which rate-limit headers to send. */
-export type HeaderMode = 'retry-after' | 'ietf' | 'legacy' | 'none';
+export type HeaderMode = (typeof HEADER_MODES)[number];
 
 /**
  * What an `identifier` function returns: the bucket key and, optionally, limits for this caller
@@ -151,50 +152,24 @@ export interface CompiledPolicy {
     | undefined;
 }
 
-const KNOWN = new Set([
-  'name', 'requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'rateLimitBy', 'headerName', 'apiKeyHeader',
-  'identifier', 'burst', 'algorithm', 'headerMode', 'mode', 'onStoreError', 'throwOnFailure', 'shadow', 'allowList',
-  'denyList', 'pool', 'trustProxy', 'forwardedHeader', 'ipv6Subnet', 'onUnidentified', 'failedAuth',
-]);
-const BY = new Set<RateLimitBy>(['ip', 'user', 'apiKey', 'header', 'function', 'all']);
-const HEADER_MODES = new Set<HeaderMode>(['retry-after', 'ietf', 'legacy', 'none']);
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/;
-
-function oneOf<T extends string>(value: unknown, allowed: ReadonlySet<T>, field: string, fallback: T): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !allowed.has(value as T)) {
-    throw new SluiceConfigError(field, `must be one of ${[...allowed].map((a) => `"${a}"`).join(', ')}, got ${describe(value)}`);
-  }
-  return value as T;
-}
-
-function bool(value: unknown, field: string, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw new SluiceConfigError(field, `must be true or false, got ${describe(value)}`);
-  return value;
-}
-
-function positive(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new SluiceConfigError(field, `must be a positive number, got ${describe(value)}`);
-  }
-  return value;
-}
-
 /** A window from minutes or seconds (exactly one may be given), in ms. */
-export function windowMsOf(minutes: unknown, seconds: unknown, field: string, fallbackMs?: number): number {
-  if (minutes !== undefined && seconds !== undefined) {
-    throw new SluiceConfigError(`${field}Seconds`, `give either ${field}Minutes or ${field}Seconds, not both`);
-  }
-  let ms: number;
-  if (minutes !== undefined) ms = positive(minutes, `${field}Minutes`) * 60_000;
-  else if (seconds !== undefined) ms = positive(seconds, `${field}Seconds`) * 1000;
-  else if (fallbackMs !== undefined) return fallbackMs;
-  else throw new SluiceConfigError(`${field}Minutes`, `is required (or ${field}Seconds)`);
-  if (ms < 1 || ms > MAX_WINDOW_MS) {
-    throw new SluiceConfigError(minutes !== undefined ? `${field}Minutes` : `${field}Seconds`, `must be between 1 ms and 10 years, got ${ms} ms`);
-  }
-  return ms;
+export { windowMsOf };
+
+/** Every object `compilePolicy` returned: the engine takes these as they are, without compiling again. */
+const compiled = new WeakSet<object>();
+
+/** Was `value` made by {@link compilePolicy}? */
+export function isCompiledPolicy(value: unknown): value is CompiledPolicy {
+  return typeof value === 'object' && value !== null && compiled.has(value);
+}
+
+/**
+ * The policy's counting rule with other limits (a tier, an override, an identifier's result). Same
+ * name, hence same counter, as the static rule: a caller moving between tiers keeps its state.
+ */
+export function ruleWithLimits(policy: CompiledPolicy, limit: number, windowMs: number, field = `${policy.name}.limits`): Rule {
+  if (limit === policy.rule.limit && windowMs === policy.rule.windowMs) return policy.rule;
+  return compileRule({ name: policy.pool, algorithm: policy.algorithm, limit, windowMs, ...(policy.burst !== undefined ? { burst: Math.max(policy.burst, 1) } : {}) }, field);
 }
 
 /** Compile an allow/deny list. CIDR lists match the client IP (resolved with `trustProxy`). */
@@ -222,34 +197,40 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
   }
   const at = (f: string) => `${name}.${f}`;
   if (options === null || typeof options !== 'object') throw new SluiceConfigError(name, 'policy options must be an object');
-  for (const k of Object.keys(options)) {
-    if (!KNOWN.has(k)) throw new SluiceConfigError(at(k), 'unknown option (check the spelling)');
+  // Field types, ranges and spelling: the one policy schema (src/policy/schema.ts).
+  const parsed = policyOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const { path, reason } = firstIssue(parsed.error);
+    throw new SluiceConfigError(at(path), reason);
   }
   const o = options as Record<string, unknown>;
-  const wrap = <T>(fn: () => T): T => {
+  /** Run `fn`; a config error it throws is re-homed under this policy's name. */
+  const wrap = <T>(fn: () => T, rename?: string): T => {
     try {
       return fn();
     } catch (err) {
-      if (err instanceof SluiceConfigError && !err.field.startsWith(`${name}.`)) throw new SluiceConfigError(at(err.field), err.message.replace(/^Invalid option "[^"]*": /, ''));
-      throw err;
+      if (!(err instanceof SluiceConfigError)) throw err;
+      // The core names its fields `limit`/`windowMs`; report the policy's own option names.
+      if (rename !== undefined && err.field === 'limit') throw new SluiceConfigError(at(rename), err.reason);
+      throw err.under(name);
     }
   };
 
-  const rateLimitBy = oneOf(o.rateLimitBy, BY, at('rateLimitBy'), 'ip');
-  const headerMode = oneOf(o.headerMode, HEADER_MODES, at('headerMode'), 'retry-after');
-  const mode = oneOf(o.mode, new Set(['strict', 'async'] as const), at('mode'), 'strict');
-  const throwOnFailure = bool(o.throwOnFailure, at('throwOnFailure'), false);
-  const onStoreError = oneOf(o.onStoreError, new Set(['allow', 'deny'] as const), at('onStoreError'), throwOnFailure ? 'deny' : 'allow');
-  if (throwOnFailure && onStoreError === 'allow' && o.onStoreError !== undefined) {
+  const rateLimitBy: RateLimitBy = options.rateLimitBy ?? 'ip';
+  const headerMode: HeaderMode = options.headerMode ?? 'retry-after';
+  const mode = options.mode ?? 'strict';
+  const throwOnFailure = options.throwOnFailure ?? false;
+  const onStoreError = options.onStoreError ?? (throwOnFailure ? 'deny' : 'allow');
+  if (throwOnFailure && onStoreError === 'allow') {
     throw new SluiceConfigError(at('throwOnFailure'), 'contradicts onStoreError: "allow"');
   }
-  const shadow = bool(o.shadow, at('shadow'), false);
-  const onUnidentified = oneOf(o.onUnidentified, new Set(['ip', 'deny', 'allow'] as const), at('onUnidentified'), 'ip');
-  const forwardedHeader = oneOf(o.forwardedHeader, new Set(['x-forwarded-for', 'forwarded'] as const), at('forwardedHeader'), 'x-forwarded-for');
+  const shadow = options.shadow ?? false;
+  const onUnidentified = options.onUnidentified ?? 'ip';
+  const forwardedHeader = options.forwardedHeader ?? 'x-forwarded-for';
 
   let headerName: string | undefined;
   if (rateLimitBy === 'header') {
-    if (typeof o.headerName !== 'string' || !HEADER_NAME.test(o.headerName)) {
+    if (typeof o.headerName !== 'string') {
       throw new SluiceConfigError(at('headerName'), `rateLimitBy "header" needs a valid header name, got ${describe(o.headerName)}`);
     }
     headerName = o.headerName.toLowerCase();
@@ -257,12 +238,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     throw new SluiceConfigError(at('headerName'), `only applies to rateLimitBy "header", not "${rateLimitBy}"`);
   }
   let apiKeyHeader = 'x-api-key';
-  if (o.apiKeyHeader !== undefined) {
-    if (typeof o.apiKeyHeader !== 'string' || !HEADER_NAME.test(o.apiKeyHeader)) {
-      throw new SluiceConfigError(at('apiKeyHeader'), `must be a valid header name, got ${describe(o.apiKeyHeader)}`);
-    }
-    apiKeyHeader = o.apiKeyHeader.toLowerCase();
-  }
+  if (options.apiKeyHeader !== undefined) apiKeyHeader = options.apiKeyHeader.toLowerCase();
   let identifier: IdentifierFunction | undefined;
   if (rateLimitBy === 'function') {
     if (typeof o.identifier !== 'function') {
@@ -273,18 +249,9 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     throw new SluiceConfigError(at('identifier'), `only applies to rateLimitBy "function", not "${rateLimitBy}"`);
   }
 
-  const pool = o.pool === undefined ? name : o.pool;
-  if (typeof pool !== 'string' || pool.length === 0 || pool.length > 200) {
-    throw new SluiceConfigError(at('pool'), `must be a non-empty string of at most 200 characters, got ${describe(pool)}`);
-  }
+  const pool = options.pool ?? name;
   const trust = wrap(() => compileTrustProxy(o.trustProxy, at('trustProxy')));
-  let ipv6Subnet = 64;
-  if (o.ipv6Subnet !== undefined) {
-    if (typeof o.ipv6Subnet !== 'number' || !Number.isInteger(o.ipv6Subnet) || o.ipv6Subnet < 1 || o.ipv6Subnet > 128) {
-      throw new SluiceConfigError(at('ipv6Subnet'), `must be an integer prefix length 1..128, got ${describe(o.ipv6Subnet)}`);
-    }
-    ipv6Subnet = o.ipv6Subnet;
-  }
+  const ipv6Subnet = options.ipv6Subnet ?? 64;
   const allow = compileMatcher(o.allowList, at('allowList'));
   const deny = compileMatcher(o.denyList, at('denyList'));
   const algorithm = (o.algorithm ?? 'gcra') as Algorithm;
@@ -293,46 +260,22 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
   let failedAuth: CompiledPolicy['failedAuth'];
   if (o.failedAuth !== undefined) {
     const f = o.failedAuth as Record<string, unknown>;
-    if (f === null || typeof f !== 'object') throw new SluiceConfigError(at('failedAuth'), 'must be an object');
-    for (const k of Object.keys(f)) {
-      if (!['countStatuses', 'threshold', 'windowMinutes', 'windowSeconds', 'penaltyMinutes', 'penaltySeconds'].includes(k)) {
-        throw new SluiceConfigError(at(`failedAuth.${k}`), 'unknown option (check the spelling)');
-      }
-    }
     for (const k of ['requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'burst', 'mode', 'shadow']) {
       if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (set failedAuth.threshold and its window instead)');
     }
     const statuses = f.countStatuses ?? [401];
-    if (!Array.isArray(statuses) || statuses.length === 0 || !statuses.every((s) => Number.isInteger(s) && s >= 100 && s <= 599)) {
-      throw new SluiceConfigError(at('failedAuth.countStatuses'), `must be a non-empty list of HTTP statuses, got ${describe(statuses)}`);
-    }
     const windowMs = wrap(() => windowMsOf(f.windowMinutes, f.windowSeconds, at('failedAuth.window'), 15 * 60_000));
     const penaltyMs = wrap(() => windowMsOf(f.penaltyMinutes, f.penaltySeconds, at('failedAuth.penalty'), 15 * 60_000));
-    rule = wrap(() => {
-      try {
-        return compileRule({ name: `${pool}:failures`, algorithm: o.algorithm === undefined ? 'sliding-window' : algorithm, limit: f.threshold as number, windowMs });
-      } catch (err) {
-        if (err instanceof SluiceConfigError && err.field === 'limit') throw new SluiceConfigError(at('failedAuth.threshold'), err.message.replace(/^Invalid option "[^"]*": /, ''));
-        throw err;
-      }
-    });
+    rule = wrap(() => compileRule({ name: `${pool}:failures`, algorithm: o.algorithm === undefined ? 'sliding-window' : algorithm, limit: f.threshold as number, windowMs }), 'failedAuth.threshold');
     // One unit per penalty period: consuming it blocks the key for exactly `penaltyMs` (GCRA, burst 1).
     const penaltyRule = compileRule({ name: `${pool}:penalty`, algorithm: 'gcra', limit: 1, windowMs: penaltyMs, burst: 1 });
     failedAuth = { countStatuses: new Set(statuses as number[]), penaltyRule, threshold: rule.limit };
   } else {
     if (o.requestsAllowed === undefined) throw new SluiceConfigError(at('requestsAllowed'), 'is required');
     const windowMs = wrap(() => windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, at('timeWindow')));
-    rule = wrap(() => {
-      try {
-        return compileRule({ name: pool, algorithm, limit: o.requestsAllowed as number, windowMs, ...(o.burst !== undefined ? { burst: o.burst as number } : {}) });
-      } catch (err) {
-        // The core names its fields `limit`/`windowMs`; report the policy's own option names.
-        if (err instanceof SluiceConfigError && err.field === 'limit') throw new SluiceConfigError(at('requestsAllowed'), err.message.replace(/^Invalid option "[^"]*": /, ''));
-        throw err;
-      }
-    });
+    rule = wrap(() => compileRule({ name: pool, algorithm, limit: o.requestsAllowed as number, windowMs, ...(o.burst !== undefined ? { burst: o.burst as number } : {}) }), 'requestsAllowed');
   }
-  return {
+  const out: CompiledPolicy = {
     name,
     pool,
     rateLimitBy,
@@ -354,4 +297,6 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     onUnidentified,
     failedAuth,
   };
+  compiled.add(out);
+  return out;
 }

@@ -34,7 +34,7 @@ export const observabilityConfigSchema = z
             try {
               checkLogDestination(d);
             } catch (err) {
-              ctx.addIssue({ code: 'custom', message: err instanceof SluiceConfigError ? err.message.replace(/^Invalid option "[^"]*": /, '') : String(err) });
+              ctx.addIssue({ code: 'custom', message: err instanceof SluiceConfigError ? err.reason : String(err) });
             }
           }),
         maxFieldLength: z.number().int().min(8).max(65_536).default(256),

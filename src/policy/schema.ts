@@ -1,0 +1,192 @@
+/**
+ * THE policy model: one zod schema for a rate-limit policy, read by every place a policy comes
+ * from. The library's options (`rateLimit({ ... })`, checked by `compilePolicy`), the gateway's
+ * `policies:` section, its tiers and the admin API's overrides all parse through the schemas
+ * below, and `schema/sluice.schema.json` is generated from them.
+ *
+ * To add a policy option: add its field to {@link policyFields} (with `.describe()`, it becomes
+ * the JSON Schema's documentation), its TSDoc'd property to `RateLimitPolicyOptions`
+ * (src/http/options.ts), and what it compiles to in `compilePolicy` / `CompiledPolicy`. Checks
+ * that span several fields (exactly one window unit, `headerName` only with `rateLimitBy: header`)
+ * live in `compilePolicy`, which both the library and the gateway run.
+ *
+ * This module sits just above the core: it imports nothing from the HTTP layer, so the gateway
+ * and the engine can both build on it.
+ */
+import { z } from 'zod';
+import { SluiceConfigError } from '../core/errors.js';
+import { describe, MAX_WINDOW_MS } from '../core/rule.js';
+
+/** What identifies a bucket, in a config file (the library adds `function`). */
+export const RATE_LIMIT_BY = ['ip', 'user', 'apiKey', 'header', 'all'] as const;
+/** Rate-limit header formats. */
+export const HEADER_MODES = ['retry-after', 'ietf', 'legacy', 'none'] as const;
+/** Counting algorithms a policy may name (see src/core/rule.ts). */
+export const POLICY_ALGORITHMS = ['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log'] as const;
+
+/** An RFC 9110 token: what a header name may be. */
+export const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/;
+
+// `__proto__` as a record key would set the prototype of the parsed object instead of adding an entry.
+/** A policy, pool, tier or consumer name. */
+export const nameSchema = z.string().min(1).max(200).refine((n) => n !== '__proto__', { message: 'the name "__proto__" is reserved' });
+/** A valid HTTP header name. */
+export const headerNameSchema = z.string().regex(HEADER_NAME, 'must be a valid HTTP header name');
+
+/** A window, in minutes or seconds (fractions allowed); `compilePolicy` checks that at most one is given. */
+export const windowFields = {
+  timeWindowMinutes: z.number().positive().optional(),
+  timeWindowSeconds: z.number().positive().optional(),
+};
+
+/** Which proxies' forwarding headers to believe: off, a hop count, or proxy CIDRs (checked by compileTrustProxy). */
+export const trustProxySchema = z.union([z.literal(false), z.number().int().min(0).max(32), z.array(z.string())]);
+
+/** Failed-authentication protection: count failures, refuse the identifier for a penalty period. */
+export const failedAuthSchema = z
+  .object({
+    countStatuses: z
+      .array(z.number())
+      // One refinement for the whole list, so an error names `countStatuses` as the option to fix.
+      .refine((s) => s.length > 0 && s.every((v) => Number.isInteger(v) && v >= 100 && v <= 599), { message: 'must be a non-empty list of HTTP statuses (100-599)' })
+      .meta({ items: { type: 'integer', minimum: 100, maximum: 599 }, minItems: 1 })
+      .optional(),
+    threshold: z.number().int().min(1).describe('Failures tolerated within the window; the threshold-th starts the penalty.'),
+    windowMinutes: z.number().positive().optional(),
+    windowSeconds: z.number().positive().optional(),
+    penaltyMinutes: z.number().positive().optional(),
+    penaltySeconds: z.number().positive().optional(),
+  })
+  .strict();
+
+/**
+ * The fields of a policy that can be written in a file (every option except the code-only ones).
+ * New policy options go here.
+ */
+export const policyFields = {
+  requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
+  ...windowFields,
+  rateLimitBy: z.enum(RATE_LIMIT_BY).default('ip').describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
+  headerName: headerNameSchema.optional(),
+  burst: z.number().int().min(1).optional(),
+  algorithm: z.enum(POLICY_ALGORITHMS).optional(),
+  headerMode: z.enum(HEADER_MODES).optional(),
+  mode: z.enum(['strict', 'async']).optional(),
+  onStoreError: z.enum(['allow', 'deny']).optional(),
+  throwOnFailure: z.boolean().optional(),
+  shadow: z.boolean().optional(),
+  allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
+  denyList: z.array(z.string()).optional().describe('IPs/CIDRs refused with 403.'),
+  pool: nameSchema.optional().describe('Counter shared by every policy naming the same pool (default: the policy name).'),
+  trustProxy: trustProxySchema.optional(),
+  forwardedHeader: z.enum(['x-forwarded-for', 'forwarded']).optional(),
+  ipv6Subnet: z.number().int().min(1).max(128).optional(),
+  onUnidentified: z.enum(['ip', 'deny', 'allow']).optional(),
+  failedAuth: failedAuthSchema.optional(),
+};
+
+/** One policy as a config file writes it. */
+export const policySchema = z.object(policyFields).strict();
+
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+const matcher = z.union([z.array(z.string()), z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function')]);
+
+/**
+ * One policy as the library takes it: the file form plus the code-only options (`name`, an
+ * `identifier` function for `rateLimitBy: function`, predicates for allow/deny lists, a
+ * comma-separated `trustProxy` string). Nothing is defaulted here: `compilePolicy` does that.
+ */
+export const policyOptionsSchema = z
+  .object({
+    ...policyFields,
+    name: z.string().optional(),
+    apiKeyHeader: headerNameSchema.optional(),
+    rateLimitBy: z.enum([...RATE_LIMIT_BY, 'function']).optional(),
+    identifier: z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function').optional(),
+    allowList: matcher.optional(),
+    denyList: matcher.optional(),
+    // Deep checks (CIDR syntax, hop range, `true`) are compileTrustProxy's, with messages that say why.
+    trustProxy: z.unknown().optional(),
+  })
+  .strict();
+
+/** Limits that replace a policy's own for some consumers: a tier's per-policy entry. */
+export const limitsSchema = z.object({ requestsAllowed: z.number().int().min(1), ...windowFields }).strict();
+
+/**
+ * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
+ * limits (an optional window in minutes or seconds of at least 1 ms), with a ceiling (the core's
+ * largest limit) since it arrives over the network.
+ */
+export const overrideSchema = z
+  .object({ requestsAllowed: z.number().int().min(1).max(1e12), ...windowFields })
+  .strict()
+  .superRefine((o, ctx) => {
+    try {
+      if (o.timeWindowMinutes !== undefined || o.timeWindowSeconds !== undefined) windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
+    } catch (err) {
+      if (!(err instanceof SluiceConfigError)) throw err;
+      ctx.addIssue({ code: 'custom', path: [err.field], message: err.reason });
+    }
+  });
+
+/** A tier: limits for every per-consumer policy, and per-policy values. */
+export const tierSchema = z
+  .object({
+    requestsAllowed: z.number().int().min(1).optional(),
+    ...windowFields,
+    policies: z.record(nameSchema, limitsSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
+  })
+  .strict();
+
+export type PolicyConfig = z.infer<typeof policySchema>;
+export type TierConfig = z.infer<typeof tierSchema>;
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+
+function positive(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new SluiceConfigError(field, `must be a positive number, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * A window from minutes or seconds (exactly one may be given), in ms. `field` is the stem
+ * (`timeWindow`, `failedAuth.penalty`); errors name `<field>Minutes` or `<field>Seconds`.
+ */
+export function windowMsOf(minutes: unknown, seconds: unknown, field: string, fallbackMs?: number): number {
+  if (minutes !== undefined && seconds !== undefined) {
+    throw new SluiceConfigError(`${field}Seconds`, `give either ${field}Minutes or ${field}Seconds, not both`);
+  }
+  let ms: number;
+  if (minutes !== undefined) ms = positive(minutes, `${field}Minutes`) * 60_000;
+  else if (seconds !== undefined) ms = positive(seconds, `${field}Seconds`) * 1000;
+  else if (fallbackMs !== undefined) return fallbackMs;
+  else throw new SluiceConfigError(`${field}Minutes`, `is required (or ${field}Seconds)`);
+  if (ms < 1 || ms > MAX_WINDOW_MS) {
+    throw new SluiceConfigError(minutes !== undefined ? `${field}Minutes` : `${field}Seconds`, `must be between 1 ms and 10 years, got ${ms} ms`);
+  }
+  return ms;
+}
+
+/** Dotted path as operators read it: `routes[2].upstream`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out || '(root)';
+}
+
+/**
+ * The first issue of a failed parse as a field path and a reason. An unknown key is named in the
+ * path (`p.requestAllowed`), so the error points at the misspelt option itself.
+ */
+export function firstIssue(error: z.ZodError): { path: string; reason: string } {
+  const issue = error.issues[0] as z.core.$ZodIssue;
+  if (issue.code === 'unrecognized_keys') {
+    return { path: formatPath([...issue.path, issue.keys[0] as string]), reason: 'unknown option (check the spelling)' };
+  }
+  return { path: formatPath(issue.path), reason: issue.message };
+}
