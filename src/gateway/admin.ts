@@ -21,11 +21,11 @@
  * plus the observability routes (`/metrics`, `/analytics/*`, `/dashboard`) when configured.
  * With a Redis store every change reaches every gateway instance (see consumers.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceConfigError } from '../core/errors.js';
 import { ruleWithLimits } from '../http/options.js';
 import type { Store } from '../core/store.js';
+import { hasAdminToken, sendAdminProblem, sendAdminUnauthorized } from '../observability/admin-auth.js';
 import { createObservabilityRoutes, type AdminHandler } from '../observability/admin-routes.js';
 import { formatPath, overrideSchema } from './config.js';
 import type { Observer } from '../observability/observer.js';
@@ -45,13 +45,6 @@ export interface AdminOptions {
 }
 
 const MAX_BODY = 64 * 1024;
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
-/** Constant-time token check. */
-export function tokenMatches(given: string, expected: string): boolean {
-  return expected.length > 0 && timingSafeEqual(digest(given), digest(expected));
-}
-
 class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -61,8 +54,6 @@ class HttpError extends Error {
   }
 }
 
-const TITLES: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type', 503: 'Service Unavailable' };
-
 function send(res: ServerResponse, status: number, value?: unknown): void {
   if (status === 204 || value === undefined) {
     res.writeHead(status, { 'cache-control': 'no-store' });
@@ -71,12 +62,6 @@ function send(res: ServerResponse, status: number, value?: unknown): void {
   }
   const body = JSON.stringify(value, null, 2);
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-function sendError(res: ServerResponse, status: number, detail: string, extra: Record<string, string> = {}): void {
-  const body = JSON.stringify({ type: `https://httpproblems.com/http-status/${status}`, title: TITLES[status] ?? 'Error', status, detail });
-  res.writeHead(status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...extra });
   res.end(body);
 }
 
@@ -240,11 +225,7 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       if (url.pathname === '/health') return send(res, 200, { status: 'ok' });
       const obsHandler = observability();
       if (obsHandler !== undefined && (await obsHandler(req, res))) return;
-      const auth = req.headers.authorization;
-      const given = typeof auth === 'string' && /^Bearer /i.test(auth) ? auth.slice(7).trim() : '';
-      if (!tokenMatches(given, o.token())) {
-        return sendError(res, 401, 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="sluice-admin"' });
-      }
+      if (!hasAdminToken(req, o.token())) return sendAdminUnauthorized(res);
       let parts: string[];
       try {
         parts = url.pathname.split('/').filter((s) => s !== '').map(decodeURIComponent);
@@ -257,10 +238,10 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) sendError(res, err.status, err.message);
-      else if (err instanceof RegistryError) sendError(res, err.status, err.message);
-      else if (err instanceof SluiceConfigError) sendError(res, 400, err.message);
-      else sendError(res, 503, `store unavailable: ${(err as Error).message}`);
+      if (err instanceof HttpError) sendAdminProblem(res, err.status, err.message);
+      else if (err instanceof RegistryError) sendAdminProblem(res, err.status, err.message);
+      else if (err instanceof SluiceConfigError) sendAdminProblem(res, 400, err.message);
+      else sendAdminProblem(res, 503, `store unavailable: ${(err as Error).message}`);
     }
   };
 }

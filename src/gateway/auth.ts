@@ -14,6 +14,7 @@
  * (503), so clients do not throw away good tokens.
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { bearerToken } from '../http/bearer.js';
 import type { HttpUser } from '../http/request.js';
 import type { GatewayConfig } from './config.js';
 import type { ConsumerRegistry } from './consumers.js';
@@ -87,9 +88,8 @@ export function createAuthenticator(auth: GatewayConfig['auth'], registry: Consu
   return (headers) => {
     const authz = headers.authorization;
     if (typeof authz === 'string' && authz.length > 0) {
-      const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authz);
-      if (m === null) return judging ? { kind: 'invalid', reason: 'Authorization must be "Bearer <token>"' } : ANONYMOUS;
-      const token = m[1] as string;
+      const token = bearerToken(authz);
+      if (token === undefined) return judging ? { kind: 'invalid', reason: 'Authorization must be "Bearer <token>"' } : ANONYMOUS;
       if (verify !== undefined && token.split('.').length === 3) return verify(token);
       return byKey(token);
     }

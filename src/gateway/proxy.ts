@@ -209,24 +209,9 @@ export class Upstream {
   }
 }
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
-};
-
 /** A problem+json body in the same shape as the HTTP layer's 429. */
 export function problemText(status: number, detail: string, instance: string, requestId: string, buildId: string): string {
-  const p = problem(status, detail, instance, { requestId, timestamp: new Date().toISOString(), buildId });
-  p.title = TITLES[status] ?? p.title;
-  return problemBody(p);
+  return problemBody(problem(status, detail, instance, { requestId, timestamp: new Date().toISOString(), buildId }));
 }
 
 /** Send a problem+json response (if nothing was sent yet). */

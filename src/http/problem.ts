@@ -8,14 +8,27 @@ import { randomUUID } from 'node:crypto';
 /** Media type of every problem body. */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** The one title table (RFC 9110 reason phrases) for every problem body Sluice sends. */
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
+  502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
+
+/** The problem `type` URI of a status. */
+const typeOf = (status: number) => `https://httpproblems.com/http-status/${status}`;
 
 /** The standard detail strings, one per reason the HTTP layer refuses a request. */
 export const DETAILS = {
@@ -46,7 +59,7 @@ export interface Problem {
 /** Build the problem document for `status` (the `type` URI is `https://httpproblems.com/http-status/<status>`). */
 export function problem(status: number, detail: string, instance: string, trace: ProblemTrace): Problem {
   return {
-    type: `https://httpproblems.com/http-status/${status}`,
+    type: typeOf(status),
     title: TITLES[status] ?? 'Error',
     status,
     detail,
@@ -58,6 +71,11 @@ export function problem(status: number, detail: string, instance: string, trace:
 /** Serialised as Zuplo does: JSON with 2-space indentation. */
 export function problemBody(p: Problem): string {
   return JSON.stringify(p, null, 2);
+}
+
+/** A problem body without `instance` and `trace`, for admin APIs (compact JSON). */
+export function shortProblemBody(status: number, detail: string): string {
+  return JSON.stringify({ type: typeOf(status), title: TITLES[status] ?? 'Error', status, detail });
 }
 
 /** Longest incoming `x-request-id` we echo. */

@@ -14,9 +14,11 @@
  * answer sets an HttpOnly, SameSite=Strict cookie holding an HMAC of the token (never the token)
  * and redirects to `/dashboard`, so the token leaves the address bar and history.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceConfigError } from '../core/errors.js';
+import { bearerToken } from '../http/bearer.js';
+import { hasAdminToken, safeEqual, sendAdminProblem, sendAdminUnauthorized } from './admin-auth.js';
 import { parseWindow } from './analytics.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard/page.js';
 import type { Observer } from './observer.js';
@@ -34,17 +36,11 @@ export interface ObservabilityRoutesOptions {
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 const COOKIE = 'sluice_admin';
-const digest = (s: string) => createHash('sha256').update(s).digest();
+export { safeEqual };
 
-/** Constant-time comparison of two strings (through fixed-length digests). */
-export function safeEqual(a: string, b: string): boolean {
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-function problem(res: ServerResponse, status: number, title: string, detail: string, extra: Record<string, string> = {}): void {
-  const body = JSON.stringify({ type: `https://httpproblems.com/http-status/${status}`, title, status, detail });
-  res.writeHead(status, { 'content-type': 'application/problem+json', 'cache-control': 'no-store', ...extra });
-  res.end(body);
+/** Answer with a problem body (titles come from the one table in src/http/problem.ts). */
+function problem(res: ServerResponse, status: number, detail: string, extra: Record<string, string> = {}): void {
+  sendAdminProblem(res, status, detail, extra);
 }
 
 function json(res: ServerResponse, value: unknown): void {
@@ -64,8 +60,7 @@ export function createObservabilityRoutes(options: ObservabilityRoutesOptions): 
   const session = createHmac('sha256', token).update('sluice-dashboard-session').digest('base64url');
 
   const authorized = (req: IncomingMessage): boolean => {
-    const auth = req.headers.authorization;
-    if (typeof auth === 'string' && auth.startsWith('Bearer ')) return safeEqual(auth.slice(7).trim(), token);
+    if (bearerToken(req.headers.authorization) !== undefined) return hasAdminToken(req, token);
     const cookie = req.headers.cookie;
     if (typeof cookie === 'string') {
       for (const part of cookie.split(';')) {
@@ -86,7 +81,7 @@ export function createObservabilityRoutes(options: ObservabilityRoutesOptions): 
     const ours = path === '/metrics' || path === '/dashboard' || path === '/analytics' || path.startsWith('/analytics/');
     if (!ours) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      problem(res, 405, 'Method Not Allowed', `${path} only answers GET`, { allow: 'GET, HEAD' });
+      problem(res, 405, `${path} only answers GET`, { allow: 'GET, HEAD' });
       return true;
     }
     if (!authorized(req)) {
@@ -102,7 +97,7 @@ export function createObservabilityRoutes(options: ObservabilityRoutesOptions): 
         res.end();
         return true;
       }
-      problem(res, 401, 'Unauthorized', 'a valid admin token is required (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="sluice-admin"' });
+      sendAdminUnauthorized(res);
       return true;
     }
     try {
@@ -122,14 +117,14 @@ export function createObservabilityRoutes(options: ObservabilityRoutesOptions): 
       } else if (path === '/analytics/summary') {
         const top = Number(url.searchParams.get('top') ?? 10);
         if (!Number.isInteger(top) || top < 1 || top > 1000) {
-          problem(res, 400, 'Bad Request', 'top must be an integer from 1 to 1000');
+          problem(res, 400, 'top must be an integer from 1 to 1000');
           return true;
         }
         json(res, await observer.analytics.summary(parseWindow(url.searchParams.get('window') ?? '5m'), { top }));
       } else if (path === '/analytics/live') {
         const seconds = Number(url.searchParams.get('seconds') ?? 60);
         if (!Number.isInteger(seconds) || seconds < 1 || seconds > 300) {
-          problem(res, 400, 'Bad Request', 'seconds must be an integer from 1 to 300');
+          problem(res, 400, 'seconds must be an integer from 1 to 300');
           return true;
         }
         json(res, await observer.analytics.live(seconds));
@@ -138,16 +133,16 @@ export function createObservabilityRoutes(options: ObservabilityRoutesOptions): 
         try {
           id = decodeURIComponent(path.slice('/analytics/consumers/'.length));
         } catch {
-          problem(res, 400, 'Bad Request', 'consumer id is not valid percent-encoding');
+          problem(res, 400, 'consumer id is not valid percent-encoding');
           return true;
         }
         json(res, await observer.analytics.consumer(id, parseWindow(url.searchParams.get('window') ?? '5m')));
       } else {
-        problem(res, 404, 'Not Found', `no admin route ${path}`);
+        problem(res, 404, `no admin route ${path}`);
       }
     } catch (err) {
-      if (err instanceof SluiceConfigError) problem(res, 400, 'Bad Request', err.message);
-      else problem(res, 503, 'Service Unavailable', 'analytics store unavailable');
+      if (err instanceof SluiceConfigError) problem(res, 400, err.message);
+      else problem(res, 503, 'analytics store unavailable');
     }
     return true;
   };

@@ -28,6 +28,19 @@ describe('observability admin routes', () => {
     }
   });
 
+  it('reads Authorization like the gateway admin API does: the Bearer scheme in any case (RFC 9110 §11.1)', async () => {
+    // Regression: this handler took only "Bearer " while /consumers took any case, so one admin
+    // server answered /consumers and 401'd /metrics for the same header.
+    for (const authorization of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `Bearer \t${TOKEN} `]) {
+      const res = await fetch(`${gw.url}/metrics`, { headers: { authorization } });
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    for (const authorization of [`Basic ${TOKEN}`, `Bearer${TOKEN}`, `Bearer ${TOKEN} extra`]) {
+      expect((await fetch(`${gw.url}/metrics`, { headers: { authorization } })).status).toBe(401);
+    }
+  });
+
   it('counts in /metrics and /analytics equal what was sent', async () => {
     for (let i = 0; i < 5; i++) await fetch(`${gw.url}/api/x`, { headers: { 'x-consumer': 'alice' } }).then((r) => r.text());
     for (let i = 0; i < 2; i++) await fetch(`${gw.url}/api/x`, { headers: { 'x-consumer': 'bob' } }).then((r) => r.text());
