@@ -16,76 +16,24 @@
  */
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../core/clock.js';
-import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
+import type { Decision } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
-import { isSyncStore, type Decider, type Store } from '../core/store.js';
+import type { Store } from '../core/store.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
-import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
+import { AsyncBlocks } from './async-mode.js';
+import { decideStrict, decideSyncGroup, headerInput, sameKey, type Pending, type StrictOutcome } from './decide.js';
+import { createDeciders } from './deciders.js';
+import { penaltyStatus, recordOutcome } from './failed-auth.js';
 import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
+import type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
-/** Why the engine answered as it did. */
-export type PolicyReason =
-  | 'allowed'
-  /** A policy's limit is exhausted (429). */
-  | 'rate-limited'
-  /** A failed-auth policy's penalty is running (429). */
-  | 'penalty'
-  /** The client matched a `denyList` (403). */
-  | 'deny-list'
-  /** `onUnidentified: 'deny'` (401 / 400). */
-  | 'unidentified'
-  /** The store (or an identifier function) failed and the policy says `onStoreError: 'deny'` (503). */
-  | 'store-error';
-
-/** The engine's answer for one request. */
-export interface PolicyResult {
-  /** `allow`: let the request proceed (set `headers` on its response). `deny`: answer with `status`, `headers`, `body`. */
-  readonly action: 'allow' | 'deny';
-  /** 429, 503, 403, 401 or 400 when denied; 200 when allowed (the handler picks the real status). */
-  readonly status: number;
-  readonly reason: PolicyReason;
-  /**
-   * Response headers, lower-case names: `x-request-id` always; rate-limit headers per the
-   * policies' `headerMode` on allowed and refused responses; `content-type` when denied.
-   */
-  readonly headers: Record<string, string>;
-  /** The problem+json body when denied. */
-  readonly body?: string;
-  /** The combined decision of the strict policies (the refusing one when refused), if any ran. */
-  readonly decision?: Decision;
-  /** The policy that refused, when denied. */
-  readonly policy?: string;
-  /** The request id (incoming sane `x-request-id`, else a fresh UUID). */
-  readonly requestId: string;
-  /** A shadow policy would have refused this request (it was let through). */
-  readonly shadowLimited: boolean;
-  /**
-   * Report the response status once it is known (failed-auth counting). Safe to call more than
-   * once (only the first call counts) and a no-op when no policy needs it.
-   */
-  complete(status: number): void;
-}
-
-/** An event worth logging or counting. */
-export interface PolicyEvent {
-  readonly type: 'limited' | 'shadow-limited' | 'penalty' | 'penalty-started' | 'denied' | 'unidentified' | 'store-error' | 'identifier-error';
-  readonly policy: string;
-  readonly key?: string;
-  readonly requestId: string;
-  readonly path: string;
-  readonly error?: unknown;
-}
-
-/** A pino-compatible logger (only `warn` is used). */
-export interface PolicyLogger {
-  warn(obj: object, msg: string): void;
-}
+export type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
 /** Options of {@link createPolicyEngine}. */
 export interface PolicyEngineOptions {
@@ -101,15 +49,6 @@ export interface PolicyEngineOptions {
   logger?: PolicyLogger | false;
   /** Called for every {@link PolicyEvent} (metrics, alerts). Must not throw. */
   onEvent?: (event: PolicyEvent) => void;
-}
-
-/** Counters since the engine started. */
-export interface PolicyStats {
-  allowed: number;
-  limited: number;
-  shadowLimited: number;
-  denied: number;
-  storeErrors: number;
 }
 
 /** A compiled set of policies bound to a store. */
@@ -139,19 +78,11 @@ interface RequestContext {
   shadowLimited: boolean;
 }
 
-/** One strict/shadow/async policy resolved for a request. */
-interface Pending {
-  readonly policy: CompiledPolicy;
-  readonly key: string;
-  readonly rule: Rule;
-}
-
 const defaultLogger: PolicyLogger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
 };
 
 const MAX_DYNAMIC_RULES = 1000;
-const MAX_ASYNC_BLOCKS = 100_000;
 
 /**
  * Build a policy engine. Every option is validated here: a bad one throws
@@ -189,42 +120,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
   const needsCompletion = policies.some((p) => p.failedAuth !== undefined);
 
-  // --- store access: the memory store's prepared synchronous deciders when available ---
-  const sync = isSyncStore(store) ? store : undefined;
-  const single = new WeakMap<Rule, Decider>();
-  const multi = new Map<string, Decider>();
-  const ruleIds = new WeakMap<Rule, number>();
-  let nextRuleId = 0;
-  const idOf = (r: Rule) => {
-    let id = ruleIds.get(r);
-    if (id === undefined) ruleIds.set(r, (id = nextRuleId++));
-    return id;
-  };
-  const deciderFor = (s: NonNullable<typeof sync>, rules: readonly Rule[]): Decider => {
-    if (rules.length === 1) {
-      const r = rules[0] as Rule;
-      let d = single.get(r);
-      if (d === undefined) single.set(r, (d = s.prepare(rules)));
-      return d;
-    }
-    const sig = rules.map(idOf).join(',');
-    let d = multi.get(sig);
-    if (d === undefined) {
-      if (multi.size >= MAX_DYNAMIC_RULES) multi.clear();
-      multi.set(sig, (d = s.prepare(rules)));
-    }
-    return d;
-  };
-  const decide: DecideFn = (key, rules, cost, peek) => {
-    if (sync === undefined) return store.decide(key, rules, cost, peek);
-    try {
-      return Promise.resolve(deciderFor(sync, rules)(key, cost, peek));
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  };
-  /** Synchronous decision when the store allows it (hot path: no promise). */
-  const decideNow = sync === undefined ? undefined : (key: string, rules: readonly Rule[], peek: boolean) => deciderFor(sync, rules)(key, 1, peek);
+  const deciders = createDeciders(store);
+  const { decide, decideNow } = deciders;
 
   // --- per-request limits from identifier functions, compiled once per distinct value ---
   const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
@@ -245,8 +142,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   };
 
   // --- async mode: keys found over their limit are refused locally until their retry time ---
-  const blocked = new Map<string, number>();
-  const asyncLocal = sync !== undefined; // a synchronous store answers at once: async mode is exact
+  const blocks = new AsyncBlocks();
+  const asyncLocal = decideNow !== undefined; // a synchronous store answers at once: async mode is exact
 
   const emit = (e: PolicyEvent, msg?: string) => {
     if (msg !== undefined && logger !== undefined) {
@@ -339,7 +236,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         }
         if (!d.allowed) {
           emit({ type: 'penalty', policy: f.policy.name, key: f.key, requestId, path });
-          if (f.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
+          // Same headers as any refusal, through the one writer: the failure budget is used up (r=0) until the penalty ends.
+          writeRateLimitHeaders(headers, [headerInput(f, d)], d.retryAfterMs, clock());
           return denyWith(ctx, 429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
         }
       }
@@ -350,15 +248,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       const now = clock();
       for (const a of later) {
         if (a.policy.shadow) continue;
-        const bk = `${a.policy.pool}\u0000${a.key}`;
-        const until = blocked.get(bk);
-        if (until !== undefined) {
-          if (until > now) {
-            emit({ type: 'limited', policy: a.policy.name, key: a.key, requestId, path });
-            if (a.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil((until - now) / 1000)));
-            return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', a.policy.name);
-          }
-          blocked.delete(bk);
+        const o = blocks.refusal(a, now);
+        if (o !== undefined) {
+          emit({ type: 'limited', policy: a.policy.name, key: a.key, requestId, path });
+          writeRateLimitHeaders(headers, [headerInput(a, o)], o.retryAfterMs, now);
+          return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', a.policy.name);
         }
       }
     }
@@ -367,7 +261,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const inputs: HeaderInput[] = [];
     if (strict !== undefined) {
       // Synchronous store, single key: decided inline (no promise): the hot path of a plain policy.
-      const outcome = decideNow !== undefined && (strict.length === 1 || sameKey(strict)) ? decideSyncGroup(strict, inputs, decideNow) : ((yield decideStrict(strict, inputs)) as Awaited<ReturnType<typeof decideStrict>>);
+      const outcome = decideNow !== undefined && (strict.length === 1 || sameKey(strict)) ? decideSyncGroup(strict, inputs, decideNow) : ((yield decideStrict(strict, inputs, deciders)) as StrictOutcome);
       if (outcome.error !== undefined) {
         const r = failWith(ctx, outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
         if (r) return r;
@@ -384,7 +278,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (later !== undefined) {
       for (const a of later) {
         const p = a.policy;
-        const bk = `${p.pool}\u0000${a.key}`;
         const settle = (d: Decision) => {
           if (d.allowed) return;
           if (p.shadow) {
@@ -392,8 +285,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             stats.shadowLimited++;
             emit({ type: 'shadow-limited', policy: p.name, key: a.key, requestId, path }, 'shadow policy would refuse');
           } else {
-            if (blocked.size >= MAX_ASYNC_BLOCKS) blocked.delete(blocked.keys().next().value as string);
-            blocked.set(bk, clock() + d.retryAfterMs);
+            blocks.block(a, d, clock());
           }
         };
         const failed = (err: unknown) => {
@@ -438,142 +330,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
-  }
-
-  /** All pending policies share one key (so one atomic call decides them). */
-  function sameKey(list: readonly Pending[]): boolean {
-    const k = (list[0] as Pending).key;
-    for (let i = 1; i < list.length; i++) if ((list[i] as Pending).key !== k) return false;
-    return true;
-  }
-
-  /** One key, synchronous store: decide every rule atomically, inline. */
-  function decideSyncGroup(
-    g: readonly Pending[],
-    inputs: HeaderInput[],
-    now: (key: string, rules: readonly Rule[], peek: boolean) => Decision,
-  ): { decision?: Decision; refusing?: CompiledPolicy; error?: { policy: CompiledPolicy; key: string; error: unknown } } {
-    const first = g[0] as Pending;
-    let d: Decision;
-    try {
-      d = now(first.key, g.length === 1 ? [first.rule] : g.map((s) => s.rule), false);
-    } catch (error) {
-      return { error: { policy: (g.find((s) => s.policy.onStoreError === 'deny') ?? first).policy, key: first.key, error } };
-    }
-    let refusing: CompiledPolicy | undefined;
-    let wait = -1;
-    for (let j = 0; j < g.length; j++) {
-      const s = g[j] as Pending;
-      const o = (d.policies[j] ?? d) as RuleOutcome;
-      inputs.push({ name: s.policy.pool, headerMode: s.policy.headerMode, quota: s.rule.limit, outcome: o });
-      if (!o.allowed && o.retryAfterMs > wait) {
-        refusing = s.policy;
-        wait = o.retryAfterMs;
-      }
-    }
-    return refusing === undefined ? { decision: d } : { decision: d, refusing };
-  }
-
-  /** Decide the strict policies: one atomic call per distinct key; peek first when there are several keys. */
-  async function decideStrict(
-    strict: readonly Pending[],
-    inputs: HeaderInput[],
-  ): Promise<{ decision?: Decision; refusing?: CompiledPolicy; error?: { policy: CompiledPolicy; key: string; error: unknown } }> {
-    // Group by key, keeping first-appearance order.
-    const first = strict[0] as Pending;
-    let groups: Pending[][];
-    if (strict.length === 1) groups = [[first]];
-    else {
-      const byKey = new Map<string, Pending[]>();
-      for (const s of strict) {
-        const g = byKey.get(s.key);
-        if (g === undefined) byKey.set(s.key, [s]);
-        else g.push(s);
-      }
-      groups = [...byKey.values()];
-    }
-    const rulesOf = (g: readonly Pending[]) => (g.length === 1 ? [(g[0] as Pending).rule] : g.map((s) => s.rule));
-    const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
-      const k = (g[0] as Pending).key;
-      if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
-      return decide(k, rulesOf(g), 1, peek);
-    };
-    const failing = (g: readonly Pending[]) => g.find((s) => s.policy.onStoreError === 'deny') ?? (g[0] as Pending);
-
-    const decisions: (Decision | undefined)[] = new Array<Decision | undefined>(groups.length);
-    let error: { policy: CompiledPolicy; key: string; error: unknown } | undefined;
-    if (groups.length > 1) {
-      // Peek every group: if any would refuse, refuse without consuming anything.
-      const peeks = await Promise.allSettled(groups.map((g) => run(g, true)));
-      let refused = false;
-      peeks.forEach((r, i) => {
-        const g = groups[i] as Pending[];
-        if (r.status === 'rejected') {
-          if (error === undefined || failing(g).policy.onStoreError === 'deny') error = { policy: failing(g).policy, key: (g[0] as Pending).key, error: r.reason };
-        } else {
-          decisions[i] = r.value;
-          if (!r.value.allowed) refused = true;
-        }
-      });
-      if (error !== undefined && error.policy.onStoreError === 'deny') return { error };
-      if (refused) {
-        // Report the admitting groups as they stand (a peek of cost 1 describes them as if charged).
-        await Promise.all(
-          groups.map(async (g, i) => {
-            const d = decisions[i];
-            if (d === undefined || !d.allowed) return;
-            try {
-              decisions[i] = await decide((g[0] as Pending).key, rulesOf(g), 0, true);
-            } catch {
-              decisions[i] = undefined;
-            }
-          }),
-        );
-      } else {
-        for (let i = 0; i < groups.length; i++) {
-          if (decisions[i] === undefined) continue; // its store call failed open
-          const g = groups[i] as Pending[];
-          try {
-            decisions[i] = await run(g, false);
-          } catch (err) {
-            if (failing(g).policy.onStoreError === 'deny') return { error: { policy: failing(g).policy, key: (g[0] as Pending).key, error: err } };
-            error ??= { policy: failing(g).policy, key: (g[0] as Pending).key, error: err };
-            decisions[i] = undefined;
-            continue;
-          }
-          if (!(decisions[i] as Decision).allowed) {
-            for (let j = i + 1; j < groups.length; j++) decisions[j] = undefined; // not evaluated
-            break;
-          }
-        }
-      }
-    } else {
-      try {
-        decisions[0] = await run(groups[0] as Pending[], false);
-      } catch (err) {
-        return { error: { policy: failing(groups[0] as Pending[]).policy, key: first.key, error: err } };
-      }
-    }
-
-    const outcomes: RuleOutcome[] = [];
-    let refusing: CompiledPolicy | undefined;
-    let refusingWait = -1;
-    groups.forEach((g, i) => {
-      const d = decisions[i];
-      if (d === undefined) return;
-      g.forEach((s, j) => {
-        const o = (d.policies[j] ?? d) as RuleOutcome;
-        outcomes.push(o);
-        if (!s.policy.shadow) inputs.push({ name: s.policy.pool, headerMode: s.policy.headerMode, quota: s.rule.limit, outcome: o });
-        if (!o.allowed && o.retryAfterMs > refusingWait) {
-          refusing = s.policy;
-          refusingWait = o.retryAfterMs;
-        }
-      });
-    });
-    if (outcomes.length === 0) return error ? { error } : {};
-    const decision = groups.length === 1 ? (decisions[0] as Decision) : combine(first.key, 1, outcomes);
-    return { decision, ...(refusing ? { refusing } : {}), ...(error ? { error } : {}) };
   }
 
   /**

@@ -102,3 +102,44 @@ describe('async mode over a remote store', () => {
     expect((await e.check(req())).action).toBe('allow');
   });
 });
+
+describe('every refusal writes the headers of its headerMode through the one writer', () => {
+  // Regression: the penalty and the async-mode refusals wrote Retry-After inline and never the
+  // IETF RateLimit or legacy X-RateLimit fields, even with headerMode ietf / legacy.
+  it('async mode: a locally blocked key gets RateLimit fields with r=0 and t = its Retry-After', async () => {
+    const clock = manualClock();
+    const e = createPolicyEngine({ store: new SlowStore(new MemoryStore({ clock })), clock, logger: false, policies: [{ name: 'a', mode: 'async', requestsAllowed: 2, timeWindowMinutes: 1, algorithm: 'fixed-window', headerMode: 'ietf' }] });
+    await Promise.all(Array.from({ length: 3 }, () => e.check(req())));
+    await new Promise((r) => setTimeout(r, 30)); // background decisions land
+    const r = await e.check(req());
+    expect(r.reason).toBe('rate-limited');
+    const retry = Number(r.headers['retry-after']);
+    expect(retry).toBeGreaterThanOrEqual(1);
+    expect(r.headers['ratelimit-policy']).toBe('"a";q=2;w=60');
+    expect(r.headers['ratelimit']).toBe(`"a";r=0;t=${retry}`);
+  });
+
+  it('async mode with legacy headers: X-RateLimit-Remaining 0 on the local refusal', async () => {
+    const clock = manualClock();
+    const e = createPolicyEngine({ store: new SlowStore(new MemoryStore({ clock })), clock, logger: false, policies: [{ name: 'a', mode: 'async', requestsAllowed: 1, timeWindowMinutes: 1, algorithm: 'fixed-window', headerMode: 'legacy' }] });
+    await Promise.all(Array.from({ length: 2 }, () => e.check(req())));
+    await new Promise((r) => setTimeout(r, 30));
+    const r = await e.check(req());
+    expect(r.action).toBe('deny');
+    expect(r.headers['x-ratelimit-limit']).toBe('1');
+    expect(r.headers['x-ratelimit-remaining']).toBe('0');
+    expect(Number(r.headers['x-ratelimit-reset'])).toBeGreaterThan(clock() / 1000);
+  });
+
+  it('failed-auth penalty: the refusal carries RateLimit fields (r=0, t = Retry-After) like any 429', async () => {
+    const clock = manualClock();
+    const e = createPolicyEngine({ clock, logger: false, policies: [{ name: 'login', failedAuth: { threshold: 2, penaltySeconds: 30 }, headerMode: 'ietf' }] });
+    for (let i = 0; i < 2; i++) (await e.check(req())).complete(401);
+    await new Promise((r) => setTimeout(r, 10)); // the failures are recorded in the background
+    const r = await e.check(req());
+    expect(r.reason).toBe('penalty');
+    expect(r.headers['retry-after']).toBe('30');
+    expect(r.headers['ratelimit']).toBe('"login";r=0;t=30');
+    expect(r.headers['ratelimit-policy']).toMatch(/^"login";q=2;w=30$/);
+  });
+});
