@@ -1,4 +1,3 @@
 /** `sluice/fastify`: a Fastify plugin (same options and behaviour as every Sluice adapter). */
 export { sluiceRateLimit, sluiceRateLimit as default, rateLimitHook, rateLimitHooks, type FastifyRateLimitOptions } from './adapters/fastify.js';
 export type { RateLimitPolicyOptions, HttpRequestInfo, PolicyEngine, PolicyResult } from './http.js';
-export { createPolicyEngine } from './http/engine.js';

@@ -1,9 +1,9 @@
 /**
  * `sluice/http`: rate-limit policies for plain `node:http`, and the framework-neutral policy
- * engine every adapter (and the gateway) is built on.
+ * engine every adapter (and the gateway) is built on. Every name is listed in docs/api.md.
  */
-export { rateLimit, withRateLimit, nodeRequestInfo, applyResult, type NodeRateLimiter, type NodeRateLimitOptions } from './adapters/node-http.js';
-export type { AdapterOptions, EngineSettings } from './adapters/common.js';
+export { rateLimit, withRateLimit, type NodeRateLimiter, type NodeRateLimitOptions } from './adapters/node-http.js';
+export type { AdapterOptions } from './adapters/common.js';
 export {
   createPolicyEngine,
   type PolicyEngine,
@@ -14,19 +14,16 @@ export {
   type PolicyResult,
   type PolicyStats,
 } from './http/engine.js';
-export {
-  compilePolicy,
-  type CompiledPolicy,
-  type FailedAuthOptions,
-  type HeaderMode,
-  type IdentifierFunction,
-  type IdentifierResult,
-  type OnUnidentified,
-  type RateLimitBy,
-  type RateLimitPolicyOptions,
-  type RequestMatcher,
+export type {
+  FailedAuthOptions,
+  HeaderMode,
+  IdentifierFunction,
+  IdentifierResult,
+  OnUnidentified,
+  RateLimitBy,
+  RateLimitPolicyOptions,
+  RequestMatcher,
 } from './http/options.js';
 export type { HttpRequestInfo, HttpUser } from './http/request.js';
-export { clientIp, ipBucket, normalizeIp, compileTrustProxy, type TrustProxy, type ForwardedHeader } from './http/client-ip.js';
-export { problem, problemBody, requestIdOf, PROBLEM_CONTENT_TYPE, type Problem, type ProblemTrace } from './http/problem.js';
-export { writeRateLimitHeaders, retryAfterSeconds, sfString, type HeaderInput } from './http/headers.js';
+export type { ForwardedHeader, TrustProxy } from './http/client-ip.js';
+export type { Problem, ProblemTrace } from './http/problem.js';

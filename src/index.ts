@@ -28,24 +28,12 @@ import { SluiceConfigError } from './core/errors.js';
 import { MemoryStore } from './stores/memory-store.js';
 
 export type { Decision, Lease, RuleOutcome } from './core/decision.js';
-export { combine } from './core/decision.js';
 export { InvalidKeyError, SluiceConfigError, StoreError } from './core/errors.js';
 export { manualClock, systemClock, type Clock, type ManualClock } from './core/clock.js';
-export {
-  compileRule,
-  compileRules,
-  MAX_LIMIT,
-  MAX_SLIDING_LOG_LIMIT,
-  MAX_WINDOW_MS,
-  type Algorithm,
-  type LimitOptions,
-  type Rule,
-} from './core/rule.js';
+export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT, MAX_WINDOW_MS, type Algorithm, type LimitOptions, type Rule } from './core/rule.js';
 export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency.js';
-export { isSyncStore, type Store, type SyncStore } from './core/store.js';
-export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
+export type { Store } from './core/store.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
-export { limiterOn, concurrencyLimiterOn } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
 
 /** Where state lives, and the clock of the default store. */

@@ -1,5 +1,23 @@
 /**
  * `sluice/observability`: request logs, Prometheus metrics, analytics (memory or Redis), near-limit
- * warnings, the admin routes with the dashboard, and the `sluice report` text report.
+ * warnings, the admin routes with the dashboard. The gateway builds one {@link createObserver} and
+ * calls `record(event)` once per finished request; an app using the middleware does the same with
+ * {@link eventFromPolicy}. Every name is listed in docs/api.md.
  */
-export * from './observability/index.js';
+export type { Outcome, RequestEvent } from './observability/events.js';
+export { createObserver, type Observer, type ObserverOptions } from './observability/observer.js';
+export { createRequestLogger, type RequestLogger, type RequestLoggerOptions } from './observability/logger.js';
+export { createMetrics, type MetricsOptions, type SluiceMetrics } from './observability/metrics.js';
+export {
+  MemoryAnalytics,
+  type AnalyticsStore,
+  type AnalyticsSummary,
+  type ConsumerDetail,
+  type LiveSeries,
+  type WindowName,
+} from './observability/analytics.js';
+export { RedisAnalytics, type RedisAnalyticsOptions } from './observability/redis-analytics.js';
+export { WarningEmitter, type NearLimitWarning, type WarningOptions } from './observability/warnings.js';
+export { createObservabilityRoutes, type AdminHandler, type ObservabilityRoutesOptions } from './observability/admin-routes.js';
+export { eventFromPolicy, type PolicyEventInput } from './observability/from-policy.js';
+export type { ObservabilityConfig } from './observability/config.js';

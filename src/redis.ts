@@ -11,4 +11,3 @@
  * ```
  */
 export { RedisStore, type RedisStoreOptions } from './stores/redis-store.js';
-export { tagOf as redisHashTagOf } from './stores/redis/keys.js';

@@ -42,8 +42,9 @@ async function serveGateway(variant: 'gw-off' | 'gw-on', upstream: string): Prom
 
 async function serve(variant: Variant): Promise<number> {
   if (variant === 'gw-off' || variant === 'gw-on') return serveGateway(variant, process.argv[4]!);
-  const { createPolicyEngine, nodeRequestInfo, applyResult } = await import('../../src/http.js');
-  const { createObserver, eventFromPolicy } = await import('../../src/observability/index.js');
+  const { createPolicyEngine } = await import('../../src/http.js');
+  const { nodeRequestInfo, applyResult } = await import('../../src/adapters/node-http.js');
+  const { createObserver, eventFromPolicy } = await import('../../src/observability.js');
   const engine = createPolicyEngine({ policies: [{ name: 'per-ip', requestsAllowed: 1_000_000_000, timeWindowMinutes: 1, rateLimitBy: 'ip' }], logger: false });
   let observer: ReturnType<typeof createObserver> | undefined;
   if (variant !== 'off') {
@@ -73,7 +74,7 @@ async function serve(variant: Variant): Promise<number> {
 
 async function observerCostMicros(): Promise<number> {
   const { createPolicyEngine } = await import('../../src/http.js');
-  const { createObserver, eventFromPolicy } = await import('../../src/observability/index.js');
+  const { createObserver, eventFromPolicy } = await import('../../src/observability.js');
   const engine = createPolicyEngine({ policies: [{ name: 'per-ip', requestsAllowed: 1_000_000_000, timeWindowMinutes: 1, rateLimitBy: 'ip' }], logger: false });
   const observer = createObserver({ logs: { destination: '/dev/null', sampleRate: 0.01 } });
   const info = { method: 'GET', path: '/', url: '/', headers: {}, remoteAddress: '127.0.0.1' };

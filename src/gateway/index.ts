@@ -8,7 +8,6 @@
  * console.log(gw.url, gw.adminUrl);
  * ```
  */
-export { startGateway, stderrLogger, type Gateway, type GatewayLogger, type GatewayOptions } from './server.js';
-export { loadConfig, validateConfig, configJsonSchema, gatewayConfigSchema, type GatewayConfig } from './config.js';
-export { ConsumerRegistry, hashKey, type Consumer, type ApiKeyRecord, type Override } from './consumers.js';
-export { startDemoUpstream } from './demo-upstream.js';
+export { startGateway, type Gateway, type GatewayLogger, type GatewayOptions } from './server.js';
+export { loadConfig, validateConfig, configJsonSchema, type GatewayConfig } from './config.js';
+export { hashKey, type Consumer, type ApiKeyRecord, type Override } from './consumers.js';

@@ -36,8 +36,6 @@ export interface ObservabilityRoutesOptions {
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
 const COOKIE = 'sluice_admin';
-export { safeEqual };
-
 /** Answer with a problem body (titles come from the one table in src/http/problem.ts). */
 function problem(res: ServerResponse, status: number, detail: string, extra: Record<string, string> = {}): void {
   sendAdminProblem(res, status, detail, extra);

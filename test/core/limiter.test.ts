@@ -5,7 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidKeyError } from '../../src/core/errors.js';
 import type { Store } from '../../src/core/store.js';
-import { createLimiter, DEFAULT_MAX_KEY_LENGTH, limiterOn, MemoryStore, type Limiter } from '../../src/index.js';
+import { DEFAULT_MAX_KEY_LENGTH } from '../../src/core/key.js';
+import { limiterOn } from '../../src/core/limiter.js';
+import { createLimiter, MemoryStore, type Limiter } from '../../src/index.js';
 import { microClock } from './harness.js';
 
 /** 10 per second AND 20 per minute (GCRA + fixed window). */

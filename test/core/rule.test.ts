@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { compileRule, compileRules, MAX_LIMIT, MAX_WINDOW_MS, type LimitOptions } from '../../src/core/rule.js';
-import { createLimiter, limiterOn, MemoryStore, type LimiterOptions } from '../../src/index.js';
+import { limiterOn } from '../../src/core/limiter.js';
+import { createLimiter, MemoryStore, type LimiterOptions } from '../../src/index.js';
 
 function configError(fn: () => unknown): SluiceConfigError {
   try {

@@ -7,7 +7,8 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, limiterOn, MemoryStore, type Decision, type LimiterOptions } from '../../src/index.js';
+import { limiterOn } from '../../src/core/limiter.js';
+import { createLimiter, MemoryStore, type Decision, type LimiterOptions } from '../../src/index.js';
 import { microClock } from '../core/harness.js';
 
 /** A way to run the garbage collector before reading heapUsed, with or without --expose-gc. */
