@@ -6,7 +6,9 @@
  * decision, like rate-limiter-flexible). Ratios are printed against rate-limiter-flexible.
  */
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { createLimiter, MemoryStore } from '../../src/index.js';
+import { built } from '../support/built.js';
+
+const { createLimiter, MemoryStore } = await built<typeof import('../../src/index.js')>('index');
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
