@@ -8,10 +8,10 @@ import type { Step } from './step.js';
 export interface StateCodec<S> {
   /** The Redis type the state is kept in. */
   readonly redisType: 'string' | 'list';
-  /** The state as stored: one value for a string, the elements (head first) for a list. */
-  encode(state: S): string[];
+  /** The state as stored (bytes): one value for a string, the elements (head first) for a list. */
+  encode(state: S): Buffer[];
   /** The state from what is stored (as `encode` gives it). */
-  decode(stored: readonly string[]): S;
+  decode(stored: readonly Buffer[]): S;
 }
 
 /**

@@ -44,16 +44,16 @@ async function write(a: AlgorithmDefinition, redisKey: string, state: unknown): 
   await raw.del(redisKey);
   if (state === undefined) return;
   const stored = a.codec.encode(state);
-  if (a.codec.redisType === 'string') await raw.set(redisKey, stored[0] as string, 'PX', 600_000);
+  if (a.codec.redisType === 'string') await raw.set(redisKey, stored[0] as Buffer, 'PX', 600_000);
   else if (stored.length > 0) await raw.rpush(redisKey, ...stored);
 }
 
 async function read(a: AlgorithmDefinition, redisKey: string): Promise<unknown> {
   if (a.codec.redisType === 'string') {
-    const v = await raw.get(redisKey);
+    const v = await raw.getBuffer(redisKey);
     return v === null ? undefined : a.codec.decode([v]);
   }
-  const list = await raw.lrange(redisKey, 0, -1);
+  const list = await raw.lrangeBuffer(redisKey, 0, -1);
   return list.length === 0 ? undefined : a.codec.decode(list);
 }
 
@@ -156,7 +156,9 @@ describe.skipIf(skip)('sliding log in Redis', () => {
     await raw.pexpire(stateKey(key, small), 60_000);
     const expected = a.step(log, now, small, 2);
     expect(await store.decide(key, [small], 2)).toEqual(singleDecision(key, 2, expected.outcome));
-    expect(await raw.lrange(stateKey(key, small), 0, -1)).toEqual([`${now - 900_000}:2:2`, `${now - 400_000}:1:3`, `${now - 1000}:1:4`]);
+    expect(await raw.lrangeBuffer(stateKey(key, small), 0, -1)).toEqual(
+      slidingLogAlgorithm.codec.encode([now - 900_000, now - 900_000, now - 400_000, now - 1000]),
+    );
     expect(await raw.pttl(stateKey(key, small))).toBeGreaterThan(50_000);
   });
 });
