@@ -90,6 +90,42 @@ describe.skipIf(skip)('the stored state is the codec form and decides like the p
   }
 });
 
+describe.skipIf(skip)('decisions batched into one script call', () => {
+  for (const a of all) {
+    it(`${a.name}: many decisions on one key in one call (commits, refusals, peeks, time steps) decide like the pure steps in order`, async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 6 }),
+          fc.array(fc.record({ dtUs: fc.integer({ min: -2000, max: 400_000 }), cost: fc.integer({ min: 0, max: 4 }), peek: fc.boolean() }), {
+            minLength: 2,
+            maxLength: 40,
+          }),
+          async (limit, ops) => {
+            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const key = randomUUID();
+            // Issued in one tick, so the store sends them together; each carries its own time.
+            const pending: Promise<unknown>[] = [];
+            const expected: unknown[] = [];
+            let state: unknown;
+            let now = toMicros(clock());
+            for (const op of ops) {
+              now += op.dtUs;
+              clock.set(now / 1000);
+              pending.push(store.decide(key, [rule], op.cost, op.peek));
+              const s = a.step(state, now, rule, op.cost);
+              expected.push(singleDecision(key, op.cost, s.outcome));
+              if (s.outcome.allowed && !op.peek && op.cost > 0) state = s.next;
+            }
+            expect(await Promise.all(pending)).toEqual(expected);
+            expect(await read(a, stateKey(key, rule))).toEqual(state);
+          },
+        ),
+        { numRuns: 25 },
+      );
+    });
+  }
+});
+
 describe.skipIf(skip)('sliding log in Redis', () => {
   const rule = compileRule({ algorithm: 'sliding-log', limit: 10_000, windowMs: 10_000 });
   const a = slidingLogAlgorithm as unknown as AlgorithmDefinition;

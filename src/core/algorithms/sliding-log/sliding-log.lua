@@ -15,11 +15,24 @@
 
 local SLIDING_LOG_ENTRY = '<ddd'
 
--- Entry i (0-based) into the decision's cache: st.ts[i], st.units[i], st.total[i].
-local function slidingLogAt(st, i)
-  if st.ts[i] == nil then
-    st.ts[i], st.units[i], st.total[i] = struct.unpack(SLIDING_LOG_ENTRY, redis.call('LINDEX', st.key, i))
+-- A decision's view of the log is one table: st[i] caches the raw entry i (0-based) as read,
+-- st.n the length once asked. Entries are unpacked where used (unpacking is cheaper than a table).
+local function slidingLogRaw(st, i)
+  local raw = st[i]
+  if raw == nil then
+    raw = redis.call('LINDEX', st.key, tostring(i))
+    st[i] = raw
   end
+  return raw
+end
+
+local function slidingLogStamp(st, i)
+  return (struct.unpack(SLIDING_LOG_ENTRY, slidingLogRaw(st, i)))
+end
+
+local function slidingLogTotals(st, i)
+  local _, units, total = struct.unpack(SLIDING_LOG_ENTRY, slidingLogRaw(st, i))
+  return units, total
 end
 
 -- The list's length, asked only when a search goes past its first probe.
@@ -32,13 +45,10 @@ end
 -- length if none: probes from, from + 1, from + 2, from + 4, ... then a binary search in the
 -- last gap.
 local function slidingLogSearch(st, from, test)
-  slidingLogAt(st, from)
   if test(from) then return from end
   local n = slidingLogLength(st)
   local lo, hi, step = from + 1, from + 1, 1
-  while hi < n do
-    slidingLogAt(st, hi)
-    if test(hi) then break end
+  while hi < n and not test(hi) do
     lo = hi + 1
     step = step * 2
     hi = from + step
@@ -46,7 +56,6 @@ local function slidingLogSearch(st, from, test)
   if hi > n then hi = n end
   while lo < hi do
     local mid = floor((lo + hi) / 2)
-    slidingLogAt(st, mid)
     if test(mid) then hi = mid else lo = mid + 1 end
   end
   return lo
@@ -70,21 +79,31 @@ local function slidingLogUpgrade(key)
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
 
+-- Views read during this script run, by key. A batch often holds many decisions on one hot key
+-- (most of them refusals, which write nothing): they share one view until a commit changes the
+-- list. Nothing else can write the key while the script runs.
+local slidingLogViews = {}
+
 ALGORITHMS['sliding-log'] = {
-  -- Reads the head and the last entry; the step reads more only when it must search.
+  -- Reads the head and the last entry; the step reads more only when it must search. Indexes go
+  -- to redis.call as strings: Lua's number-to-string conversion costs as much as the call.
   read = function(key)
-    local head = redis.call('LINDEX', key, 0)
-    local st = { key = key, ts = {}, units = {}, total = {} }
+    local view = slidingLogViews[key]
+    if view ~= nil then return view end
+    local head = redis.call('LINDEX', key, '0')
     if not head then
-      st.n = 0
-      return st
+      view = { key = key, n = 0 }
+      slidingLogViews[key] = view
+      return view
     end
     if string.match(head, '^%-?%d+:%d+$') then
       slidingLogUpgrade(key)
-      head = redis.call('LINDEX', key, 0)
+      head = redis.call('LINDEX', key, '0')
     end
-    st.ts[0], st.units[0], st.total[0] = struct.unpack(SLIDING_LOG_ENTRY, head)
-    st.lastTs, st.lastUnits, st.lastTotal = struct.unpack(SLIDING_LOG_ENTRY, redis.call('LINDEX', key, -1))
+    local st = { key = key }
+    st[0] = head
+    st.lastTs, st.lastUnits, st.lastTotal = struct.unpack(SLIDING_LOG_ENTRY, redis.call('LINDEX', key, '-1'))
+    slidingLogViews[key] = st
     return st
   end,
 
@@ -94,8 +113,9 @@ ALGORITHMS['sliding-log'] = {
     -- first = the first live entry's index, or nil when every entry has expired (or none exists).
     local first, count = nil, 0
     if last ~= nil and last + W > now then
-      first = slidingLogSearch(st, 0, function(i) return st.ts[i] + W > now end)
-      count = st.lastTotal - st.total[first] + st.units[first]
+      first = slidingLogSearch(st, 0, function(i) return slidingLogStamp(st, i) + W > now end)
+      local units, total = slidingLogTotals(st, first)
+      count = st.lastTotal - total + units
     end
     if count + cost <= limit then
       -- After a backward clock step, new units are stamped no earlier than the newest entry, so the
@@ -120,10 +140,14 @@ ALGORITHMS['sliding-log'] = {
     if cost <= limit then
       -- Refused with cost <= limit means live units exist. The (count + cost - limit)-th oldest
       -- live unit must expire first.
-      local before = st.total[first] - st.units[first]
+      local units, total = slidingLogTotals(st, first)
+      local before = total - units
       local j = count + cost - limit
-      local i = slidingLogSearch(st, first, function(k) return st.total[k] - before >= j end)
-      retry = st.ts[i] + W - now
+      local i = slidingLogSearch(st, first, function(k)
+        local _, t = slidingLogTotals(st, k)
+        return t - before >= j
+      end)
+      retry = slidingLogStamp(st, i) + W - now
     end
     local reset = 0
     if last ~= nil then reset = last + W - now end
@@ -132,11 +156,12 @@ ALGORITHMS['sliding-log'] = {
   end,
 
   commit = function(sp, key, st, now, cost, info)
+    slidingLogViews[key] = nil
     local trim, stamp, total = info[1], info[2], info[3]
     if trim < 0 then
       if st.lastTs ~= nil then redis.call('DEL', key) end
     elseif trim > 0 then
-      redis.call('LTRIM', key, trim, -1)
+      redis.call('LTRIM', key, tostring(trim), '-1')
     end
     redis.call('RPUSH', key, struct.pack(SLIDING_LOG_ENTRY, stamp, cost, total + cost))
     redis.call('PEXPIRE', key, pttl(stamp + sp[3] - now))
