@@ -13,7 +13,7 @@
  * if (!d.allowed) console.log(`retry in ${Math.ceil(d.retryAfterMs / 1000)} s (${d.policy})`);
  * ```
  */
-import type { ConcurrencyOptions } from './core/algorithms/concurrency.js';
+import type { ConcurrencyOptions } from './core/algorithms/concurrency/index.js';
 import type { Clock } from './core/clock.js';
 import {
   concurrencyLimiterOn,
@@ -31,7 +31,7 @@ export type { Decision, Lease, RuleOutcome } from './core/decision.js';
 export { InvalidKeyError, SluiceConfigError, StoreError } from './core/errors.js';
 export { manualClock, systemClock, type Clock, type ManualClock } from './core/clock.js';
 export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT, MAX_WINDOW_MS, type Algorithm, type LimitOptions, type Rule } from './core/rule.js';
-export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency.js';
+export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
 export type { Store } from './core/store.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
