@@ -49,53 +49,55 @@ export function sfString(s: string): string {
 const sfInt = (n: number) => Math.min(999_999_999_999_999, Math.max(0, Math.floor(n)));
 
 /**
- * Write the headers of `inputs` into `out`. `refusedMs` is the wait of a refused request (the
- * `Retry-After`), or `undefined` when the request is allowed.
+ * IETF draft-10: `RateLimit-Policy` and `RateLimit`, one list member per `ietf` policy that applied,
+ * in evaluation order.
  */
-export function writeRateLimitHeaders(out: Record<string, string>, inputs: readonly HeaderInput[], refusedMs: number | undefined, nowMs: number): void {
+export function writeIetfHeaders(out: Record<string, string>, inputs: readonly HeaderInput[]): void {
   let policy = '';
   let state = '';
-  let legacy: HeaderInput | undefined;
-  let retry = false;
   for (const h of inputs) {
-    switch (h.headerMode) {
-      case 'none':
-        continue;
-      case 'ietf': {
-        const o = h.outcome;
-        const name = sfString(h.name);
-        const w = ceilSeconds(o.windowMs, 1);
-        // t: seconds until this policy gives quota back: the retry time when it refuses, its reset otherwise.
-        const t = o.allowed ? ceilSeconds(o.resetMs) : retryAfterSeconds(o.retryAfterMs);
-        policy += `${policy ? ', ' : ''}${name};q=${sfInt(h.quota)};w=${sfInt(w)}`;
-        state += `${state ? ', ' : ''}${name};r=${sfInt(o.remaining)};t=${sfInt(t)}`;
-        break;
-      }
-      case 'legacy': {
-        const o = h.outcome;
-        if (
-          legacy === undefined ||
-          o.remaining < legacy.outcome.remaining ||
-          (o.remaining === legacy.outcome.remaining && o.resetMs > legacy.outcome.resetMs)
-        ) {
-          legacy = h;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    retry = true;
+    if (h.headerMode !== 'ietf') continue;
+    const o = h.outcome;
+    const name = sfString(h.name);
+    const w = ceilSeconds(o.windowMs, 1);
+    // t: seconds until this policy gives quota back: the retry time when it refuses, its reset otherwise.
+    const t = o.allowed ? ceilSeconds(o.resetMs) : retryAfterSeconds(o.retryAfterMs);
+    policy += `${policy ? ', ' : ''}${name};q=${sfInt(h.quota)};w=${sfInt(w)}`;
+    state += `${state ? ', ' : ''}${name};r=${sfInt(o.remaining)};t=${sfInt(t)}`;
   }
   if (policy) {
     out['ratelimit-policy'] = policy;
     out['ratelimit'] = state;
   }
-  if (legacy !== undefined) {
-    const o = legacy.outcome;
-    out['x-ratelimit-limit'] = String(legacy.quota);
-    out['x-ratelimit-remaining'] = String(o.remaining);
-    out['x-ratelimit-reset'] = String(Math.ceil((nowMs + (o.allowed ? o.resetMs : retryAfterSeconds(o.retryAfterMs) * 1000)) / 1000));
+}
+
+/** `X-RateLimit-Limit/Remaining/Reset` (epoch seconds) of the `legacy` policy closest to exhaustion. */
+export function writeLegacyHeaders(out: Record<string, string>, inputs: readonly HeaderInput[], nowMs: number): void {
+  let legacy: HeaderInput | undefined;
+  for (const h of inputs) {
+    if (h.headerMode !== 'legacy') continue;
+    const o = h.outcome;
+    if (legacy === undefined || o.remaining < legacy.outcome.remaining || (o.remaining === legacy.outcome.remaining && o.resetMs > legacy.outcome.resetMs)) legacy = h;
   }
-  if (refusedMs !== undefined && retry) out['retry-after'] = String(retryAfterSeconds(refusedMs));
+  if (legacy === undefined) return;
+  const o = legacy.outcome;
+  out['x-ratelimit-limit'] = String(legacy.quota);
+  out['x-ratelimit-remaining'] = String(o.remaining);
+  out['x-ratelimit-reset'] = String(Math.ceil((nowMs + (o.allowed ? o.resetMs : retryAfterSeconds(o.retryAfterMs) * 1000)) / 1000));
+}
+
+/** `Retry-After` of a refusal, in whole seconds (RFC 9110 §10.2.3). */
+export function writeRetryAfter(out: Record<string, string>, refusedMs: number): void {
+  out['retry-after'] = String(retryAfterSeconds(refusedMs));
+}
+
+/**
+ * Write the headers of `inputs` into `out`, one writer per format. `refusedMs` is the wait of a
+ * refused request (the `Retry-After`, sent unless every policy says `none`), or `undefined` when
+ * the request is allowed. Every response path of the engine, refusals included, goes through here.
+ */
+export function writeRateLimitHeaders(out: Record<string, string>, inputs: readonly HeaderInput[], refusedMs: number | undefined, nowMs: number): void {
+  writeIetfHeaders(out, inputs);
+  writeLegacyHeaders(out, inputs, nowMs);
+  if (refusedMs !== undefined && inputs.some((h) => h.headerMode !== 'none')) writeRetryAfter(out, refusedMs);
 }

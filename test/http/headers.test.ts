@@ -1,0 +1,28 @@
+/** Rate-limit response headers: one writer per format, combined by writeRateLimitHeaders. */
+import { describe, expect, it } from 'vitest';
+import type { RuleOutcome } from '../../src/core/decision.js';
+import { writeIetfHeaders, writeLegacyHeaders, writeRateLimitHeaders, type HeaderInput } from '../../src/http/headers.js';
+
+const outcome = (o: Partial<RuleOutcome>): RuleOutcome => ({ policy: 'p', allowed: true, limit: 10, remaining: 5, resetMs: 30_000, retryAfterMs: 0, windowMs: 60_000, ...o });
+const input = (name: string, headerMode: HeaderInput['headerMode'], o: Partial<RuleOutcome> = {}): HeaderInput => ({ name, headerMode, quota: 10, outcome: outcome(o) });
+
+describe('header writers', () => {
+  it('ietf: one list member per ietf policy, in order; others ignored', () => {
+    const out: Record<string, string> = {};
+    writeIetfHeaders(out, [input('a', 'ietf'), input('b', 'legacy'), input('c"d', 'ietf', { allowed: false, remaining: 0, retryAfterMs: 1500 })]);
+    expect(out).toEqual({ 'ratelimit-policy': '"a";q=10;w=60, "c\\"d";q=10;w=60', ratelimit: '"a";r=5;t=30, "c\\"d";r=0;t=2' });
+  });
+  it('legacy: the policy closest to exhaustion, reset in epoch seconds', () => {
+    const out: Record<string, string> = {};
+    writeLegacyHeaders(out, [input('a', 'legacy', { remaining: 7 }), input('b', 'legacy', { remaining: 2, resetMs: 10_000 })], 1_000_000);
+    expect(out).toEqual({ 'x-ratelimit-limit': '10', 'x-ratelimit-remaining': '2', 'x-ratelimit-reset': '1010' });
+  });
+  it('Retry-After on refusals unless every policy says none', () => {
+    const refused: Record<string, string> = {};
+    writeRateLimitHeaders(refused, [input('a', 'retry-after', { allowed: false, remaining: 0, retryAfterMs: 200 })], 200, 0);
+    expect(refused).toEqual({ 'retry-after': '1' });
+    const silent: Record<string, string> = {};
+    writeRateLimitHeaders(silent, [input('a', 'none', { allowed: false })], 200, 0);
+    expect(silent).toEqual({});
+  });
+});
