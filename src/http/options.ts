@@ -6,6 +6,7 @@
  */
 import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, describe, type Algorithm, type Rule } from '../core/rule.js';
+import type { z } from 'zod';
 import { firstIssue, HEADER_MODES, policyOptionsSchema, RATE_LIMIT_BY, windowMsOf } from '../policy/schema.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
 import type { HttpRequestInfo } from './request.js';
@@ -154,6 +155,12 @@ export interface CompiledPolicy {
 
 /** A window from minutes or seconds (exactly one may be given), in ms. */
 export { windowMsOf };
+
+// The documented options and the schema name the same fields: adding one to either without the
+// other fails to compile here.
+type SameKeys<A, B> = [keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false;
+const optionsMatchSchema: SameKeys<RateLimitPolicyOptions, z.input<typeof policyOptionsSchema>> = true;
+void optionsMatchSchema;
 
 /** Every object `compilePolicy` returned: the engine takes these as they are, without compiling again. */
 const compiled = new WeakSet<object>();
