@@ -94,17 +94,9 @@ program
   .description('validate a config file without starting')
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(async (o: { config: string }) => {
-    const { loadConfig } = await import('../gateway/config.js');
-    const { compilePolicies } = await import('../gateway/policies.js');
-    const { ConsumerRegistry } = await import('../gateway/consumers.js');
-    const { MemoryStore } = await import('../stores/memory-store.js');
+    const { checkConfig } = await import('./check.js');
     try {
-      const c = loadConfig(o.config);
-      // Compile the policies too: option errors the schema cannot see (e.g. burst with a window algorithm).
-      const registry = new ConsumerRegistry({ type: 'memory' });
-      registry.setStatic(c.consumers);
-      compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
-      process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams)\n`);
+      process.stdout.write(`${o.config}: OK (${checkConfig(o.config)})\n`);
     } catch (err) {
       configError(o.config, err);
     }
