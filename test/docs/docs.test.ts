@@ -33,7 +33,7 @@ describe('the docs checker itself', () => {
     } finally {
       dir.dispose();
     }
-  });
+  }, 120_000);
 });
 
 describe('README.md and docs/*.md', () => {

@@ -180,3 +180,14 @@ export function shell(line: string, cwd: string, timeoutMs = 120_000): { code: n
   const r = spawnSync('bash', ['-c', line], { cwd, env: process.env, encoding: 'utf8', timeout: timeoutMs });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** Run one shell line without blocking the test process (so two compilations overlap). */
+export function shellAsync(line: string, cwd: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const proc = spawn('bash', ['-c', line], { cwd, env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    proc.on('exit', (code) => resolve({ code, output }));
+  });
+}
