@@ -164,18 +164,20 @@ describe('the CLI from node_modules', () => {
   });
 
   it('errors are one line naming what is wrong and what to do; exit 1 for a bad config, 2 for bad usage', () => {
+    // The installed bin directly (npx adds nothing to these checks but a second of startup each).
+    const sluice = './node_modules/.bin/sluice';
     writeFileSync(join(packed.project, 'bad.yaml'), 'upstreams: { api: { url: http://127.0.0.1:1 } }\nroutes: [{ path: /x, upstream: nope }]\n');
-    const bad = shell('npx sluice check --config bad.yaml', packed.project);
+    const bad = shell(`${sluice} check --config bad.yaml`, packed.project);
     expect(bad.stderr).toMatch(/^sluice: invalid config bad\.yaml at routes\[0\]\.upstream: .*; fix it, then run: sluice check --config bad\.yaml\n$/);
     expect(bad.code).toBe(1);
-    const usage = shell('npx sluice serve', packed.project);
+    const usage = shell(`${sluice} serve`, packed.project);
     expect(usage.stderr).toBe("sluice: required option '-c, --config <file>' not specified (see sluice --help)\n");
     expect(usage.code).toBe(2);
-    const unknown = shell('npx sluice frobnicate', packed.project);
+    const unknown = shell(`${sluice} frobnicate`, packed.project);
     expect(unknown.stderr.split('\n').filter(Boolean)).toHaveLength(1);
     expect(unknown.code).toBe(2);
     // Stack traces only on request.
-    const missing = shell('npx sluice report --admin http://127.0.0.1:9 --token t', packed.project);
+    const missing = shell(`${sluice} report --admin http://127.0.0.1:9 --token t`, packed.project);
     expect(missing.stderr).not.toMatch(/\n\s+at /);
     expect(missing.code).toBe(1);
   });
