@@ -13,7 +13,19 @@
  * Labels are the low-cardinality ones Prometheus uses; consumer ids go on spans, never on metrics.
  */
 import { readFileSync } from 'node:fs';
-import { metrics, SpanKind, SpanStatusCode, trace, type Attributes, type Counter, type MeterProvider, type Tracer } from '@opentelemetry/api';
+import {
+  createNoopMeter,
+  metrics,
+  ProxyTracerProvider,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Counter,
+  type MeterProvider,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
 import { outcomeOf, type RequestEvent } from './events.js';
 
 /** Instrumentation scope name (meter and tracer). */
@@ -34,43 +46,52 @@ export interface OtelRecorder {
 }
 
 interface Instruments {
-  provider: MeterProvider;
-  decisions: Counter;
-  refusals: Counter;
+  meterProvider: MeterProvider;
+  tracerProvider: TracerProvider;
+  /** Undefined while the global MeterProvider is the API's no-op. */
+  decisions?: Counter;
+  refusals?: Counter;
+  /** Undefined while no TracerProvider is registered. */
+  tracer?: Tracer;
 }
 
 /**
- * Create a recorder. Instruments follow the global MeterProvider: an SDK registered after this
- * call (or replaced later) still receives the measurements. The tracer is the API's proxy, which
- * does the same for spans.
+ * Create a recorder. Instruments follow the global providers: an SDK registered after this call
+ * (or replaced later) still receives the measurements. While no SDK is registered, a request costs
+ * two identity checks: no attributes are built and no no-op span is created.
  */
 export function createOtelRecorder(): OtelRecorder {
-  let tracer: Tracer | undefined; // fetched on first use, inside the guard: a broken provider may throw
-  let instruments: Instruments | undefined;
+  let cache: Instruments | undefined;
   const current = (): Instruments => {
-    const provider = metrics.getMeterProvider();
-    if (instruments?.provider !== provider) {
-      const meter = provider.getMeter(OTEL_SCOPE, version);
-      instruments = {
-        provider,
-        decisions: meter.createCounter('sluice.decisions', { description: 'Rate-limit decisions by route, policy and outcome', unit: '{decision}' }),
-        refusals: meter.createCounter('sluice.refusals', { description: 'Requests refused by the rate limiter (429, 403, 401, 503)', unit: '{request}' }),
-      };
+    const meterProvider = metrics.getMeterProvider();
+    const global = trace.getTracerProvider();
+    // The global tracer provider is a proxy whose delegate is the SDK's provider once one is registered.
+    const tracerProvider = global instanceof ProxyTracerProvider ? global.getDelegate() : global;
+    if (cache?.meterProvider === meterProvider && cache.tracerProvider === tracerProvider) return cache;
+    const next: Instruments = { meterProvider, tracerProvider };
+    const meter = meterProvider.getMeter(OTEL_SCOPE, version);
+    if (meter !== createNoopMeter()) {
+      next.decisions = meter.createCounter('sluice.decisions', { description: 'Rate-limit decisions by route, policy and outcome', unit: '{decision}' });
+      next.refusals = meter.createCounter('sluice.refusals', { description: 'Requests refused by the rate limiter (429, 403, 401, 503)', unit: '{request}' });
     }
-    return instruments;
+    const tracer = global instanceof ProxyTracerProvider ? global.getDelegateTracer(OTEL_SCOPE, version) : global.getTracer(OTEL_SCOPE, version);
+    if (tracer !== undefined) next.tracer = tracer;
+    cache = next;
+    return next;
   };
 
   return {
     record(e) {
       try {
+        const { decisions, refusals, tracer } = current();
+        if (decisions === undefined && tracer === undefined) return;
         const outcome = outcomeOf(e);
         const labels: Attributes = { 'sluice.route': e.route, 'sluice.outcome': outcome };
         if (e.policy !== undefined) labels['sluice.policy'] = e.policy;
-        const { decisions, refusals } = current();
-        decisions.add(1, labels);
-        if (!e.allowed) refusals.add(1, { 'sluice.route': e.route, 'sluice.policy': e.policy ?? '', 'http.response.status_code': e.status });
+        decisions?.add(1, labels);
+        if (!e.allowed) refusals?.add(1, { 'sluice.route': e.route, 'sluice.policy': e.policy ?? '', 'http.response.status_code': e.status });
+        if (tracer === undefined) return;
 
-        tracer ??= trace.getTracer(OTEL_SCOPE, version);
         const span = tracer.startSpan('sluice.rate_limit', { kind: SpanKind.INTERNAL, startTime: e.time });
         if (span.isRecording()) {
           const d = e.decision;
