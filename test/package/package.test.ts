@@ -133,8 +133,9 @@ describe('entry points', () => {
           return f;
         });
         const options = m === 'node16' ? { module: 'node16', moduleResolution: 'node16' } : { module: 'preserve', moduleResolution: 'bundler' };
-        // skipLibCheck off: the shipped .d.ts files are checked too, as a strict consumer would.
-        const tsconfig = { compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files };
+        // node16 runs with skipLibCheck off: the shipped .d.ts files are checked too, as a strict
+        // consumer would; checking every library's declarations a second time adds nothing.
+        const tsconfig = { compilerOptions: { ...options, target: 'ES2022', strict: true, noEmit: true, skipLibCheck: m === 'bundler', types: ['node'] }, files };
         writeFileSync(join(packed.project, `tsconfig.${m}.json`), JSON.stringify(tsconfig, null, 2));
         return [m, shellAsync(`node ${JSON.stringify(join(ROOT, 'node_modules/typescript/bin/tsc'))} -p tsconfig.${m}.json`, packed.project)] as const;
       }),
