@@ -75,18 +75,19 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .option('--port <port>', 'override server.port', port)
   .option('--admin-port <port>', 'override admin.port', port)
+  .option('--forward-auth-port <port>', 'override forwardAuth.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
-  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean }) => {
+  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean }) => {
     const { startGateway } = await import('../gateway/server.js');
     let gw;
     try {
-      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
+      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}), ...(o.forwardAuthPort !== undefined ? { forwardAuthPort: o.forwardAuthPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -96,10 +97,23 @@ program
   .action(async (o: { config: string }) => {
     const { checkConfig } = await import('./check.js');
     try {
-      process.stdout.write(`${o.config}: OK (${checkConfig(o.config)})\n`);
+      process.stdout.write(`${o.config}: OK (${await checkConfig(o.config)})\n`);
     } catch (err) {
       configError(o.config, err);
     }
+  });
+
+program
+  .command('demo-upstream')
+  .description('run only the demo upstream API (GET /hello), for the proxy examples')
+  .option('--port <port>', 'port (default 3000)', port)
+  .action(async (o: { port?: number }) => {
+    const { startDemoUpstream } = await import('../gateway/demo-upstream.js');
+    const u = await startDemoUpstream(o.port ?? 3000);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: u.url, pid: process.pid })}\n`);
+    const stop = () => void u.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
 
 program

@@ -136,11 +136,11 @@ export function runBlock(b: CodeBlock, dir: string, index: number): { code: numb
 export const EXAMPLE_ENV: NodeJS.ProcessEnv = { SLUICE_ADMIN_TOKEN: 'docs-example-token-0123456789', DEMO_UPSTREAM_URL: 'http://127.0.0.1:3000' };
 
 /** Validate a YAML block with `sluice check`'s function; returns the problem or undefined. */
-export function checkYaml(b: CodeBlock, dir: string, index: number): SnippetProblem | undefined {
+export async function checkYaml(b: CodeBlock, dir: string, index: number): Promise<SnippetProblem | undefined> {
   const file = join(dir, `config-${index}.yaml`);
   writeFileSync(file, `${b.preamble ? `${b.preamble}\n` : ''}${b.code}\n`);
   try {
-    checkConfig(file, { ...EXAMPLE_ENV });
+    await checkConfig(file, { ...EXAMPLE_ENV });
     return undefined;
   } catch (err) {
     const e = err as { field?: string; message?: string };

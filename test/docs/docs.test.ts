@@ -22,14 +22,14 @@ describe('the docs checker itself', () => {
     expect(b).toMatchObject({ lang: 'yaml', flags: ['partial'], line: 9, code: 'a: 1' });
   });
 
-  it('reports a type error at its Markdown line, and a bad config with its field path', () => {
+  it('reports a type error at its Markdown line, and a bad config with its field path', async () => {
     const dir = scratch('docs-self');
     try {
       const md = ['```ts', "import { createLimiter } from 'sluice';", "createLimiter({ limit: 'ten', windowMs: 1000 });", '```', '```yaml', 'upstreams: { api: { url: http://127.0.0.1:1 } }', 'routes: [{ path: /x, upstream: nope }]', '```'].join('\n');
       const [code, yaml] = codeBlocks(md, join(ROOT, 'fake.md'));
       const problems = typeCheck([code!], dir.dir);
       expect(problems.map((p) => p.at)).toEqual(['fake.md:3']);
-      expect(checkYaml(yaml!, dir.dir, 0)?.message).toMatch(/routes\[0\]\.upstream/);
+      expect((await checkYaml(yaml!, dir.dir, 0))?.message).toMatch(/routes\[0\]\.upstream/);
     } finally {
       dir.dispose();
     }
@@ -55,8 +55,8 @@ describe('README.md and docs/*.md', () => {
     expect(r.code).toBe(0);
   }, 60_000);
 
-  it.each(blocks.yaml.map((b, i) => [where(b), b, i] as const))('%s passes sluice check', (_at, b, i) => {
-    expect(checkYaml(b, tmp.dir, i)).toBeUndefined();
+  it.each(blocks.yaml.map((b, i) => [where(b), b, i] as const))('%s passes sluice check', async (_at, b, i) => {
+    expect(await checkYaml(b, tmp.dir, i)).toBeUndefined();
   });
 });
 
