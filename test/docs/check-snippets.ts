@@ -32,7 +32,18 @@ export const YAML_LANGS = new Set(['yaml', 'yml']);
 /** Where a block is, for messages: `docs/http.md:12`. */
 export const where = (b: CodeBlock) => `${relative(ROOT, b.file)}:${b.line}`;
 
-/** Every checkable block of the docs, and the ones flagged `partial`. */
+/** The words the checker itself understands in an info string. */
+const CHECKER_FLAGS = new Set(['partial', 'run', 'sluice']);
+
+/**
+ * The other tool a block is written for, named in its info string (```yaml traefik): such a
+ * block is not a Sluice config or program, so it is listed as skipped, never validated as one.
+ */
+export function foreignTool(b: CodeBlock): string | undefined {
+  return b.flags.find((f) => !CHECKER_FLAGS.has(f));
+}
+
+/** Every checkable block of the docs, and the skipped ones (flagged `partial`, or for another tool). */
 export function collect(files = docFiles()): { code: CodeBlock[]; yaml: CodeBlock[]; partial: CodeBlock[] } {
   const code: CodeBlock[] = [];
   const yaml: CodeBlock[] = [];
@@ -40,7 +51,7 @@ export function collect(files = docFiles()): { code: CodeBlock[]; yaml: CodeBloc
   for (const f of files) {
     for (const b of codeBlocks(readFileSync(f, 'utf8'), f)) {
       if (!CODE_LANGS.has(b.lang) && !YAML_LANGS.has(b.lang)) continue;
-      if (b.flags.includes('partial')) partial.push(b);
+      if (b.flags.includes('partial') || foreignTool(b) !== undefined) partial.push(b);
       else (CODE_LANGS.has(b.lang) ? code : yaml).push(b);
     }
   }

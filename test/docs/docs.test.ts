@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeBlocks } from './markdown.js';
-import { checkYaml, collect, ROOT, runBlock, scratch, typeCheck, where } from './check-snippets.js';
+import { checkYaml, collect, foreignTool, ROOT, runBlock, scratch, typeCheck, where } from './check-snippets.js';
 
 const blocks = collect();
 const tmp = scratch('docs');
@@ -20,6 +20,10 @@ describe('the docs checker itself', () => {
     const [a, b] = codeBlocks(md, 'x.md');
     expect(a).toMatchObject({ lang: 'ts', flags: ['run'], line: 5, code: 'app.use(1);', preamble: 'declare const app: { use(x: unknown): void };' });
     expect(b).toMatchObject({ lang: 'yaml', flags: ['partial'], line: 9, code: 'a: 1' });
+    // A block for another tool names it; it is skipped (and listed), never validated as a Sluice config.
+    const [traefik] = codeBlocks('```yaml traefik\nhttp: {}\n```', 'y.md');
+    expect(foreignTool(traefik!)).toBe('traefik');
+    expect(foreignTool(a!)).toBeUndefined();
   });
 
   it('reports a type error at its Markdown line, and a bad config with its field path', async () => {
@@ -37,9 +41,9 @@ describe('the docs checker itself', () => {
 });
 
 describe('README.md and docs/*.md', () => {
-  it('lists the examples it skips as partial', () => {
+  it('lists the examples it skips (partial, or written for another tool)', () => {
     // Printed so a skipped example is never silent; each must say why in the surrounding prose.
-    console.log(`docs: ${blocks.code.length} code and ${blocks.yaml.length} YAML examples checked; ${blocks.partial.length} partial, skipped:${blocks.partial.map((b) => `\n  ${where(b)} (${b.lang})`).join('') || ' none'}`);
+    console.log(`docs: ${blocks.code.length} code and ${blocks.yaml.length} YAML examples checked; ${blocks.partial.length} skipped:${blocks.partial.map((b) => `\n  ${where(b)} (${b.lang}${foreignTool(b) ? ` for ${foreignTool(b)}` : ', partial'})`).join('') || ' none'}`);
     expect(blocks.code.length + blocks.yaml.length).toBeGreaterThan(0);
   });
 
