@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeBlocks } from './markdown.js';
-import { checkYaml, collect, foreignTool, ROOT, runBlock, scratch, typeCheck, where } from './check-snippets.js';
+import { checkConfig } from '../../src/cli/check.js';
+import { checkYaml, collect, EXAMPLE_ENV, foreignTool, ROOT, runBlock, scratch, typeCheck, where } from './check-snippets.js';
 
 const blocks = collect();
 const tmp = scratch('docs');
@@ -82,15 +83,20 @@ describe('examples/', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('examples/sluice.yaml (what `sluice start` runs) passes sluice check', () => {
+  it('examples/sluice.yaml (what `sluice start` runs) passes the sluice check command', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'check', '--config', 'examples/sluice.yaml'], {
       cwd: ROOT,
-      env: { ...process.env, SLUICE_ADMIN_TOKEN: 'docs-example-token-0123456789' },
+      env: { ...process.env, ...EXAMPLE_ENV },
       encoding: 'utf8',
     });
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/OK \(\d+ routes/);
     expect(r.status).toBe(0);
+  });
+
+  const configs = readdirSync(join(ROOT, 'examples'), { recursive: true, encoding: 'utf8' }).filter((f) => /(^|\/)sluice\.ya?ml$/.test(f));
+  it.each(configs)('examples/%s passes sluice check', async (f) => {
+    await expect(checkConfig(join(ROOT, 'examples', f), { ...EXAMPLE_ENV })).resolves.toMatch(/\d+ routes/);
   });
 
   it('examples/sms-csv --demo sends every row through the client with zero 429s, using only shipped code', () => {
