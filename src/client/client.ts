@@ -368,9 +368,11 @@ export function createClient(options: ClientOptions = {}): Client {
         if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt && mayLearn(credential, info.group)) {
           remember(endpoint, info.group);
           target = laneOf(credential, info.group);
-          scheduler.move(lane, endpoint, target);
         }
-        const pauseMs = await scheduler.observe(permit, target, info, res.status);
+        const observed = scheduler.observe(permit, target, info, res.status);
+        // Waiting callers of the endpoint follow it to its group once the group's pause is set.
+        scheduler.move(lane, endpoint, target);
+        const pauseMs = await observed;
         scheduler.release(permit);
         if (pauseMs !== undefined) emitter.emit('throttled', { id, group: target.group, status: res.status, waitMs: pauseMs });
         if (res.status === 429) {

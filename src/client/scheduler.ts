@@ -263,7 +263,8 @@ export class Scheduler {
     lane.limit = { ...limit };
     lane.source = source;
     lane.generation++;
-    lane.probing = false;
+    // A known budget ends the probing of a new lane, not the single request that resumes a pause.
+    if (lane.pausedUntil <= Date.now()) lane.probing = false;
     lane.remaining = undefined;
     this.pump(lane);
     return true;
@@ -376,6 +377,30 @@ export class Scheduler {
     // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
     if (target !== lane && !throttled) target.probing = false;
+    // The pause first: learning a budget pumps the lane, which must not send during a 429 pause.
+    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
+    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
+    // next answer is a 429 too, the backoff takes over.
+    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // A bare 429 to a request sent before the lane's last pause began is the same refusal again
+    // (a burst already in flight): it neither adapts nor extends the pause.
+    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
+    if (info.format !== 'none') target.aimd = undefined;
+    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
+    let pauseMs: number | undefined;
+    if (stale) {
+      pauseMs = Math.max(0, target.pausedUntil - now);
+    } else if (edge && target.aimd !== undefined) {
+      pauseMs = Math.ceil(2 * intervalMs(target.aimd));
+      target.shortPaused = true;
+      this.pause(target, now + pauseMs);
+    } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
+      pauseMs = this.pauseFor(target, info);
+      this.pause(target, now + pauseMs);
+    } else {
+      target.backoffs = 0;
+      target.shortPaused = false;
+    }
     if (info.limit !== undefined && info.windowMs !== undefined) {
       const learned = { limit: info.limit, windowMs: info.windowMs };
       if (this.setLimit(target, learned, 'learned')) {
@@ -399,29 +424,6 @@ export class Scheduler {
     // costs throughput, never a 429. Within one process the completion gate does this already.
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
       if (now - p.sentAt > this.s.marginMs(lane.limit.windowMs)) await this.charge(lane, p.cost);
-    }
-    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
-    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
-    // next answer is a 429 too, the backoff takes over.
-    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
-    // A bare 429 to a request sent before the lane's last pause began is the same refusal again
-    // (a burst already in flight): it neither adapts nor extends the pause.
-    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
-    if (info.format !== 'none') target.aimd = undefined;
-    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
-    let pauseMs: number | undefined;
-    if (stale) {
-      pauseMs = Math.max(0, target.pausedUntil - now);
-    } else if (edge && target.aimd !== undefined) {
-      pauseMs = Math.ceil(2 * intervalMs(target.aimd));
-      target.shortPaused = true;
-      this.pause(target, now + pauseMs);
-    } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
-      pauseMs = this.pauseFor(target, info);
-      this.pause(target, now + pauseMs);
-    } else {
-      target.backoffs = 0;
-      target.shortPaused = false;
     }
     this.pump(target);
     return pauseMs;
