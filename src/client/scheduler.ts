@@ -132,6 +132,8 @@ export class Lane {
   lastSendAt = 0;
   /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
   burstOff = false;
+  /** Largest call cost seen (the spreading bucket holds at least this). */
+  maxCost = 1;
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
   /** Last dispatch or answer, for dropping idle lanes. */
@@ -232,7 +234,7 @@ export class Scheduler {
     lane.burstOff = true;
     const burst = Math.ceil(lane.limit.limit * this.s.burstRatio);
     if (burst <= 1) return false;
-    this.setLimit(lane, lane.limit, lane.source);
+    this.build(lane, lane.limit, lane.source);
     return true;
   }
 
@@ -243,9 +245,16 @@ export class Scheduler {
       const looser = limit.limit / limit.windowMs >= lane.limit.limit / lane.limit.windowMs && limit.limit >= lane.limit.limit;
       if (same || (lane.source === 'config' && looser)) return false;
     }
+    this.build(lane, limit, source);
+    return true;
+  }
+
+  /** (Re)build a lane's limiter for `limit` (also when only the burst changed). */
+  private build(lane: Lane, limit: GroupLimit, source: 'config' | 'learned'): void {
     const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
     const window = limit.windowMs + margin;
-    const burst = lane.burstOff ? 1 : Math.max(1, Math.min(limit.limit, Math.ceil(limit.limit * this.s.burstRatio)));
+    // A call of cost c needs a bucket of at least c (else the GCRA could never admit it).
+    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.s.burstRatio)));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
@@ -267,7 +276,6 @@ export class Scheduler {
     if (lane.pausedUntil <= Date.now()) lane.probing = false;
     lane.remaining = undefined;
     this.pump(lane);
-    return true;
   }
 
   /** Wait for permission to send on `lane`. */
@@ -309,6 +317,10 @@ export class Scheduler {
         );
       }
       w.lane$ = lane;
+      if (w.cost > lane.maxCost) {
+        lane.maxCost = w.cost;
+        if (lane.limit !== undefined && lane.source !== 'none') this.build(lane, lane.limit, lane.source);
+      }
       insert(lane.queue, w);
       this.pump(lane);
     });
