@@ -393,11 +393,14 @@ export class Scheduler {
     // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
     // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
     // next answer is a 429 too, the backoff takes over.
-    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // Answers without time information (no header at all, or a bucket level like Shopify's) teach
+    // the adaptive rate; a reset or a window makes it unnecessary.
+    const timeless = info.format === 'none' || (info.resetMs === undefined && info.windowMs === undefined);
+    const edge = throttled && timeless && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
     // A bare 429 to a request sent before the lane's last pause began is the same refusal again
     // (a burst already in flight): it neither adapts nor extends the pause.
-    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
-    if (info.format !== 'none') target.aimd = undefined;
+    const stale = throttled && timeless && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
+    if (!timeless) target.aimd = undefined;
     else if (!target.exempt && !stale) this.adapt(p, target, throttled);
     let pauseMs: number | undefined;
     if (stale) {
@@ -461,7 +464,7 @@ export class Scheduler {
   private adapt(p: Permit, lane: Lane, throttled: boolean): void {
     if (!throttled) {
       if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced);
-      else if (lane.source === 'none' && lane.remaining === undefined) {
+      else if (lane.source === 'none' && lane.resetAt === undefined) {
         lane.aimd = slowStart();
         lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
       }
@@ -477,7 +480,8 @@ export class Scheduler {
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
   private pauseFor(lane: Lane, info: RateLimitInfo): number {
-    if (info.retryAfterMs !== undefined) return Math.max(this.s.minPauseMs, info.retryAfterMs);
+    // A short Retry-After (decimals) is honoured; 0, a past date or a few ms would make a hot loop.
+    if (info.retryAfterMs !== undefined) return info.retryAfterMs >= 100 ? info.retryAfterMs : Math.max(this.s.minPauseMs, info.retryAfterMs);
     // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
@@ -487,6 +491,16 @@ export class Scheduler {
   private async charge(lane: Lane, units: number): Promise<void> {
     const charger = lane.charger;
     if (charger === undefined || units <= 0) return;
+    // Bookkeeping of a call that already has its answer: a store failure must not fail the call
+    // (the next decision meets the store again and fails the caller that needs it).
+    try {
+      await this.chargeNow(lane, charger, units);
+    } catch {
+      /* store unavailable: the correction is lost, the answer stands */
+    }
+  }
+
+  private async chargeNow(lane: Lane, charger: Limiter, units: number): Promise<void> {
     const key = this.s.keyPrefix + lane.key;
     const room = (await charger.peek(key, 0)).remaining;
     const take = Math.min(units, room);
@@ -498,13 +512,21 @@ export class Scheduler {
   /** The server says `remaining`; ours said `p.localRemaining` at dispatch. Charge any shortfall. */
   private async reconcile(p: Permit, lane: Lane, remaining: number): Promise<void> {
     if (lane.limiter === undefined) return;
+    try {
+      await this.reconcileNow(p, lane, lane.limiter, remaining);
+    } catch {
+      /* store unavailable: as in charge() */
+    }
+  }
+
+  private async reconcileNow(p: Permit, lane: Lane, limiter: Limiter, remaining: number): Promise<void> {
     let deficit: number;
     if (p.lane === lane && p.generation === lane.generation && p.localRemaining !== undefined) {
       // Requests dispatched after this one may have reached the server first: excuse them.
       const later = lane.dispatchSeq - p.dispatchSeq;
       deficit = p.localRemaining - remaining - (lane.corrections - p.corrections) - later;
     } else {
-      const peek = await lane.limiter.peek(this.s.keyPrefix + lane.key, 0);
+      const peek = await limiter.peek(this.s.keyPrefix + lane.key, 0);
       deficit = slidingRemaining(peek) - remaining - Math.max(0, lane.inFlight);
     }
     if (deficit > 0) await this.charge(lane, deficit);
