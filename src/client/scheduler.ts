@@ -134,6 +134,8 @@ export class Lane {
   burstOff = false;
   /** Largest call cost seen (the spreading bucket holds at least this). */
   maxCost = 1;
+  /** Smoothed round trip of the lane's requests, ms (0: none yet). */
+  rttMs = 0;
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
   /** Last dispatch or answer, for dropping idle lanes. */
@@ -385,6 +387,8 @@ export class Scheduler {
     const now = Date.now();
     const lane = p.lane;
     lane.lastUsed = target.lastUsed = now;
+    const rtt = now - p.sentAt;
+    lane.rttMs = lane.rttMs === 0 ? rtt : 0.8 * lane.rttMs + 0.2 * rtt;
     const throttled = status === 429;
     // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
@@ -614,7 +618,7 @@ export class Scheduler {
     if (this.closed || lane.deciding) return;
     while (lane.queue.length > 0) {
       if (!lane.exempt && this.inFlight >= this.s.concurrency) return;
-      if (lane.inFlight >= (lane.probing ? 1 : lane.maxInFlight)) return;
+      if (lane.inFlight >= this.inFlightCap(lane)) return;
       const now = Date.now();
       const cost = (lane.queue[0] as Waiter).cost;
       const until = Math.max(lane.pausedUntil, lane.spacingUntil, lane.aimdUntil, this.gate(lane, now, cost));
@@ -665,6 +669,16 @@ export class Scheduler {
       );
       return;
     }
+  }
+
+  /**
+   * Requests a lane may have in flight: 1 while probing; at an adaptive rate, what that rate puts in
+   * flight over one round trip, plus one (more only adds refusals at a window's edge).
+   */
+  private inFlightCap(lane: Lane): number {
+    if (lane.probing) return 1;
+    if (lane.aimd !== undefined && lane.rttMs > 0) return Math.max(1, Math.ceil((lane.aimd.rate * lane.rttMs) / 1000) + 1);
+    return lane.maxInFlight;
   }
 
   private dispatch(lane: Lane, localRemaining: number | undefined): void {
