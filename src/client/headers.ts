@@ -201,7 +201,7 @@ export function parseRetryAfter(raw: string, now: number, warn: Warn): number | 
     return undefined;
   }
   const longest = Math.max(...waits);
-  if (waits.some((w) => Math.abs(w - longest) > 1000)) {
+  if (waits.some((w) => w !== longest)) {
     warn({ header: 'retry-after', value: raw, reason: 'several different values; the longest wait is used' });
   }
   return pastIsZero('retry-after', raw, longest, warn);
