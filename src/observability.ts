@@ -1,6 +1,7 @@
 /**
  * `sluice/observability`: request logs, Prometheus metrics, analytics (memory or Redis), near-limit
- * warnings, the admin routes with the dashboard. The gateway builds one {@link createObserver} and
+ * warnings, the admin routes with the dashboard, and OpenTelemetry metrics and spans (through
+ * `@opentelemetry/api`, no-op until an SDK is registered). The gateway builds one {@link createObserver} and
  * calls `record(event)` once per finished request; an app using the middleware does the same with
  * {@link eventFromPolicy}. Every name is listed in docs/api.md.
  */
@@ -21,3 +22,4 @@ export { WarningEmitter, type NearLimitWarning, type WarningOptions } from './ob
 export { createObservabilityRoutes, type AdminHandler, type ObservabilityRoutesOptions } from './observability/admin-routes.js';
 export { eventFromPolicy, type PolicyEventInput } from './observability/from-policy.js';
 export type { ObservabilityConfig } from './observability/config.js';
+export { createOtelRecorder, OTEL_SCOPE, type OtelRecorder } from './observability/otel.js';
