@@ -71,17 +71,41 @@ program
   .option('--port <port>', 'override server.port', port)
   .option('--admin-port <port>', 'override admin.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
-  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean }) => {
+  .option('--rls-port <port>', 'override rls.port (the Envoy rate limit service)', port)
+  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean; rlsPort?: number }) => {
     const { startGateway } = await import('../gateway/server.js');
+    const { planRls, serveRlsAlone } = await import('./rls.js');
+    let plan;
+    try {
+      // The rls: section's own files are read (and every error reported) before any port opens.
+      plan = planRls(o.config);
+      if (plan?.alone === true) {
+        const rls = await serveRlsAlone(plan, o.rlsPort);
+        process.stdout.write(`${JSON.stringify({ event: 'listening', url: null, adminUrl: null, rls: rls.address, pid: process.pid })}\n`);
+        process.stderr.write(`sluice rate limit service (Envoy gRPC) on ${rls.address} (config ${resolve(o.config)})\n`);
+        return;
+      }
+    } catch (err) {
+      configError(o.config, err);
+    }
     let gw;
     try {
       gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
+    let rls;
+    if (plan !== undefined) {
+      try {
+        rls = await plan.start(gw.store, o.rlsPort);
+      } catch (err) {
+        await gw.close();
+        configError(o.config, err);
+      }
+    }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, ...(rls ? { rls: rls.address } : {}), pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${rls ? `, rate limit service (Envoy gRPC) on ${rls.address}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -99,7 +123,10 @@ program
       const registry = new ConsumerRegistry({ type: 'memory' });
       registry.setStatic(c.consumers);
       compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
-      process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams)\n`);
+      // The rls: section's envoyproxy/ratelimit files, with the Go service's validation errors.
+      const { loadRlsConfigs } = await import('../decisions/rls/index.js');
+      const domains = c.rls === undefined ? undefined : loadRlsConfigs(c.rls, dirname(resolve(o.config))).domains.size;
+      process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams${domains === undefined ? '' : `, rls: ${domains} domains`})\n`);
     } catch (err) {
       configError(o.config, err);
     }

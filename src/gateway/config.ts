@@ -14,6 +14,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { observabilityConfigSchema } from '../observability/config.js';
+import { rlsConfigSchema } from '../decisions/rls/settings.js';
 
 const ms = (max: number) => z.number().int().min(1).max(max);
 const name = z.string().min(1).max(200);
@@ -185,15 +186,22 @@ export const gatewayConfigSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     admin: adminSchema.optional().describe('Admin API on its own port; absent = no admin API.'),
     store: storeSchema.default('memory'),
-    upstreams: z.record(name, upstreamSchema).refine((u) => Object.keys(u).length > 0, { message: 'at least one upstream is required' }),
+    upstreams: z.record(name, upstreamSchema).default({}),
     policies: z.record(name, policySchema).default({}),
     tiers: z.record(name, tierSchema).default({}),
     auth: authSchema.default({}),
     consumers: z.array(consumerSchema).default([]),
-    routes: z.array(routeSchema).min(1, 'at least one route is required'),
+    routes: z.array(routeSchema).default([]),
     observability: observabilityConfigSchema.optional(),
+    rls: rlsConfigSchema.optional().describe('Envoy rate limit service (gRPC) over envoyproxy/ratelimit config files.'),
   })
-  .strict();
+  .strict()
+  // Routes and upstreams may be left out only when the file runs the Envoy rate limit service alone.
+  .superRefine((c, ctx) => {
+    if (c.rls !== undefined) return;
+    if (Object.keys(c.upstreams).length === 0) ctx.addIssue({ code: 'custom', path: ['upstreams'], message: 'at least one upstream is required' });
+    else if (c.routes.length === 0) ctx.addIssue({ code: 'custom', path: ['routes'], message: 'at least one route is required' });
+  });
 
 /** A parsed, defaulted config. */
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

@@ -79,7 +79,8 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-function storeOf(config: GatewayConfig): Store {
+/** The store a config names (memory or Redis). */
+export function storeOf(config: GatewayConfig): Store {
   const s = config.store;
   if (s === 'memory' || s.type === 'memory') return new MemoryStore(s !== 'memory' && s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {});
   return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
