@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { StoreError } from '../../core/errors.js';
+import { encodeResponse } from './codec.js';
 import { RlsRequestError, type RlsRequest, type RlsResponse, type RlsService } from './service.js';
 
 /** Where the .proto files are: beside this file in src/, or in the package's src/ when running from dist/. */
@@ -89,7 +90,10 @@ export function startRlsServer(options: RlsServerOptions): Promise<RlsServer> {
     if (r instanceof Promise) r.then((x) => callback(null, x), fail);
     else callback(null, r);
   };
-  server.addService(rateLimitServiceDefinition().service, { ShouldRateLimit: handler });
+  const definition = rateLimitServiceDefinition().service;
+  // Responses go through Sluice's own encoder (codec.ts), requests through protobufjs.
+  const method = definition.ShouldRateLimit as grpc.MethodDefinition<RlsRequest, RlsResponse>;
+  server.addService({ ShouldRateLimit: { ...method, responseSerialize: encodeResponse } }, { ShouldRateLimit: handler });
   const host = options.host ?? '127.0.0.1';
   const bindHost = host.includes(':') ? `[${host}]` : host;
   return new Promise((resolve, reject) => {
