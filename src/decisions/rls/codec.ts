@@ -22,6 +22,24 @@ function varintSize(n: number): number {
   return size;
 }
 
+/**
+ * UTF-8 length of a string, in JS (header names and values are short; Buffer.byteLength's call
+ * into C++ costs more than the loop). A lone surrogate counts 3 bytes, as its U+FFFD replacement.
+ */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 2; // a pair: 2 UTF-16 units, 4 bytes
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
+
 /** Size of a length-delimited field (one-byte tag) holding `len` bytes. */
 const fieldSize = (len: number) => 1 + varintSize(len) + len;
 
@@ -41,7 +59,12 @@ class Writer {
   string(field: number, s: string, bytes: number): void {
     this.tag(field, 2);
     this.varint(bytes);
-    this.pos += this.buf.write(s, this.pos, 'utf8');
+    if (bytes === s.length) {
+      // ASCII: copy the code units.
+      for (let i = 0; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i);
+    } else {
+      this.pos += this.buf.write(s, this.pos, 'utf8');
+    }
   }
 }
 
@@ -79,7 +102,7 @@ export function encodeResponse(r: RlsResponse): Buffer {
   for (let i = 0; i < statuses.length; i++) {
     const s = statuses[i] as DescriptorStatus;
     const name = s.current_limit?.name;
-    const nameBytes = name === undefined || name === '' ? 0 : Buffer.byteLength(name);
+    const nameBytes = name === undefined || name === '' ? 0 : utf8Length(name);
     const limit = limitSize(s, nameBytes);
     const duration = durationSize(s);
     const size = statusSize(s, limit, duration);
@@ -92,8 +115,8 @@ export function encodeResponse(r: RlsResponse): Buffer {
   const headerBytes = new Array<number>(headers.length * 2);
   for (let i = 0; i < headers.length; i++) {
     const h = headers[i] as HeaderValue;
-    const k = Buffer.byteLength(h.key);
-    const v = Buffer.byteLength(h.value);
+    const k = utf8Length(h.key);
+    const v = utf8Length(h.value);
     headerBytes[i * 2] = k;
     headerBytes[i * 2 + 1] = v;
     total += fieldSize((k > 0 ? fieldSize(k) : 0) + (v > 0 ? fieldSize(v) : 0));

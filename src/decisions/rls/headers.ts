@@ -69,5 +69,7 @@ export function responseHeaders(set: Exclude<HeaderSet, 'none'>, sources: readon
     out['x-ratelimit-remaining'] = String(Math.max(0, o.remaining));
     out['x-ratelimit-reset'] = String(ceilSeconds(untilResetMs(o)));
   }
-  return Object.entries(out).map(([key, value]) => ({ key, value }));
+  const list: HeaderValue[] = [];
+  for (const key in out) list.push({ key, value: out[key] as string });
+  return list;
 }

@@ -308,14 +308,15 @@ function statusOf(limit: ConfiguredLimit, o: RuleOutcome): DescriptorStatus {
 
 /**
  * The counter key of a descriptor: the domain and every entry's key and value (a
- * `share_threshold` wildcard's pattern in place of the value). JSON keeps it injective whatever
- * characters keys and values hold.
+ * `share_threshold` wildcard's pattern in place of the value), each prefixed with its length so
+ * the key is injective whatever characters keys and values hold.
  */
 function counterKey(domain: string, entries: readonly Entry[], shared: ReadonlyMap<number, string> | undefined): string {
-  const parts: string[] = [domain];
+  let key = `${domain.length}:${domain}`;
   for (let j = 0; j < entries.length; j++) {
     const e = entries[j] as Entry;
-    parts.push(e.key, shared?.get(j) ?? e.value);
+    const value = shared?.get(j) ?? e.value;
+    key += `|${e.key.length}:${e.key}${value.length}:${value}`;
   }
-  return JSON.stringify(parts);
+  return key;
 }
