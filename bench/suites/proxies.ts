@@ -5,7 +5,10 @@
  *   - trivial: a grpc-js server with the same protos whose handler answers a constant OK (the
  *     protocol's own ceiling: transport + protobuf codec, no decision),
  *   - sluice-memory: Sluice's rate limit service, memory store,
- *   - sluice-redis: the same over the Redis store (127.0.0.1:6379, throwaway key prefix).
+ *   - sluice-redis: the same over the Redis store (127.0.0.1:6379, throwaway key prefix),
+ *   - http2-sluice: the issue's open question, measured only: the same RlsService (memory store)
+ *     served by a bare node:http2 gRPC handler (length-prefixed frames, grpc-status trailer,
+ *     protobufjs request decoding, Sluice's response encoder) instead of grpc-js.
  * Each server runs in its own process; one load process keeps BENCH_RLS_CONCURRENCY calls in
  * flight for BENCH_RLS_MS. Reported: calls/s, client p99, and the server's CPU time per call
  * (process.cpuUsage over the round / calls), the figure the target compares (Sluice <= 1.25x the
@@ -18,12 +21,17 @@
  * Env: BENCH_RLS_MS (per round, default 4000), BENCH_ROUNDS (default 3), BENCH_RLS_CONCURRENCY (default 64).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { createServer as createHttp2Server, type ServerHttp2Stream } from 'node:http2';
+import { join } from 'node:path';
+import * as protoLoader from '@grpc/proto-loader';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import type { Store } from '../../src/core/store.js';
-import { loadRateLimitConfigs, rateLimitServiceDefinition, RlsService, startRlsServer } from '../../src/decisions/rls/index.js';
+import { encodeResponse } from '../../src/decisions/rls/codec.js';
+import { loadRateLimitConfigs, rateLimitServiceDefinition, RlsService, startRlsServer, type RlsRequest, type RlsResponse } from '../../src/decisions/rls/index.js';
+import { PROTO_OPTIONS, protoDir } from '../../src/decisions/rls/server.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
 import { RedisStore } from '../../src/stores/redis-store.js';
 
@@ -46,6 +54,30 @@ async function server(kind: string): Promise<void> {
       ShouldRateLimit: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, reply),
     });
     s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (_err, port) => process.send?.({ port }));
+    return;
+  }
+  if (kind === 'http2-sluice') {
+    const service = new RlsService({ config: loadRateLimitConfigs([{ name: 'bench.yaml', text: CONFIG }]), store: new MemoryStore() });
+    const dir = protoDir();
+    const def = protoLoader.loadSync(join(dir, 'envoy/service/ratelimit/v3/rls.proto'), { ...PROTO_OPTIONS, includeDirs: [dir] });
+    const decode = (def['envoy.service.ratelimit.v3.RateLimitService'] as Record<string, protoLoader.MethodDefinition<RlsRequest, RlsResponse>>).ShouldRateLimit?.requestDeserialize as (b: Buffer) => RlsRequest;
+    const h2 = createHttp2Server();
+    h2.on('stream', (stream: ServerHttp2Stream) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const out = encodeResponse(service.shouldRateLimit(decode(body.subarray(5, 5 + body.readUInt32BE(1)))) as RlsResponse);
+        const frame = Buffer.allocUnsafe(5 + out.length);
+        frame[0] = 0;
+        frame.writeUInt32BE(out.length, 1);
+        out.copy(frame, 5);
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(frame);
+      });
+    });
+    h2.listen(0, '127.0.0.1', () => process.send?.({ port: (h2.address() as { port: number }).port }));
     return;
   }
   const store: Store = kind === 'sluice-redis' ? new RedisStore({ url: REDIS_URL, prefix: process.argv[3] as string, timeoutMs: 5000 }) : new MemoryStore();
@@ -112,7 +144,7 @@ async function main(): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const concurrency = Number(process.env.BENCH_RLS_CONCURRENCY ?? 64);
   const prefix = `sluice-bench-rls-${randomBytes(4).toString('hex')}:`;
-  const variants = ['trivial', 'sluice-memory', 'sluice-redis'];
+  const variants = ['trivial', 'sluice-memory', 'sluice-redis', 'http2-sluice'];
   const servers = new Map<string, Child>();
   for (const v of variants) {
     const proc = spawnRole(v, prefix);
@@ -147,6 +179,8 @@ async function main(): Promise<void> {
   }
   const ratio = (best.get('sluice-memory') as { cpuPerCall: number }).cpuPerCall / base.cpuPerCall;
   console.log(`target: Sluice (memory) server CPU per call <= 1.25x the trivial handler: ${ratio.toFixed(2)}x ${ratio <= 1.25 ? 'MET' : 'NOT MET'}`);
+  const h2 = best.get('http2-sluice') as { rate: number; cpuPerCall: number };
+  console.log(`node:http2 + Sluice's encoder vs grpc-js trivial: ${(base.cpuPerCall / h2.cpuPerCall).toFixed(2)}x fewer server CPU µs per call, ${(h2.rate / base.rate).toFixed(2)}x the calls/s (switch if >= 2x)`);
   const redis = new Redis(REDIS_URL);
   let cursor = '0';
   do {
