@@ -70,9 +70,10 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .option('--port <port>', 'override server.port', port)
   .option('--admin-port <port>', 'override admin.port', port)
+  .option('--forward-auth-port <port>', 'override forwardAuth.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
   .option('--rls-port <port>', 'override rls.port (the Envoy rate limit service)', port)
-  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean; rlsPort?: number }) => {
+  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean; rlsPort?: number }) => {
     const { startGateway } = await import('../gateway/server.js');
     const { planRls, serveRlsAlone } = await import('./rls.js');
     let plan;
@@ -90,7 +91,7 @@ program
     }
     let gw;
     try {
-      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
+      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}), ...(o.forwardAuthPort !== undefined ? { forwardAuthPort: o.forwardAuthPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
@@ -104,8 +105,8 @@ program
       }
     }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, ...(rls ? { rls: rls.address } : {}), pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${rls ? `, rate limit service (Envoy gRPC) on ${rls.address}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, ...(rls ? { rls: rls.address } : {}), pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''}${rls ? `, rate limit service (Envoy gRPC) on ${rls.address}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -114,15 +115,12 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(async (o: { config: string }) => {
     const { loadConfig } = await import('../gateway/config.js');
-    const { compilePolicies } = await import('../gateway/policies.js');
-    const { ConsumerRegistry } = await import('../gateway/consumers.js');
-    const { MemoryStore } = await import('../stores/memory-store.js');
+    const { compileConfig } = await import('../gateway/state.js');
     try {
       const c = loadConfig(o.config);
-      // Compile the policies too: option errors the schema cannot see (e.g. burst with a window algorithm).
-      const registry = new ConsumerRegistry({ type: 'memory' });
-      registry.setStatic(c.consumers);
-      compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
+      // Compile everything `serve` compiles: option errors the schema cannot see (burst with a
+      // window algorithm, trustProxy CIDRs, policies no route uses, the authenticator).
+      await compileConfig(c);
       // The rls: section's envoyproxy/ratelimit files, with the Go service's validation errors.
       const { loadRlsConfigs } = await import('../decisions/rls/index.js');
       const domains = c.rls === undefined ? undefined : loadRlsConfigs(c.rls, dirname(resolve(o.config))).domains.size;
@@ -130,6 +128,19 @@ program
     } catch (err) {
       configError(o.config, err);
     }
+  });
+
+program
+  .command('demo-upstream')
+  .description('run only the demo upstream API (GET /hello), for the proxy examples')
+  .option('--port <port>', 'port (default 3000)', port)
+  .action(async (o: { port?: number }) => {
+    const { startDemoUpstream } = await import('../gateway/demo-upstream.js');
+    const u = await startDemoUpstream(o.port ?? 3000);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: u.url, pid: process.pid })}\n`);
+    const stop = () => void u.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
 
 program

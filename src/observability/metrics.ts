@@ -12,6 +12,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SluiceConfigError } from '../core/errors.js';
 import { outcomeOf, type RequestEvent } from './events.js';
+import type { LogWriteStats } from './log-destination.js';
 import { printable } from './sanitize.js';
 
 /** Options of {@link createMetrics}. */
@@ -35,6 +36,8 @@ export interface SluiceMetrics {
   nearLimit(route: string, policy: string): void;
   /** Count a webhook delivery result. */
   webhook(result: 'delivered' | 'failed' | 'dropped'): void;
+  /** Export the request log's failed writes and dropped lines (read at scrape time). */
+  trackLogWrites(stats: LogWriteStats): void;
   /** The exposition text for `GET /metrics`. */
   text(): Promise<string>;
 }
@@ -84,6 +87,20 @@ class FastCounter {
   }
   get() {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })) };
+  }
+}
+
+/** An unlabelled counter whose value is read from elsewhere when scraped. */
+class ReadCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number,
+  ) {}
+  get() {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [{ labels: {}, value: this.read() }] };
   }
 }
 
@@ -155,7 +172,10 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
     'Near-limit webhook deliveries by result (delivered, failed after retries, dropped because the queue was full).',
     ['result'],
   );
-  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks]) registry.registerMetric(m as never);
+  let logStats: LogWriteStats = { writeErrors: 0, droppedLines: 0 };
+  const logWriteErrors = new ReadCounter(`${p}log_write_errors_total`, 'Request-log writes that failed (full disk, I/O error); their lines were dropped.', () => logStats.writeErrors);
+  const logDropped = new ReadCounter(`${p}log_lines_dropped_total`, 'Request-log lines dropped (failed writes, or the write backlog was full).', () => logStats.droppedLines);
+  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks, logWriteErrors, logDropped]) registry.registerMetric(m as never);
 
   const routes = new LabelGuard(max);
   const policies = new LabelGuard(max);
@@ -198,6 +218,9 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
     },
     webhook(result) {
       webhooks.cell(result).value++;
+    },
+    trackLogWrites(stats) {
+      logStats = stats;
     },
     text() {
       return registry.metrics();

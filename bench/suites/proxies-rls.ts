@@ -1,7 +1,7 @@
 /**
- * Proxies: Sluice as the rate-limit service behind a proxy.
+ * Sluice as Envoy's rate limit service (`npm run bench -- proxies`, RLS part).
  *
- * Envoy RLS part: `ShouldRateLimit` over gRPC (grpc-js) against
+ * `ShouldRateLimit` over gRPC (grpc-js) against
  *   - trivial: a grpc-js server with the same protos whose handler answers a constant OK (the
  *     protocol's own ceiling: transport + protobuf codec, no decision),
  *   - sluice-memory: Sluice's rate limit service, memory store,
