@@ -240,9 +240,8 @@ function loadDescriptors(file: string, parent: DescriptorNode, parentKey: string
       if (algorithmText !== '' && !(RLS_ALGORITHMS as readonly string[]).includes(algorithmText)) {
         fail(file, `${rl.path}.algorithm`, `unknown algorithm '${algorithmText}' (Sluice extension; one of ${RLS_ALGORITHMS.join(', ')})`);
       }
-      const fullPath = path.replace(/\.$/, '');
       limit = {
-        path: fullPath,
+        path,
         requestsPerUnit,
         unit,
         unlimited,
@@ -250,7 +249,7 @@ function loadDescriptors(file: string, parent: DescriptorNode, parentKey: string
         name,
         replaces,
         detailedMetric: d.bool('detailed_metric'),
-        rule: unlimited || unit === undefined ? undefined : ruleOf(fullPath, requestsPerUnit, unit, (algorithmText || algorithm) as RlsAlgorithm, `${file} ${rl.path}`),
+        rule: unlimited || unit === undefined ? undefined : ruleOf(path, requestsPerUnit, unit, (algorithmText || algorithm) as RlsAlgorithm, `${file} ${rl.path}`),
       };
     }
     if (d.bool('quota_mode')) fail(file, `${d.path}.quota_mode`, 'quota_mode is not supported by Sluice (remove it, or keep envoyproxy/ratelimit for this domain)');
