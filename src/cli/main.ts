@@ -122,8 +122,7 @@ program
       // window algorithm, trustProxy CIDRs, policies no route uses, the authenticator).
       await compileConfig(c);
       // The rls: section's envoyproxy/ratelimit files, with the Go service's validation errors.
-      const { loadRlsConfigs } = await import('../decisions/rls/index.js');
-      const domains = c.rls === undefined ? undefined : loadRlsConfigs(c.rls, dirname(resolve(o.config))).domains.size;
+      const domains = c.rls === undefined ? undefined : (await import('../decisions/rls/config.js')).loadRlsConfigs(c.rls, dirname(resolve(o.config))).domains.size;
       process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams${domains === undefined ? '' : `, rls: ${domains} domains`})\n`);
     } catch (err) {
       configError(o.config, err);

@@ -6,7 +6,9 @@ import { dirname, resolve } from 'node:path';
 import { loadConfig, type GatewayConfig } from '../gateway/config.js';
 import { stderrLogger, storeOf } from '../gateway/server.js';
 import type { Store } from '../core/store.js';
-import { loadRlsConfigs, startRls, type Rls } from '../decisions/rls/index.js';
+// Only the config loader here: the gRPC server (and grpc-js) is imported when the service starts.
+import { loadRlsConfigs } from '../decisions/rls/config.js';
+import type { Rls } from '../decisions/rls/index.js';
 import type { RlsConfig } from '../decisions/rls/settings.js';
 
 /** What `serve` does with the rate limit service of a config file. */
@@ -34,6 +36,7 @@ export function planRls(file: string): RlsPlan | undefined {
     rls,
     alone: config.routes.length === 0,
     async start(store, port) {
+      const { startRls } = await import('../decisions/rls/index.js');
       const service = await startRls(rls, { store, baseDir, logger: stderrLogger, ...(port !== undefined ? { port } : {}) });
       process.on('SIGHUP', () => {
         try {

@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { SluiceConfigError } from '../../core/errors.js';
 import { compileRule, type Rule } from '../../core/rule.js';
-import { RLS_ALGORITHMS, type RlsAlgorithm } from './settings.js';
+import { RLS_ALGORITHMS, type RlsAlgorithm, type RlsConfig } from './settings.js';
 
 /** The time units of `rate_limit.unit` (envoyproxy/ratelimit's, upper-cased like its enum). */
 export type Unit = 'SECOND' | 'MINUTE' | 'HOUR' | 'DAY' | 'WEEK' | 'MONTH' | 'YEAR';
@@ -305,4 +305,9 @@ export function readRateLimitConfigs(files: readonly string[], baseDir: string, 
     }
   });
   return loadRateLimitConfigs(sources, options);
+}
+
+/** Load the envoyproxy/ratelimit files of an `rls:` section (what `sluice check` and startup run). */
+export function loadRlsConfigs(config: RlsConfig, baseDir: string): RateLimitConfig {
+  return readRateLimitConfigs(config.configs, baseDir, { algorithm: config.algorithm, mergeDomains: config.mergeDomains });
 }

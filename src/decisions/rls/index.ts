@@ -3,21 +3,16 @@
  * over the gateway's store (memory by default; Redis makes limits exact across processes).
  */
 import type { Store } from '../../core/store.js';
-import { readRateLimitConfigs, type RateLimitConfig } from './config.js';
+import { loadRlsConfigs } from './config.js';
 import { startRlsServer, type RlsLogger, type RlsServer } from './server.js';
 import { RlsService } from './service.js';
 import type { RlsConfig } from './settings.js';
 
-export { loadRateLimitConfigs, readRateLimitConfigs, type RateLimitConfig, type ConfiguredLimit, type DescriptorNode } from './config.js';
+export { loadRateLimitConfigs, loadRlsConfigs, readRateLimitConfigs, type RateLimitConfig, type ConfiguredLimit, type DescriptorNode } from './config.js';
 export { findLimit, wildcardMatch, type Entry, type Match } from './match.js';
 export { RlsService, RlsRequestError, type RlsRequest, type RlsResponse, type DescriptorStatus, type RlsServiceOptions } from './service.js';
 export { startRlsServer, rateLimitServiceDefinition, type RlsServer, type RlsServerOptions } from './server.js';
 export { rlsConfigSchema, type RlsConfig } from './settings.js';
-
-/** Load the envoyproxy/ratelimit files of an `rls:` section (what `sluice check` and startup run). */
-export function loadRlsConfigs(config: RlsConfig, baseDir: string): RateLimitConfig {
-  return readRateLimitConfigs(config.configs, baseDir, { algorithm: config.algorithm, mergeDomains: config.mergeDomains });
-}
 
 /** A running rate limit service. */
 export interface Rls extends RlsServer {
