@@ -16,7 +16,7 @@ import { StoreError } from '../../core/errors.js';
 import { encodeResponse } from './codec.js';
 import { RlsRequestError, type RlsRequest, type RlsResponse, type RlsService } from './service.js';
 
-/** Where the .proto files are: beside this file in src/, or in the package's src/ when running from dist/. */
+/** Where the .proto files are: beside this file (src/, or dist/ where the build copies them), else the package's src/. */
 export function protoDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   for (const d of [join(here, 'proto'), join(here, '../../../src/decisions/rls/proto')]) {
