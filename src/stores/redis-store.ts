@@ -1,14 +1,13 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
-import type { ConcurrencyRule } from '../core/algorithms/concurrency.js';
+import { concurrencyLua, type ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
 import { toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
-import { DECIDE_SCRIPT } from './redis/decide-script.js';
+import { decideScriptSource } from './redis/decide-script.js';
 import { toStoreError } from './redis/errors.js';
 import { baseKey, slotOf } from './redis/keys.js';
-import { LEASE_SCRIPT } from './redis/lease-script.js';
 import { evalScript, script } from './redis/script.js';
 
 /** Options of {@link RedisStore}. Give at most one of `url`, `client`, `nodes`. */
@@ -57,9 +56,9 @@ interface Pending {
   reject(e: StoreError): void;
 }
 
-const DECIDE = script(DECIDE_SCRIPT);
-const LEASE = script(LEASE_SCRIPT);
-const ALGO_CODE = { gcra: 'g', 'fixed-window': 'f', 'sliding-window': 'w', 'sliding-log': 'l' } as const;
+/** The scripts, read from their `.lua` files when this module loads (a missing file fails at start). */
+export const DECIDE = script(decideScriptSource());
+const LEASE = script(concurrencyLua());
 /**
  * With an injected clock, script time is not Redis time, so a key's TTL (computed in script time)
  * could run out in real time while the test still needs it. Stale state decides exactly like absent
@@ -201,7 +200,7 @@ export class RedisStore implements Store {
     let e = this.encoded.get(rules);
     if (e === undefined) {
       e = {
-        specs: rules.map((r) => [ALGO_CODE[r.algorithm], r.burst, r.windowUs, r.intervalUs, r.tauUs]),
+        specs: rules.map((r) => [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs]),
         suffixes: rules.map((r) => `:${r.id}`),
       };
       this.encoded.set(rules, e);
