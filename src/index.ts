@@ -42,6 +42,8 @@ export {
   type Rule,
 } from './core/rule.js';
 export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
+export type { QuotaAnchorMode, QuotaOptions } from './core/algorithms/quota/index.js';
+export { addMonths, calendarAnchor, quotaWindow, QUOTA_PERIODS, type QuotaPeriod, type QuotaWindow } from './core/calendar.js';
 export { isSyncStore, type Store, type SyncStore } from './core/store.js';
 export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
