@@ -27,6 +27,7 @@ import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
+import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 
 /** Why the engine answered as it did. */
@@ -186,7 +187,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
-  const needsCompletion = policies.some((p) => p.failedAuth !== undefined);
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
 
   // --- store access: the memory store's prepared synchronous deciders when available ---
   const sync = isSyncStore(store) ? store : undefined;
@@ -228,6 +229,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   // --- per-request limits from identifier functions, compiled once per distinct value ---
   const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
   const ruleFor = (p: CompiledPolicy, limits: IdentifierResult): Rule => {
+    if (p.quota !== undefined) return quotaRuleFor(p, p.quota, limits);
     const limit = limits.requestsAllowed ?? p.rule.limit;
     const windowMs = limits.timeWindowMinutes === undefined ? p.rule.windowMs : windowMsOf(limits.timeWindowMinutes, undefined, `${p.name}.identifier() timeWindow`);
     if (limit === p.rule.limit && windowMs === p.rule.windowMs) return p.rule;
@@ -238,6 +240,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (r === undefined) {
       // Same name (hence same counter) as the static rule: a caller moving between tiers keeps its state.
       r = compileRule({ name: p.pool, algorithm: p.algorithm, limit, windowMs, ...(p.burst !== undefined ? { burst: Math.max(p.burst, 1) } : {}) }, `${p.name}.identifier()`);
+      if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
+      cache.set(sig, r);
+    }
+    return r;
+  };
+
+  /** A quota's rule for a caller's own allowance (tier) and billing anchor, compiled once per distinct pair. */
+  const quotaRuleFor = (p: CompiledPolicy, q: NonNullable<CompiledPolicy['quota']>, limits: IdentifierResult): Rule => {
+    const requests = limits.requestsAllowed ?? p.rule.limit;
+    const anchor = limits.quotaAnchor;
+    if (requests === p.rule.limit && anchor === undefined) return p.rule;
+    let cache = dynamic.get(p);
+    if (cache === undefined) dynamic.set(p, (cache = new Map()));
+    const sig = `${requests}@${anchor ?? ''}`;
+    let r = cache.get(sig);
+    if (r === undefined) {
+      // Same name, same counter: a consumer changing tier keeps its count for the period.
+      r = compileQuotaRule(q, p.pool, (f) => `${p.name}.identifier() ${f}`, { requests, ...(anchor !== undefined ? { anchor } : {}) });
       if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
       cache.set(sig, r);
     }
@@ -282,6 +302,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     let strict: Pending[] | undefined;
     let later: Pending[] | undefined; // shadow and async policies
     let failedAuth: Pending[] | undefined;
+    let byResponse: Pending[] | undefined; // charged in complete(status), peeked here
     for (const p of policies) {
       if (p.deny !== undefined || p.allow !== undefined) {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
@@ -322,6 +343,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       }
       const pending: Pending = { policy: p, key: id.key, rule };
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
+      else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
       else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
       else (strict ??= []).push(pending);
     }
@@ -342,6 +364,28 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           if (f.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
           return denyWith(ctx, 429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
         }
+      }
+    }
+
+    // Count-by-response policies: a peek now (an exhausted key is refused), the charge in complete().
+    let byResponseInputs: HeaderInput[] | undefined;
+    if (byResponse !== undefined) {
+      for (const b of byResponse) {
+        let d: Decision;
+        try {
+          d = (yield decide(b.key, [b.rule], 1, true)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, b.policy, b.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        const input: HeaderInput = { name: b.policy.pool, headerMode: b.policy.headerMode, quota: b.rule.limit, outcome: d };
+        if (!d.allowed) {
+          emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
+          writeRateLimitHeaders(headers, [input], d.retryAfterMs, clock());
+          return denyWith(ctx, 429, refusalDetail(b.policy, d), 'rate-limited', b.policy.name, d);
+        }
+        (byResponseInputs ??= []).push(input);
       }
     }
 
@@ -377,7 +421,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const refusing = outcome.refusing as CompiledPolicy;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
         writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
+        return denyWith(ctx, 429, refusalDetail(refusing, decision), 'rate-limited', refusing.name, decision);
       }
     }
 
@@ -413,15 +457,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       }
     }
 
+    if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
     if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
     stats.allowed++;
     let complete: (status: number) => void = NOOP;
-    if (failedAuth !== undefined) {
+    if (failedAuth !== undefined || byResponse !== undefined) {
       let done = false;
-      const fa = failedAuth;
+      const fa = failedAuth ?? [];
+      const br = byResponse ?? [];
       complete = (status: number) => {
         if (done) return;
         done = true;
+        for (const b of br) {
+          if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
+          decide(b.key, [b.rule], 1, false).catch((err: unknown) => {
+            stats.storeErrors++;
+            emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
+          });
+        }
         for (const f of fa) {
           recordOutcome(decide, f.policy, f.key, status).then(
             (started) => {
@@ -438,6 +491,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
+  }
+
+  /** The 429 `detail`: a quota says it is exhausted and when it renews. */
+  function refusalDetail(p: CompiledPolicy, d: Decision): string {
+    return p.quota !== undefined ? quotaExhaustedDetail(p.quota.period ?? 'period', p.pool, d, clock()) : DETAILS.rateLimited;
   }
 
   /** All pending policies share one key (so one atomic call decides them). */

@@ -7,6 +7,8 @@
 import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, describe, MAX_WINDOW_MS, type Algorithm, type Rule } from '../core/rule.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
+import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
+import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
 
 /** What identifies a bucket. */
@@ -26,6 +28,11 @@ export interface IdentifierResult {
   requestsAllowed?: number;
   /** Overrides the policy's window for this request (minutes, fractions allowed). */
   timeWindowMinutes?: number;
+  /**
+   * Quota policies: this caller's own billing anchor (epoch ms, not in the future): its periods
+   * are counted from it (calendar mode) instead of the policy's anchor.
+   */
+  quotaAnchor?: number;
 }
 
 /** A custom identifier: Zuplo's `CustomRateLimitFunction`, given the request and the policy name. */
@@ -67,8 +74,12 @@ export interface FailedAuthOptions {
   penaltySeconds?: number;
 }
 
-/** Options of one rate-limit policy. */
-export interface RateLimitPolicyOptions {
+/**
+ * Options of one rate-limit policy. With `period` and `allowances` (Zuplo's `quota-inbound`) the
+ * policy is a quota: an allowance per hourly / daily / weekly / monthly period instead of
+ * `requestsAllowed` per window.
+ */
+export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions {
   /** Policy name: counters are kept per (name or `pool`, key); shown in headers and logs. */
   name?: string;
   /** Requests allowed per window. Required unless `failedAuth` is set. */
@@ -79,6 +90,8 @@ export interface RateLimitPolicyOptions {
   timeWindowSeconds?: number;
   /** What identifies a bucket. Default `ip`. */
   rateLimitBy?: RateLimitBy;
+  /** Zuplo's name of `rateLimitBy` on a quota. */
+  quotaBy?: RateLimitBy;
   /** Header whose value is the key, for `rateLimitBy: header` (case-insensitive). */
   headerName?: string;
   /** Header carrying the API key when the request has no `apiKey` from an auth step. Default `x-api-key`. */
@@ -149,12 +162,17 @@ export interface CompiledPolicy {
   readonly failedAuth:
     | { readonly countStatuses: ReadonlySet<number>; readonly penaltyRule: Rule; readonly threshold: number }
     | undefined;
+  /** Quota policies: the quota options (per-caller allowances and anchors are compiled from them). */
+  readonly quota: QuotaPolicyOptions | undefined;
+  /** Count-by-response policies: the statuses charged when the response completes. */
+  readonly countOn: StatusFilter | undefined;
 }
 
 const KNOWN = new Set([
   'name', 'requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'rateLimitBy', 'headerName', 'apiKeyHeader',
   'identifier', 'burst', 'algorithm', 'headerMode', 'mode', 'onStoreError', 'throwOnFailure', 'shadow', 'allowList',
   'denyList', 'pool', 'trustProxy', 'forwardedHeader', 'ipv6Subnet', 'onUnidentified', 'failedAuth',
+  'quotaBy', ...QUOTA_POLICY_FIELDS, 'countOnStatusCodes', 'quotaOnStatusCodes', 'skipSuccessfulRequests', 'skipFailedRequests',
 ]);
 const BY = new Set<RateLimitBy>(['ip', 'user', 'apiKey', 'header', 'function', 'all']);
 const HEADER_MODES = new Set<HeaderMode>(['retry-after', 'ietf', 'legacy', 'none']);
@@ -235,7 +253,8 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     }
   };
 
-  const rateLimitBy = oneOf(o.rateLimitBy, BY, at('rateLimitBy'), 'ip');
+  if (o.rateLimitBy !== undefined && o.quotaBy !== undefined) throw new SluiceConfigError(at('quotaBy'), 'give either rateLimitBy or quotaBy, not both');
+  const rateLimitBy = o.quotaBy !== undefined ? oneOf(o.quotaBy, BY, at('quotaBy'), 'ip') : oneOf(o.rateLimitBy, BY, at('rateLimitBy'), 'ip');
   const headerMode = oneOf(o.headerMode, HEADER_MODES, at('headerMode'), 'retry-after');
   const mode = oneOf(o.mode, new Set(['strict', 'async'] as const), at('mode'), 'strict');
   const throwOnFailure = bool(o.throwOnFailure, at('throwOnFailure'), false);
@@ -291,7 +310,20 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
 
   let rule: Rule;
   let failedAuth: CompiledPolicy['failedAuth'];
-  if (o.failedAuth !== undefined) {
+  let quota: QuotaPolicyOptions | undefined;
+  const countOn = compileCountByResponse(o as CountByResponseOptions, at);
+  if (o.period !== undefined) {
+    for (const k of ['requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'burst', 'algorithm', 'failedAuth']) {
+      if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a quota (a quota has period and allowances)');
+    }
+    quota = { period: o.period as QuotaPolicyOptions['period'] } as QuotaPolicyOptions;
+    for (const k of QUOTA_POLICY_FIELDS) if (o[k] !== undefined) (quota as Record<string, unknown>)[k] = o[k];
+    rule = compileQuotaRule(quota, pool, at);
+  } else if (o.allowances !== undefined || o.quotaAnchorMode !== undefined || o.anchor !== undefined) {
+    const k = o.allowances !== undefined ? 'allowances' : o.quotaAnchorMode !== undefined ? 'quotaAnchorMode' : 'anchor';
+    throw new SluiceConfigError(at(k), 'only applies to a quota: add period (hourly, daily, weekly or monthly)');
+  } else if (o.failedAuth !== undefined) {
+    if (countOn !== undefined) throw new SluiceConfigError(at('failedAuth'), 'counts by response already (failedAuth.countStatuses); drop the other status option');
     const f = o.failedAuth as Record<string, unknown>;
     if (f === null || typeof f !== 'object') throw new SluiceConfigError(at('failedAuth'), 'must be an object');
     for (const k of Object.keys(f)) {
@@ -340,7 +372,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     apiKeyHeader,
     identifier,
     rule,
-    algorithm,
+    algorithm: quota !== undefined ? 'quota' : algorithm,
     burst: o.burst as number | undefined,
     headerMode,
     mode,
@@ -353,5 +385,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     ipv6Subnet,
     onUnidentified,
     failedAuth,
+    quota,
+    countOn,
   };
 }
