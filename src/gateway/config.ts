@@ -30,6 +30,17 @@ const windowFields = {
   timeWindowSeconds: z.number().positive().optional(),
 };
 
+/** A quota's allowance per period (Zuplo's `allowances`). */
+const allowancesSchema = z.object({ requests: z.number().int().min(1).max(1e12).describe('Requests allowed per period.') }).strict();
+/** Response statuses: `"200-399"`, `"200-299, 404"`, `[200, 201]`. */
+const statusListSchema = z.union([z.string(), z.number().int(), z.array(z.union([z.string(), z.number().int()])).min(1)]);
+/** An instant in the past, ISO 8601 (a billing anchor). */
+const pastInstant = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}/, 'must be an ISO 8601 date, e.g. 2026-11-15T00:00:00Z')
+  .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
+  .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
+
 /** One rate-limit policy: the HTTP layer's options (Zuplo names) minus the code-only ones. */
 export const policySchema = z
   .object({
@@ -40,6 +51,15 @@ export const policySchema = z
       .default('ip')
       .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
     headerName: headerName.optional(),
+    period: z.enum(['hourly', 'daily', 'weekly', 'monthly']).optional().describe('Makes this policy a quota: an allowance per period (UTC) instead of requestsAllowed per window.'),
+    allowances: allowancesSchema.optional().describe('Quota: what each period allows, e.g. { requests: 1000 }.'),
+    quotaBy: z.enum(['ip', 'user', 'apiKey', 'header', 'all']).optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
+    quotaAnchorMode: z.enum(['first-api-call', 'calendar']).optional().describe("Quota: periods from each key's first call (default), or from the calendar / a billing anchor."),
+    anchor: pastInstant.optional().describe('Quota, calendar mode: the instant periods are counted from (a consumer billingAnchor overrides it).'),
+    quotaOnStatusCodes: statusListSchema.optional().describe('Count only responses with these statuses, e.g. "200-399" (charged when the response completes).'),
+    countOnStatusCodes: statusListSchema.optional().describe('Same as quotaOnStatusCodes, for any policy.'),
+    skipSuccessfulRequests: z.boolean().optional().describe('Do not count responses below 400.'),
+    skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
     burst: z.number().int().min(1).optional(),
     algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
     headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),
@@ -68,10 +88,11 @@ export const policySchema = z
   })
   .strict();
 
-/** Limits of a tier: a default for every per-consumer policy, and per-policy values. */
+/** Limits of a tier: a default for every per-consumer policy, and per-policy values (`allowances` for a quota). */
 const limitSchema = z
-  .object({ requestsAllowed: z.number().int().min(1), ...windowFields })
-  .strict();
+  .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
+  .strict()
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
 
 /**
  * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
@@ -92,6 +113,7 @@ export const tierSchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional(),
     ...windowFields,
+    allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(name, limitSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
   .strict();
@@ -134,6 +156,7 @@ const consumerSchema = z
     sub: name,
     tier: name.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    billingAnchor: pastInstant.optional().describe("This consumer's billing date: its quota periods are counted from it (calendar mode)."),
     keys: z.array(consumerKeySchema).default([]),
   })
   .strict();
@@ -346,9 +369,22 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
     if (new Set(r.policies).size !== r.policies.length) throw new SluiceConfigError(`routes[${i}].policies`, 'lists a policy twice');
     if (r.stripPrefix !== undefined && !r.path.startsWith(r.stripPrefix)) throw new SluiceConfigError(`routes[${i}].stripPrefix`, `"${r.stripPrefix}" is not a prefix of path "${r.path}"`);
   });
+  for (const [name, p] of Object.entries(c.policies)) {
+    // Zuplo's `quotaBy` is `rateLimitBy` under another name: one field downstream.
+    if (p.quotaBy !== undefined) {
+      if ((raw as { policies?: Record<string, { rateLimitBy?: unknown }> }).policies?.[name]?.rateLimitBy !== undefined) {
+        throw new SluiceConfigError(`policies.${name}.quotaBy`, 'give either rateLimitBy or quotaBy, not both');
+      }
+      p.rateLimitBy = p.quotaBy;
+      delete p.quotaBy;
+    }
+  }
   for (const [tier, t] of Object.entries(c.tiers)) {
-    for (const p of Object.keys(t.policies ?? {})) {
+    for (const [p, l] of Object.entries(t.policies ?? {})) {
       if (!has(c.policies, p)) throw new SluiceConfigError(`tiers.${tier}.policies.${p}`, `unknown policy "${p}"`);
+      const quota = (c.policies[p] as PolicyConfig).period !== undefined;
+      if (quota && l.allowances === undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is a quota: give allowances: { requests: N }`);
+      if (!quota && l.allowances !== undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is not a quota (no period): give requestsAllowed`);
     }
   }
   const subs = new Set<string>();

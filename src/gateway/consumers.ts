@@ -23,6 +23,11 @@ export interface Consumer {
   sub: string;
   tier?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * Billing anchor (epoch ms): the consumer's quota periods are counted from it (calendar mode),
+   * e.g. the day its subscription started. Set in the config or through the admin API.
+   */
+  billingAnchor?: number;
   createdAt: number;
   /** Defined in the config file (cannot be changed through the admin API). */
   fromConfig?: boolean;
@@ -95,6 +100,8 @@ export interface StaticConsumer {
   sub: string;
   tier?: string;
   metadata?: Record<string, unknown>;
+  /** ISO 8601 billing anchor (see {@link Consumer.billingAnchor}). */
+  billingAnchor?: string;
   keys: ({ hash: string } | { value: string })[];
 }
 
@@ -201,7 +208,7 @@ export class ConsumerRegistry {
   private rebuild(): void {
     const m: Snapshot = { consumers: new Map(this.dynamic.consumers), keys: new Map(this.dynamic.keys), overrides: this.dynamic.overrides };
     for (const s of this.statics) {
-      m.consumers.set(s.sub, { sub: s.sub, ...(s.tier !== undefined ? { tier: s.tier } : {}), ...(s.metadata !== undefined ? { metadata: s.metadata } : {}), createdAt: 0, fromConfig: true });
+      m.consumers.set(s.sub, { sub: s.sub, ...(s.tier !== undefined ? { tier: s.tier } : {}), ...(s.metadata !== undefined ? { metadata: s.metadata } : {}), ...(s.billingAnchor !== undefined ? { billingAnchor: Date.parse(s.billingAnchor) } : {}), createdAt: 0, fromConfig: true });
       for (const k of s.keys) {
         const hash = Object.hasOwn(k, 'hash') ? (k as { hash: string }).hash : hashKey((k as { value: string }).value);
         m.keys.set(hash, { id: `cfg_${hash.slice(0, 12)}`, sub: s.sub, hash, createdAt: 0, fromConfig: true });
@@ -271,6 +278,17 @@ export class ConsumerRegistry {
     if (c.fromConfig) throw new RegistryError(409, `consumer "${sub}" is defined in the config file; change its tier there`);
     const { tier: _old, ...rest } = c;
     const next: Consumer = { ...rest, ...(tier !== null ? { tier } : {}) };
+    await this.write((s) => s.consumers.set(sub, next), (m) => m.hset(this.k.consumers, sub, JSON.stringify(next)));
+    return next;
+  }
+
+  /** Set (or with `null` remove) a consumer's billing anchor (epoch ms, validated by the caller). */
+  async setBillingAnchor(sub: string, anchor: number | null): Promise<Consumer> {
+    const c = this.merged.consumers.get(sub);
+    if (c === undefined) throw new RegistryError(404, `no consumer "${sub}"`);
+    if (c.fromConfig) throw new RegistryError(409, `consumer "${sub}" is defined in the config file; change its billingAnchor there`);
+    const { billingAnchor: _old, ...rest } = c;
+    const next: Consumer = { ...rest, ...(anchor !== null ? { billingAnchor: anchor } : {}) };
     await this.write((s) => s.consumers.set(sub, next), (m) => m.hset(this.k.consumers, sub, JSON.stringify(next)));
     return next;
   }

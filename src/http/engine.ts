@@ -383,7 +383,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         if (!d.allowed) {
           emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
           writeRateLimitHeaders(headers, [input], d.retryAfterMs, clock());
-          return denyWith(ctx, 429, refusalDetail(b.policy, d), 'rate-limited', b.policy.name, d);
+          return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, d);
         }
         (byResponseInputs ??= []).push(input);
       }
@@ -421,7 +421,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const refusing = outcome.refusing as CompiledPolicy;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
         writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return denyWith(ctx, 429, refusalDetail(refusing, decision), 'rate-limited', refusing.name, decision);
+        return denyWith(ctx, 429, refusalDetail(refusing, (strict.find((s) => s.policy === refusing) as Pending).rule, decision), 'rate-limited', refusing.name, decision);
       }
     }
 
@@ -494,8 +494,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   /** The 429 `detail`: a quota says it is exhausted and when it renews. */
-  function refusalDetail(p: CompiledPolicy, d: Decision): string {
-    return p.quota !== undefined ? quotaExhaustedDetail(p.quota.period ?? 'period', p.pool, d, clock()) : DETAILS.rateLimited;
+  function refusalDetail(p: CompiledPolicy, rule: Rule, d: Decision): string {
+    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock()) : DETAILS.rateLimited;
   }
 
   /** All pending policies share one key (so one atomic call decides them). */

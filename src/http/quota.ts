@@ -3,7 +3,7 @@
  * { requests }`, `quotaBy`, `quotaAnchorMode`, and their refusal text. A quota is a policy whose
  * rule uses the core's `quota` algorithm instead of `requestsAllowed` per window.
  */
-import type { QuotaAnchorMode } from '../core/algorithms/quota/index.js';
+import { periodOf, type QuotaAnchorMode } from '../core/algorithms/quota/index.js';
 import type { QuotaPeriod } from '../core/calendar.js';
 import type { Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
@@ -76,10 +76,17 @@ export function compileQuotaRule(
   }
 }
 
-/** The `detail` of a 429 from an exhausted quota: which quota, and when it renews. */
-export function quotaExhaustedDetail(period: string, name: string, decision: Decision, nowMs: number): string {
-  const renews = Number.isFinite(decision.retryAfterMs)
-    ? `; it renews at ${new Date(nowMs + decision.retryAfterMs).toISOString()}`
-    : `; this request costs more than the whole allowance`;
-  return `Quota exhausted: the ${period} allowance of ${decision.limit} requests for "${name}" is used up${renews}`;
+/**
+ * The `detail` of a 429 from an exhausted quota: which quota, and when it renews. A calendar
+ * quota's renewal is its period's end, exact; a first-api-call quota's (its anchor is in the
+ * store) is `now + retryAfter` to the second.
+ */
+export function quotaExhaustedDetail(rule: Rule, decision: Decision, nowMs: number): string {
+  const q = rule.quota;
+  let renews = '; this request costs more than the whole allowance';
+  if (Number.isFinite(decision.retryAfterMs)) {
+    const at = q?.anchorUs !== undefined ? periodOf(rule, q.anchorUs, Math.floor(nowMs) * 1000).end / 1000 : Math.round((nowMs + decision.retryAfterMs) / 1000) * 1000;
+    renews = `; it renews at ${new Date(at).toISOString()}`;
+  }
+  return `Quota exhausted: the ${q?.period ?? 'period'} allowance of ${rule.limit} requests for "${rule.name}" is used up${renews}`;
 }
