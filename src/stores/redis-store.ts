@@ -6,6 +6,7 @@ import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
 import { decideScriptSource } from './redis/decide-script.js';
+import { Deadlines } from './redis/deadlines.js';
 import { toStoreError } from './redis/errors.js';
 import { baseKey, slotOf } from './redis/keys.js';
 import { evalScript, script } from './redis/script.js';
@@ -113,6 +114,8 @@ export class RedisStore implements Store {
   private readonly owned: boolean;
   private readonly cluster: boolean;
   private readonly maxBatch: number;
+  /** The `timeoutMs` limit of every call in flight, with one timer. */
+  private readonly deadlines: Deadlines;
   private readonly encoded = new WeakMap<readonly Rule[], Encoded>();
   private queue: Pending[] = [];
   private scheduled = false;
@@ -136,6 +139,7 @@ export class RedisStore implements Store {
       throw new SluiceConfigError('timeoutMs', `must be a number of milliseconds between 1 and 600000, got ${describe(timeoutMs)}`);
     }
     this.timeoutMs = timeoutMs;
+    this.deadlines = new Deadlines(timeoutMs);
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
     }
@@ -344,17 +348,17 @@ export class RedisStore implements Store {
    */
   private run(call: () => Promise<unknown>, ok: (reply: unknown) => void, fail: (err: StoreError) => void): void {
     let done = false;
-    const timer = setTimeout(() => {
+    const deadline = this.deadlines.start(() => {
       if (done) return;
       done = true;
       fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
-    }, this.timeoutMs);
+    });
     const start = () => {
       call().then(
         (reply) => {
           if (done) return;
           done = true;
-          clearTimeout(timer);
+          deadline.settle();
           try {
             ok(reply);
           } catch (err) {
@@ -364,7 +368,7 @@ export class RedisStore implements Store {
         (err: unknown) => {
           if (done) return;
           done = true;
-          clearTimeout(timer);
+          deadline.settle();
           fail(toStoreError(err));
         },
       );
@@ -381,7 +385,7 @@ export class RedisStore implements Store {
       setTimeout(() => this.client.off('ready', onReady), this.timeoutMs + 10).unref();
     } else {
       done = true;
-      clearTimeout(timer);
+      deadline.settle();
       const why = this.lastError ? `: ${this.lastError.message}` : '';
       fail(new StoreError('STORE_UNAVAILABLE', `Redis is unavailable (connection ${status})${why}`));
     }

@@ -126,7 +126,7 @@ describe.skipIf(skip)('decisions batched into one script call', () => {
   }
 });
 
-describe.skipIf(skip)('sliding log in Redis', () => {
+describe.skipIf(skip)('the sliding log cost, and state written by earlier versions', () => {
   const rule = compileRule({ algorithm: 'sliding-log', limit: 10_000, windowMs: 10_000 });
   const a = slidingLogAlgorithm as unknown as AlgorithmDefinition;
 
@@ -181,6 +181,20 @@ describe.skipIf(skip)('sliding log in Redis', () => {
       expect(await read(a, redisKey), what).toEqual(state);
     }
     expect(await raw.llen(redisKey)).toBe(10_000 - 5001 + 1);
+  });
+
+  it('a GCRA key written as decimal text (before the packed form) still decides like the pure step', async () => {
+    const rule = compileRule({ limit: 5, windowMs: 1000 });
+    const g = ALGORITHMS[0] as unknown as AlgorithmDefinition;
+    expect(g.name).toBe('gcra');
+    const key = randomUUID();
+    const now = toMicros(clock());
+    const tat = now + 700_000;
+    await raw.set(stateKey(key, rule), String(tat), 'PX', 60_000);
+    const expected = g.step(tat, now, rule, 1);
+    expect(await store.decide(key, [rule], 1)).toEqual(singleDecision(key, 1, expected.outcome));
+    expect(await read(g, stateKey(key, rule))).toEqual(expected.next);
+    expect((await raw.getBuffer(stateKey(key, rule)))?.length).toBe(8);
   });
 
   it('a list written before the running totals is upgraded in place and decides the same', async () => {

@@ -1,10 +1,17 @@
 -- GCRA: port of step.ts (same integer-microsecond arithmetic, same operation order).
--- State: the TAT in µs as a decimal string.
+-- State: the TAT in µs as one little-endian double, struct.pack('<d', tat): unpacking and packing
+-- cost a fraction of tonumber and string.format on the decimal text, and a double holds every µs
+-- TAT exactly. Keys written by earlier versions hold the decimal text; they are still read (a
+-- packed double never consists of ASCII digits: its top byte is its exponent, 0x3F-0x43 for any
+-- TAT from 1 µs to 2^64 µs).
+local GCRA_STATE = '<d'
+
 ALGORITHMS['gcra'] = {
   read = function(key)
     local raw = redis.call('GET', key)
     if not raw then return nil end
-    return tonumber(raw)
+    if string.match(raw, '^%-?%d+$') then return tonumber(raw) end
+    return (struct.unpack(GCRA_STATE, raw))
   end,
 
   step = function(sp, tat, now, cost)
@@ -30,9 +37,9 @@ ALGORITHMS['gcra'] = {
     local G = sp[5]
     local cell = floor(newTat / G)
     if tat ~= nil and floor(tat / G) == cell then
-      redis.call('SET', key, string.format('%d', newTat), 'KEEPTTL')
+      redis.call('SET', key, struct.pack(GCRA_STATE, newTat), 'KEEPTTL')
     else
-      redis.call('SET', key, string.format('%d', newTat), 'PX', pttl((cell + 1) * G - now))
+      redis.call('SET', key, struct.pack(GCRA_STATE, newTat), 'PX', pttl((cell + 1) * G - now))
     end
   end,
 }
