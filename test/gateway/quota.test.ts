@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { validateConfig } from '../../src/gateway/config.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
+import { runReport } from '../../src/observability/report.js';
 import { admin, ADMIN_TOKEN, echoUpstream, quiet, upstream, writeConfig } from './support.js';
 
 let up: Awaited<ReturnType<typeof echoUpstream>>;
@@ -93,6 +94,16 @@ describe('a monthly quota in the YAML', () => {
       resetsAt: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString(),
       source: 'tier',
     });
+  });
+
+  it('sluice report --consumer prints a usage line per policy', async () => {
+    let out = '';
+    const sink = { write: (c: string) => ((out += c), true) } as unknown as NodeJS.WritableStream;
+    const code = await runReport({ admin: gw.adminUrl!, token: ADMIN_TOKEN, consumer: 'pro-app' }, sink, sink);
+    expect(code).toBe(0);
+    const now = new Date();
+    const reset = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)).toISOString();
+    expect(out).toBe(`Usage of pro-app\nusage  monthly  5/5 (100.0 %)  monthly quota, resets ${reset}\nusage  daily-2xx  0/5 (0.0 %)  daily quota, starts at the next call\n`);
   });
 
   it("a consumer's billing anchor (admin PATCH) moves its periods: the count starts afresh in the anchor's period", async () => {
