@@ -60,6 +60,8 @@ export const policySchema = z
     countOnStatusCodes: statusListSchema.optional().describe('Same as quotaOnStatusCodes, for any policy.'),
     skipSuccessfulRequests: z.boolean().optional().describe('Do not count responses below 400.'),
     skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
+    blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
+    blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
     burst: z.number().int().min(1).optional(),
     algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
     headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),

@@ -23,10 +23,11 @@ import { isSyncStore, type Decider, type Store } from '../core/store.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
 import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
-import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { retryAfterSeconds, writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
+import { blockStatus, startBlock } from './block.js';
 import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 
@@ -367,6 +368,27 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       }
     }
 
+    // Block duration: a key refused by a policy with a block stays refused until the block ends.
+    for (const list of [strict, byResponse]) {
+      if (list === undefined) continue;
+      for (const s of list) {
+        if (s.policy.block === undefined) continue;
+        let d: Decision;
+        try {
+          d = (yield blockStatus(decide, s.policy.block, s.key)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, s.policy, s.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        if (!d.allowed) {
+          emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path });
+          if (s.policy.headerMode !== 'none') headers['retry-after'] = String(retryAfterSeconds(d.retryAfterMs));
+          return denyWith(ctx, 429, blockedDetail(s.policy, d), 'penalty', s.policy.name, d);
+        }
+      }
+    }
+
     // Count-by-response policies: a peek now (an exhausted key is refused), the charge in complete().
     let byResponseInputs: HeaderInput[] | undefined;
     if (byResponse !== undefined) {
@@ -382,8 +404,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const input: HeaderInput = { name: b.policy.pool, headerMode: b.policy.headerMode, quota: b.rule.limit, outcome: d };
         if (!d.allowed) {
           emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
-          writeRateLimitHeaders(headers, [input], d.retryAfterMs, clock());
-          return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, d);
+          const dd = b.policy.block === undefined ? d : ((yield blockAfter(b.policy, b.key, d)) as Decision);
+          writeRateLimitHeaders(headers, [input], dd.retryAfterMs, clock());
+          return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, dd);
         }
         (byResponseInputs ??= []).push(input);
       }
@@ -419,9 +442,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       decision = outcome.decision;
       if (decision !== undefined && !decision.allowed) {
         const refusing = outcome.refusing as CompiledPolicy;
+        const pending = strict.find((s) => s.policy === refusing) as Pending;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
-        writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return denyWith(ctx, 429, refusalDetail(refusing, (strict.find((s) => s.policy === refusing) as Pending).rule, decision), 'rate-limited', refusing.name, decision);
+        const shown = refusing.block === undefined ? decision : ((yield blockAfter(refusing, pending.key, decision)) as Decision);
+        writeRateLimitHeaders(headers, inputs, shown.retryAfterMs, clock());
+        return denyWith(ctx, 429, refusalDetail(refusing, pending.rule, decision), 'rate-limited', refusing.name, shown);
       }
     }
 
@@ -491,6 +516,26 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
+  }
+
+  /**
+   * Start the block of a policy that just refused `key`; the refusal then shows the longer of the
+   * two waits (Retry-After, analytics). A store failure here keeps the plain refusal.
+   */
+  async function blockAfter(p: CompiledPolicy, key: string, d: Decision): Promise<Decision> {
+    try {
+      const ms = await startBlock(decide, p.block as Rule, key);
+      return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
+    } catch (err) {
+      stats.storeErrors++;
+      emit({ type: 'store-error', policy: p.name, key, requestId: '', path: '', error: err }, 'rate-limit store failed');
+      return d;
+    }
+  }
+
+  /** The 429 `detail` of a blocked key. */
+  function blockedDetail(p: CompiledPolicy, d: Decision): string {
+    return `Rate limit exceeded: blocked by "${p.pool}" until ${new Date(Math.round((clock() + d.retryAfterMs) / 1000) * 1000).toISOString()} after an earlier refusal`;
   }
 
   /** The 429 `detail`: a quota says it is exhausted and when it renews. */

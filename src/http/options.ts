@@ -7,6 +7,7 @@
 import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, describe, MAX_WINDOW_MS, type Algorithm, type Rule } from '../core/rule.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
+import { compileBlock, type BlockOptions } from './block.js';
 import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
 import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
@@ -79,7 +80,7 @@ export interface FailedAuthOptions {
  * policy is a quota: an allowance per hourly / daily / weekly / monthly period instead of
  * `requestsAllowed` per window.
  */
-export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions {
+export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions, BlockOptions {
   /** Policy name: counters are kept per (name or `pool`, key); shown in headers and logs. */
   name?: string;
   /** Requests allowed per window. Required unless `failedAuth` is set. */
@@ -166,6 +167,8 @@ export interface CompiledPolicy {
   readonly quota: QuotaPolicyOptions | undefined;
   /** Count-by-response policies: the statuses charged when the response completes. */
   readonly countOn: StatusFilter | undefined;
+  /** Block duration: the rule holding this policy's blocks (see block.ts). */
+  readonly block: Rule | undefined;
 }
 
 const KNOWN = new Set([
@@ -173,6 +176,7 @@ const KNOWN = new Set([
   'identifier', 'burst', 'algorithm', 'headerMode', 'mode', 'onStoreError', 'throwOnFailure', 'shadow', 'allowList',
   'denyList', 'pool', 'trustProxy', 'forwardedHeader', 'ipv6Subnet', 'onUnidentified', 'failedAuth',
   'quotaBy', ...QUOTA_POLICY_FIELDS, 'countOnStatusCodes', 'quotaOnStatusCodes', 'skipSuccessfulRequests', 'skipFailedRequests',
+  'blockDurationMinutes', 'blockDurationSeconds',
 ]);
 const BY = new Set<RateLimitBy>(['ip', 'user', 'apiKey', 'header', 'function', 'all']);
 const HEADER_MODES = new Set<HeaderMode>(['retry-after', 'ietf', 'legacy', 'none']);
@@ -228,6 +232,14 @@ function compileMatcher(value: unknown, field: string): CompiledPolicy['allow'] 
     const a = ip();
     return a !== undefined && test(a);
   };
+}
+
+/** A failed-auth policy has its own penalty: a block duration there is a mistake. */
+function noBlock(o: Record<string, unknown>, at: (f: string) => string): undefined {
+  for (const k of ['blockDurationMinutes', 'blockDurationSeconds']) {
+    if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (it has failedAuth.penaltyMinutes)');
+  }
+  return undefined;
 }
 
 /**
@@ -387,5 +399,6 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     failedAuth,
     quota,
     countOn,
+    block: failedAuth === undefined ? compileBlock(o as BlockOptions, pool, at) : noBlock(o, at),
   };
 }

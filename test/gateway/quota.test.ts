@@ -159,12 +159,17 @@ describe('bad quota config is refused at startup with the field path', () => {
     [{ policies: { q: { period: 'monthly', allowances: { requests: 1 }, quotaBy: 'user', rateLimitBy: 'ip' } } }, 'policies.q.quotaBy', /not both/],
     [{ policies: { q: { period: 'monthly', allowances: { requests: 1 } } }, tiers: { pro: { policies: { q: { requestsAllowed: 5 } } } } }, 'tiers.pro.policies.q.allowances', /is a quota/],
     [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1 } }, tiers: { pro: { policies: { q: { allowances: { requests: 5 } } } } } }, 'tiers.pro.policies.q.allowances', /not a quota/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: -1 } } }, 'policies.q.blockDurationMinutes', /expected number to be >0/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 1, blockDurationSeconds: 5 } } }, 'policies.q.blockDurationSeconds', /not both/],
   ];
   for (const [extra, field, message] of cases) {
-    it(field, () => {
+    it(field, async () => {
       let err: unknown;
       try {
+        // The schema first; what only policy compilation finds, the gateway's startup.
         validateConfig({ ...base, ...extra }, {});
+        const started = await startGateway({ configFile: writeConfig({ ...base, ...extra }), logger: quiet, port: 0, env: {} });
+        await started.close();
       } catch (e) {
         err = e;
       }
