@@ -14,6 +14,7 @@ import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileTrustProxy } from '../http/client-ip.js';
+import type { KeyPart } from '../http/compound-key.js';
 import { windowMsOf } from '../http/options.js';
 import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
@@ -41,19 +42,23 @@ const pastInstant = z
   .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
   .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
 
+/** A compound key: `[ip, "header:x-tenant"]` (parts checked when the policy compiles). */
+// Typed as the HTTP layer's parts; the part names themselves are checked by compileCompoundKey.
+const keyParts = z.array(z.string().min(1).max(120)).min(1).max(10) as unknown as z.ZodArray<z.ZodType<KeyPart>>;
+
 /** One rate-limit policy: the HTTP layer's options (Zuplo names) minus the code-only ones. */
 export const policySchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
     ...windowFields,
     rateLimitBy: z
-      .enum(['ip', 'user', 'apiKey', 'header', 'all'])
+      .union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts])
       .default('ip')
-      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
+      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket), or a list of key parts (a compound key, docs/quotas.md).'),
     headerName: headerName.optional(),
     period: z.enum(['hourly', 'daily', 'weekly', 'monthly']).optional().describe('Makes this policy a quota: an allowance per period (UTC) instead of requestsAllowed per window.'),
     allowances: allowancesSchema.optional().describe('Quota: what each period allows, e.g. { requests: 1000 }.'),
-    quotaBy: z.enum(['ip', 'user', 'apiKey', 'header', 'all']).optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
+    quotaBy: z.union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts]).optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
     quotaAnchorMode: z.enum(['first-api-call', 'calendar']).optional().describe("Quota: periods from each key's first call (default), or from the calendar / a billing anchor."),
     anchor: pastInstant.optional().describe('Quota, calendar mode: the instant periods are counted from (a consumer billingAnchor overrides it).'),
     quotaOnStatusCodes: statusListSchema.optional().describe('Count only responses with these statuses, e.g. "200-399" (charged when the response completes).'),

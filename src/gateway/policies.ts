@@ -176,7 +176,8 @@ export function compilePolicies(
       compileOne(name, p);
       // Every policy is checked now, used by a route or not: a later reload naming it must not be
       // the first to find its error.
-      compilePolicy(options.get(name) as RateLimitPolicyOptions, name);
+      // (a placeholder route label: the `route` part of a compound key is bound per route below)
+      compilePolicy(options.get(name) as RateLimitPolicyOptions, name, '(check)');
     });
   }
 
@@ -209,7 +210,7 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
+      engines.push(createPolicyEngine({ ...settings, route: route.name ?? route.path, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
         const msg = err.message.replace(/^Invalid option "[^"]*": /, '');

@@ -103,6 +103,8 @@ export interface PolicyEngineOptions {
   logger?: PolicyLogger | false;
   /** Called for every {@link PolicyEvent} (metrics, alerts). Must not throw. */
   onEvent?: (event: PolicyEvent) => void;
+  /** A label of the route these policies guard: the `route` part of compound keys. */
+  route?: string;
 }
 
 /** Counters since the engine started. */
@@ -166,7 +168,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const policies = list.map((p, i) => {
     const name = (p as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || name.length === 0) throw new SluiceConfigError(`policies[${i}].name`, `is required, got ${describe(name)}`);
-    return compilePolicy(p, name);
+    return compilePolicy(p, name, options.route);
   });
   const names = new Set<string>();
   const pools = new Set<string>();

@@ -8,6 +8,7 @@ import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, describe, MAX_WINDOW_MS, type Algorithm, type Rule } from '../core/rule.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
 import { compileBlock, type BlockOptions } from './block.js';
+import { compileCompoundKey, type CompoundKey, type KeyPart } from './compound-key.js';
 import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
 import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
@@ -89,10 +90,13 @@ export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByRespo
   timeWindowMinutes?: number;
   /** Window in seconds. */
   timeWindowSeconds?: number;
-  /** What identifies a bucket. Default `ip`. */
-  rateLimitBy?: RateLimitBy;
+  /**
+   * What identifies a bucket. Default `ip`. A list of parts is a compound key (e.g. `['ip',
+   * 'header:x-tenant']`, `['user', 'route']`; see compound-key.ts).
+   */
+  rateLimitBy?: RateLimitBy | readonly KeyPart[];
   /** Zuplo's name of `rateLimitBy` on a quota. */
-  quotaBy?: RateLimitBy;
+  quotaBy?: RateLimitBy | readonly KeyPart[];
   /** Header whose value is the key, for `rateLimitBy: header` (case-insensitive). */
   headerName?: string;
   /** Header carrying the API key when the request has no `apiKey` from an auth step. Default `x-api-key`. */
@@ -142,7 +146,10 @@ export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByRespo
 export interface CompiledPolicy {
   readonly name: string;
   readonly pool: string;
-  readonly rateLimitBy: RateLimitBy;
+  /** `compound` when `rateLimitBy` was a list of parts (see `compound`). */
+  readonly rateLimitBy: RateLimitBy | 'compound';
+  /** The compound key, when `rateLimitBy` was a list of parts. */
+  readonly compound: CompoundKey | undefined;
   readonly headerName: string | undefined;
   readonly apiKeyHeader: string;
   readonly identifier: IdentifierFunction | undefined;
@@ -246,7 +253,7 @@ function noBlock(o: Record<string, unknown>, at: (f: string) => string): undefin
  * Validate one policy and compile it. Throws {@link SluiceConfigError} whose `field` is
  * `<name>.<option>` so a config file with many policies points at the right one.
  */
-export function compilePolicy(options: RateLimitPolicyOptions, name: string): CompiledPolicy {
+export function compilePolicy(options: RateLimitPolicyOptions, name: string, route?: string): CompiledPolicy {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new SluiceConfigError('name', `a policy needs a non-empty name of at most 200 characters, got ${describe(name)}`);
   }
@@ -266,7 +273,9 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
   };
 
   if (o.rateLimitBy !== undefined && o.quotaBy !== undefined) throw new SluiceConfigError(at('quotaBy'), 'give either rateLimitBy or quotaBy, not both');
-  const rateLimitBy = o.quotaBy !== undefined ? oneOf(o.quotaBy, BY, at('quotaBy'), 'ip') : oneOf(o.rateLimitBy, BY, at('rateLimitBy'), 'ip');
+  const byField = o.quotaBy !== undefined ? 'quotaBy' : 'rateLimitBy';
+  const parts = Array.isArray(o[byField]) ? (o[byField] as unknown[]) : undefined;
+  const rateLimitBy: RateLimitBy | 'compound' = parts !== undefined ? 'compound' : oneOf(o[byField], BY, at(byField), 'ip');
   const headerMode = oneOf(o.headerMode, HEADER_MODES, at('headerMode'), 'retry-after');
   const mode = oneOf(o.mode, new Set(['strict', 'async'] as const), at('mode'), 'strict');
   const throwOnFailure = bool(o.throwOnFailure, at('throwOnFailure'), false);
@@ -316,6 +325,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     }
     ipv6Subnet = o.ipv6Subnet;
   }
+  const compound = parts === undefined ? undefined : compileCompoundKey(parts, at(byField), { trust, forwardedHeader, ipv6Subnet, apiKeyHeader, route });
   const allow = compileMatcher(o.allowList, at('allowList'));
   const deny = compileMatcher(o.denyList, at('denyList'));
   const algorithm = (o.algorithm ?? 'gcra') as Algorithm;
@@ -380,6 +390,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     name,
     pool,
     rateLimitBy,
+    compound,
     headerName,
     apiKeyHeader,
     identifier,
