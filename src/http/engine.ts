@@ -28,6 +28,7 @@ import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
 import { blockStatus, startBlock } from './block.js';
+import { applyHandler } from './refusal.js';
 import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 
@@ -137,6 +138,7 @@ export interface PolicyEngine {
 
 /** Per-request state shared by the helpers that build a result. */
 interface RequestContext {
+  readonly request: HttpRequestInfo;
   readonly requestId: string;
   readonly headers: Record<string, string>;
   readonly path: string;
@@ -172,6 +174,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   });
   const names = new Set<string>();
   const pools = new Set<string>();
+  const byName = new Map(policies.map((p) => [p.name, p]));
   policies.forEach((p, i) => {
     if (names.has(p.name)) throw new SluiceConfigError(`policies[${i}].name`, `duplicate policy name "${p.name}"`);
     if (pools.has(p.pool)) throw new SluiceConfigError(`${p.name}.pool`, `counter "${p.pool}" is already used by another policy of this route`);
@@ -281,10 +284,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const NOOP = () => {};
 
   function denyWith(ctx: RequestContext, status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult {
-    if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
+    const limited = reason === 'rate-limited' || reason === 'penalty';
+    if (limited) stats.limited++;
     else stats.denied++;
+    // A policy's custom refusal (statusCode, detail, headers, handler) applies to its 429s.
+    const refusal = limited ? byName.get(policy)?.refusal : undefined;
+    if (refusal !== undefined) {
+      status = refusal.statusCode;
+      detail = refusal.detail ?? detail;
+      if (refusal.headers !== undefined) Object.assign(ctx.headers, refusal.headers);
+    }
     ctx.headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    const body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    let body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    if (refusal?.handler !== undefined) {
+      const change = applyHandler(refusal.handler, { request: ctx.request, policy, decision, status, headers: { ...ctx.headers }, body });
+      if (change?.status !== undefined) status = change.status;
+      if (change?.headers !== undefined) Object.assign(ctx.headers, change.headers);
+      if (change?.body !== undefined) body = change.body;
+    }
     const r: PolicyResult = { action: 'deny', status, reason, headers: ctx.headers, body, requestId: ctx.requestId, policy, shadowLimited: ctx.shadowLimited, complete: NOOP };
     if (decision !== undefined) (r as { decision?: Decision }).decision = decision;
     return r;
@@ -300,7 +317,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const path = pathOf(req.path);
 
-    const ctx: RequestContext = { requestId, headers, path, shadowLimited: false };
+    const ctx: RequestContext = { request: req, requestId, headers, path, shadowLimited: false };
 
     let strict: Pending[] | undefined;
     let later: Pending[] | undefined; // shadow and async policies

@@ -10,6 +10,7 @@ import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRul
 import { compileBlock, type BlockOptions } from './block.js';
 import { compileCompoundKey, type CompoundKey, type KeyPart } from './compound-key.js';
 import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
+import { compileRefusal, type CompiledRefusal, type RefusalOptions } from './refusal.js';
 import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
 
@@ -81,7 +82,7 @@ export interface FailedAuthOptions {
  * policy is a quota: an allowance per hourly / daily / weekly / monthly period instead of
  * `requestsAllowed` per window.
  */
-export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions, BlockOptions {
+export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions, BlockOptions, RefusalOptions {
   /** Policy name: counters are kept per (name or `pool`, key); shown in headers and logs. */
   name?: string;
   /** Requests allowed per window. Required unless `failedAuth` is set. */
@@ -176,6 +177,8 @@ export interface CompiledPolicy {
   readonly countOn: StatusFilter | undefined;
   /** Block duration: the rule holding this policy's blocks (see block.ts). */
   readonly block: Rule | undefined;
+  /** Custom refusal (status, detail, headers, handler), undefined for the defaults. */
+  readonly refusal: CompiledRefusal | undefined;
 }
 
 const KNOWN = new Set([
@@ -183,7 +186,7 @@ const KNOWN = new Set([
   'identifier', 'burst', 'algorithm', 'headerMode', 'mode', 'onStoreError', 'throwOnFailure', 'shadow', 'allowList',
   'denyList', 'pool', 'trustProxy', 'forwardedHeader', 'ipv6Subnet', 'onUnidentified', 'failedAuth',
   'quotaBy', ...QUOTA_POLICY_FIELDS, 'countOnStatusCodes', 'quotaOnStatusCodes', 'skipSuccessfulRequests', 'skipFailedRequests',
-  'blockDurationMinutes', 'blockDurationSeconds',
+  'blockDurationMinutes', 'blockDurationSeconds', 'statusCode', 'detail', 'headers', 'handler',
 ]);
 const BY = new Set<RateLimitBy>(['ip', 'user', 'apiKey', 'header', 'function', 'all']);
 const HEADER_MODES = new Set<HeaderMode>(['retry-after', 'ietf', 'legacy', 'none']);
@@ -410,6 +413,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string, rou
     failedAuth,
     quota,
     countOn,
+    refusal: compileRefusal(o as RefusalOptions, at),
     block: failedAuth === undefined ? compileBlock(o as BlockOptions, pool, at) : noBlock(o, at),
   };
 }

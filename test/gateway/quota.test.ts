@@ -21,6 +21,7 @@ const config = () => ({
   policies: {
     monthly: { quotaBy: 'user', period: 'monthly', allowances: { requests: 3 }, quotaAnchorMode: 'calendar', headerMode: 'ietf' },
     'daily-2xx': { quotaBy: 'user', period: 'daily', allowances: { requests: 2 }, quotaOnStatusCodes: '200-399' },
+    busy: { rateLimitBy: ['ip', 'header:x-tenant'], requestsAllowed: 1, timeWindowMinutes: 1, statusCode: 503, detail: 'Busy, try later', headers: { 'x-plan-upgrade': '/pricing' } },
   },
   tiers: { pro: { allowances: { requests: 5 } } },
   auth: { apiKey: { header: 'x-api-key' } },
@@ -32,6 +33,7 @@ const config = () => ({
   routes: [
     { path: '/api/*', upstream: 'api', policies: ['monthly'], auth: 'required' },
     { path: '/flaky/*', upstream: 'flaky', policies: ['daily-2xx'], auth: 'required' },
+    { path: '/busy', upstream: 'api', policies: ['busy'] },
   ],
 });
 
@@ -144,6 +146,21 @@ describe('quotaOnStatusCodes in the YAML', () => {
     for (let i = 0; i < 6; i++) codes.push((await get('/flaky/x', 'flaky-key-0123456789abcdef')).status);
     // 502, 200, 502, 200 (allowance used), then refused before the upstream.
     expect(codes).toEqual([502, 200, 502, 200, 429, 429]);
+  });
+});
+
+describe('custom refusals and compound keys in the YAML', () => {
+  it('statusCode 503, detail and headers; the key is (ip, x-tenant)', async () => {
+    const call = async (tenant: string) => {
+      const r = await fetch(`${gw.url}/busy`, { headers: { 'x-tenant': tenant } });
+      return { status: r.status, headers: r.headers, body: await r.text() };
+    };
+    expect((await call('a')).status).toBe(200);
+    const refused = await call('a');
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('x-plan-upgrade')).toBe('/pricing');
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 503, detail: 'Busy, try later' });
+    expect((await call('b')).status).toBe(200);
   });
 });
 
