@@ -9,8 +9,9 @@
  *   to a blip is worse than waiting for it.
  *
  * Both reconnect in the background forever (capped backoff) and follow failovers: a Sentinel
- * client asks the sentinels for the current primary on every reconnect and listens for
- * `+switch-master`; a Cluster client refreshes its slot map on MOVED and on reconnect.
+ * client asks the sentinels for the current primary on every reconnect (and reconnects when a
+ * demoted primary answers READONLY); a Cluster client refreshes its slot map on MOVED and on
+ * reconnect.
  */
 import { Cluster, Redis, type ClusterNode, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SluiceConfigError } from '../../core/errors.js';
@@ -130,8 +131,11 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
       role: 'master',
       ...(s.password !== undefined ? { password: s.password } : {}),
       ...(s.sentinelPassword !== undefined ? { sentinelPassword: s.sentinelPassword } : {}),
-      // Reconnect to the new primary as soon as the sentinels announce it, not at the next error.
-      failoverDetector: true,
+      // A primary demoted by a failover (still up, now a replica) answers READONLY: reconnect,
+      // which asks the sentinels for the new primary. (Not ioredis's `failoverDetector`: its
+      // disconnect can land while the client is resolving the primary after a crash, and ioredis
+      // then ends the client for good: seen in the Sentinel failover spec.)
+      reconnectOnError: (err) => /^READONLY\b/.test(err.message),
       sentinelRetryStrategy: (times) => Math.min(100 * times, 1000),
       sentinelMaxConnections: 10,
     });
