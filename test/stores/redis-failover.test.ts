@@ -166,6 +166,33 @@ describe.skipIf(skip)('Redis Cluster failover', () => {
     }
   });
 
+  it('near-limit warnings of two gateways on one Cluster are deduplicated across them', async () => {
+    const up = await echoUpstream();
+    const config = validateConfig(
+      {
+        store: { type: 'redis', nodes: cluster.nodes, prefix: `wn${Date.now()}:` },
+        upstreams: { api: { url: up.url } },
+        policies: { p: { requestsAllowed: 10, timeWindowMinutes: 1, rateLimitBy: 'all' } },
+        routes: [{ path: '/*', upstream: 'api', policies: ['p'] }],
+        observability: { logs: { enabled: false }, warnings: { threshold: 0.5 } },
+      },
+      {},
+    );
+    const a = await startGateway({ logger: quiet, port: 0, config });
+    const b = await startGateway({ logger: quiet, port: 0, config });
+    try {
+      // Past half the shared limit on both instances: each one sees usage >= 0.5.
+      for (const gw of [a, a, a, a, a, a, b, b]) await (await fetch(`${gw.url}/x`)).arrayBuffer();
+      await waitFor('the warning claims to settle', () => (a.observer?.warnings.stats.emitted ?? 0) + (b.observer?.warnings.stats.emitted ?? 0) >= 1);
+      await new Promise((r) => setTimeout(r, 300));
+      expect((a.observer?.warnings.stats.emitted ?? 0) + (b.observer?.warnings.stats.emitted ?? 0)).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await up.close();
+    }
+  });
+
   it('a primary killed mid-load: its replica takes over; failures bounded; exact afterwards', async () => {
     const store = new RedisStore({ nodes: cluster.nodes, timeoutMs: TIMEOUT_MS, prefix: 'cf:' });
     const limiter = createLimiter({ limit: 1e9, windowMs: 60_000, store });
