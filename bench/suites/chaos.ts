@@ -28,6 +28,7 @@ const REDIS_PORT = 7150;
 const OUTAGE_MS = Number(process.env.BENCH_CHAOS_OUTAGE_MS ?? 5000);
 const CLIENTS = 16;
 const PROBE_LIMIT = 5;
+const WARMUP_MS = 4000;
 
 type Mode = 'allow' | 'deny' | 'local';
 type Fault = 'kill' | 'freeze';
@@ -165,6 +166,9 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
     }
   })();
 
+  // Warm-up (JIT, connections): nothing before `measureFrom` is reported.
+  await new Promise((r) => setTimeout(r, WARMUP_MS));
+  const measureFrom = Date.now();
   await new Promise((r) => setTimeout(r, 3000));
   const faultAt = Date.now();
   if (sc.fault === 'kill') redis.kill('SIGKILL');
@@ -193,7 +197,7 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
     return { answered: s.filter((x) => x.status !== 0).length, total: s.length, errorRate: s.length ? errors / s.length : 0, p99: p99(s.map((x) => x.ms)), rps: s.length / ((to - from) / 1000) };
   };
   const firstExact = probes.find((p) => p.t >= answeringAt && p.exact);
-  const exactBefore = probes.filter((p) => p.t < faultAt).every((p) => p.exact);
+  const exactBefore = probes.filter((p) => p.t >= measureFrom && p.t < faultAt).every((p) => p.exact);
   return {
     before: phase(faultAt - 3000, faultAt),
     outage: phase(faultAt, healAt),
