@@ -126,7 +126,7 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
   const raw = new Redis({ port: REDIS_PORT, host: '127.0.0.1', maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 50 });
   raw.on('error', () => {});
   const samples: Sample[] = [];
-  const probes: { t: number; exact: boolean }[] = [];
+  const probes: { t: number; end: number; exact: boolean; why: string }[] = [];
   let stop = false;
   const get = async (path: string, client: string): Promise<number> => {
     try {
@@ -161,7 +161,7 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
           inRedis = false;
         }
       }
-      probes.push({ t, exact: pattern && inRedis });
+      probes.push({ t, end: Date.now(), exact: pattern && inRedis, why: pattern ? (inRedis ? '' : 'not in Redis') : statuses.join(' ') });
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -197,7 +197,10 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
     return { answered: s.filter((x) => x.status !== 0).length, total: s.length, errorRate: s.length ? errors / s.length : 0, p99: p99(s.map((x) => x.ms)), rps: s.length / ((to - from) / 1000) };
   };
   const firstExact = probes.find((p) => p.t >= answeringAt && p.exact);
-  const exactBefore = probes.filter((p) => p.t >= measureFrom && p.t < faultAt).every((p) => p.exact);
+  // Probes wholly before the fault (one that runs into the outage is an outage probe).
+  const before = probes.filter((p) => p.t >= measureFrom && p.end < faultAt);
+  const exactBefore = before.every((p) => p.exact);
+  if (!exactBefore) console.log('    inexact probes before the fault:', before.filter((p) => !p.exact).map((p) => p.why));
   return {
     before: phase(faultAt - 3000, faultAt),
     outage: phase(faultAt, healAt),
