@@ -70,18 +70,19 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .option('--port <port>', 'override server.port', port)
   .option('--admin-port <port>', 'override admin.port', port)
+  .option('--forward-auth-port <port>', 'override forwardAuth.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
-  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean }) => {
+  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean }) => {
     const { startGateway } = await import('../gateway/server.js');
     let gw;
     try {
-      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
+      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}), ...(o.forwardAuthPort !== undefined ? { forwardAuthPort: o.forwardAuthPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -90,19 +91,29 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(async (o: { config: string }) => {
     const { loadConfig } = await import('../gateway/config.js');
-    const { compilePolicies } = await import('../gateway/policies.js');
-    const { ConsumerRegistry } = await import('../gateway/consumers.js');
-    const { MemoryStore } = await import('../stores/memory-store.js');
+    const { compileConfig } = await import('../gateway/state.js');
     try {
       const c = loadConfig(o.config);
-      // Compile the policies too: option errors the schema cannot see (e.g. burst with a window algorithm).
-      const registry = new ConsumerRegistry({ type: 'memory' });
-      registry.setStatic(c.consumers);
-      compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
+      // Compile everything `serve` compiles: option errors the schema cannot see (burst with a
+      // window algorithm, trustProxy CIDRs, policies no route uses, the authenticator).
+      await compileConfig(c);
       process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams)\n`);
     } catch (err) {
       configError(o.config, err);
     }
+  });
+
+program
+  .command('demo-upstream')
+  .description('run only the demo upstream API (GET /hello), for the proxy examples')
+  .option('--port <port>', 'port (default 3000)', port)
+  .action(async (o: { port?: number }) => {
+    const { startDemoUpstream } = await import('../gateway/demo-upstream.js');
+    const u = await startDemoUpstream(o.port ?? 3000);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: u.url, pid: process.pid })}\n`);
+    const stop = () => void u.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
   });
 
 program

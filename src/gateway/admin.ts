@@ -7,10 +7,11 @@
  * | `GET /consumers` | list consumers with key ids and overrides |
  * | `POST /consumers` `{ sub, tier?, metadata?, issueKey? }` | create (201; `key` once when `issueKey`) |
  * | `GET /consumers/:sub` | one consumer, its keys, overrides and effective limits per policy |
+ * | `PATCH /consumers/:sub` `{ tier }` | move it to another tier (`null`: none); its next request gets the new limits |
  * | `DELETE /consumers/:sub` | delete it, its keys and overrides (204) |
  * | `POST /consumers/:sub/keys` | issue a key (201 `{ id, key }`: the only time the key is shown) |
  * | `DELETE /consumers/:sub/keys/:id` | revoke a key (204; refused from the next request) |
- * | `PUT /consumers/:sub/overrides/:policy` `{ requestsAllowed, timeWindowMinutes? }` | set a limit for one policy, or `*` for all per-consumer policies |
+ * | `PUT /consumers/:sub/overrides/:policy` `{ requestsAllowed, timeWindowMinutes? \| timeWindowSeconds? }` | set a limit for one policy, or `*` for all per-consumer policies (validated like a tier's limits in the config) |
  * | `DELETE /consumers/:sub/overrides/:policy` | remove it (204) |
  * | `GET /consumers/:sub/state` | current counters (remaining, reset) per per-consumer policy |
  * | `POST /consumers/:sub/reset` `{ policy? }` | forget the consumer's counters (204) |
@@ -26,6 +27,7 @@ import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
 import { createObservabilityRoutes, type AdminHandler } from '../observability/admin-routes.js';
+import { formatPath, overrideSchema } from './config.js';
 import type { Observer } from '../observability/observer.js';
 import { checkSub, RegistryError, type ConsumerRegistry } from './consumers.js';
 import type { ConsumerPolicy } from './policies.js';
@@ -99,9 +101,11 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
-function positiveInt(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1e12) throw new HttpError(400, `${field} must be an integer from 1 to 1e12`);
-  return v;
+/** A tier name from the admin API: one the config defines (own keys only: never `toString`). */
+function knownTier(v: unknown, tiers: Record<string, unknown>): string {
+  const tier = checkSub(v, 'tier');
+  if (!Object.hasOwn(tiers, tier)) throw new HttpError(400, `unknown tier "${tier}" (defined: ${Object.keys(tiers).join(', ') || 'none'})`);
+  return tier;
 }
 
 /** Build the admin request handler. */
@@ -142,8 +146,7 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       const body = await readJson(req);
       for (const k of Object.keys(body)) if (!['sub', 'tier', 'metadata', 'issueKey'].includes(k)) throw new HttpError(400, `unknown field "${k}"`);
       const sub = checkSub(body.sub);
-      const tier = body.tier === undefined ? undefined : checkSub(body.tier, 'tier');
-      if (tier !== undefined && !(tier in st.config.tiers)) throw new HttpError(400, `unknown tier "${tier}" (defined: ${Object.keys(st.config.tiers).join(', ') || 'none'})`);
+      const tier = body.tier === undefined ? undefined : knownTier(body.tier, st.config.tiers);
       const metadata = body.metadata;
       if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) throw new HttpError(400, 'metadata must be an object');
       const consumer = await registry.createConsumer({ sub, ...(tier !== undefined ? { tier } : {}), ...(metadata !== undefined ? { metadata: metadata as Record<string, unknown> } : {}) });
@@ -166,7 +169,14 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
         await registry.deleteConsumer(sub);
         return send(res, 204);
       }
-      throw new HttpError(405, 'GET or DELETE /consumers/:sub');
+      if (method === 'PATCH') {
+        const body = await readJson(req);
+        for (const k of Object.keys(body)) if (k !== 'tier') throw new HttpError(400, `unknown field "${k}" (PATCH changes only "tier")`);
+        if (!Object.hasOwn(body, 'tier')) throw new HttpError(400, 'tier is required (a tier name, or null for none)');
+        const tier = body.tier === null ? null : knownTier(body.tier, st.config.tiers);
+        return send(res, 200, { consumer: await registry.setTier(sub, tier) });
+      }
+      throw new HttpError(405, 'GET, PATCH or DELETE /consumers/:sub');
     }
     if (b === 'keys') {
       if (c === undefined) {
@@ -187,12 +197,16 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
         return send(res, 204);
       }
       if (method !== 'PUT') throw new HttpError(405, 'PUT or DELETE /consumers/:sub/overrides/:policy');
-      const body = await readJson(req);
-      for (const k of Object.keys(body)) if (!['requestsAllowed', 'timeWindowMinutes'].includes(k)) throw new HttpError(400, `unknown field "${k}"`);
-      const requestsAllowed = positiveInt(body.requestsAllowed, 'requestsAllowed');
-      const w = body.timeWindowMinutes;
-      if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w <= 0 || w > 5_259_600)) throw new HttpError(400, 'timeWindowMinutes must be a positive number (at most 10 years)');
-      const rec = await registry.setOverride({ sub, policy, requestsAllowed, ...(w !== undefined ? { timeWindowMinutes: w as number } : {}) });
+      // The config's own rules (integer limit, window of at least 1 ms): an override the engine
+      // would reject must never reach it, or the consumer's requests would go unlimited.
+      const parsed = overrideSchema.safeParse(await readJson(req));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new HttpError(400, `${formatPath(issue?.path ?? [])}: ${issue?.message ?? 'invalid'}`);
+      }
+      const o = parsed.data;
+      const w = o.timeWindowSeconds !== undefined ? o.timeWindowSeconds / 60 : o.timeWindowMinutes;
+      const rec = await registry.setOverride({ sub, policy, requestsAllowed: o.requestsAllowed, ...(w !== undefined ? { timeWindowMinutes: w } : {}) });
       return send(res, 200, { override: rec });
     }
     if (b === 'state' && c === undefined) {

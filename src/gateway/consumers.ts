@@ -203,7 +203,7 @@ export class ConsumerRegistry {
     for (const s of this.statics) {
       m.consumers.set(s.sub, { sub: s.sub, ...(s.tier !== undefined ? { tier: s.tier } : {}), ...(s.metadata !== undefined ? { metadata: s.metadata } : {}), createdAt: 0, fromConfig: true });
       for (const k of s.keys) {
-        const hash = 'hash' in k ? k.hash : hashKey(k.value);
+        const hash = Object.hasOwn(k, 'hash') ? (k as { hash: string }).hash : hashKey((k as { value: string }).value);
         m.keys.set(hash, { id: `cfg_${hash.slice(0, 12)}`, sub: s.sub, hash, createdAt: 0, fromConfig: true });
       }
     }
@@ -259,6 +259,20 @@ export class ConsumerRegistry {
     const c: Consumer = { sub: input.sub, ...(input.tier !== undefined ? { tier: input.tier } : {}), ...(input.metadata !== undefined ? { metadata: input.metadata } : {}), createdAt: Date.now() };
     await this.write((s) => s.consumers.set(c.sub, c), (m) => m.hset(this.k.consumers, c.sub, JSON.stringify(c)));
     return c;
+  }
+
+  /**
+   * Move a consumer to another tier (`tier: null`: no tier). Its counters are kept; its next
+   * request is judged by the new tier's limits. Config-file consumers change in the file.
+   */
+  async setTier(sub: string, tier: string | null): Promise<Consumer> {
+    const c = this.merged.consumers.get(sub);
+    if (c === undefined) throw new RegistryError(404, `no consumer "${sub}"`);
+    if (c.fromConfig) throw new RegistryError(409, `consumer "${sub}" is defined in the config file; change its tier there`);
+    const { tier: _old, ...rest } = c;
+    const next: Consumer = { ...rest, ...(tier !== null ? { tier } : {}) };
+    await this.write((s) => s.consumers.set(sub, next), (m) => m.hset(this.k.consumers, sub, JSON.stringify(next)));
+    return next;
   }
 
   /** Delete a consumer, its keys and its overrides. */

@@ -13,6 +13,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SluiceConfigError } from '../core/errors.js';
 import type { HealthEventSummary } from '../stores/fallback-store.js';
 import { outcomeOf, type RequestEvent } from './events.js';
+import type { LogWriteStats } from './log-destination.js';
 import { printable } from './sanitize.js';
 
 /** Options of {@link createMetrics}. */
@@ -41,6 +42,8 @@ export interface SluiceMetrics {
    * decisions or back, the circuit opening or closing. Also sets `store_circuit_open`.
    */
   storeHealth(event: StoreHealthKind): void;
+  /** Export the request log's failed writes and dropped lines (read at scrape time). */
+  trackLogWrites(stats: LogWriteStats): void;
   /** The exposition text for `GET /metrics`. */
   text(): Promise<string>;
 }
@@ -93,6 +96,20 @@ class FastCounter {
   }
   get() {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.cells.values()].map((c) => ({ labels: c.labels, value: c.value })) };
+  }
+}
+
+/** An unlabelled counter whose value is read from elsewhere when scraped. */
+class ReadCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly read: () => number,
+  ) {}
+  get() {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [{ labels: {}, value: this.read() }] };
   }
 }
 
@@ -171,7 +188,10 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
   );
   const circuitOpen = new FastCounter(`${p}store_circuit_open`, '1 while the circuit breaker in front of the shared store is open, else 0.', [], 'gauge');
   circuitOpen.cell().value = 0;
-  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks, storeHealth, circuitOpen]) registry.registerMetric(m as never);
+  let logStats: LogWriteStats = { writeErrors: 0, droppedLines: 0 };
+  const logWriteErrors = new ReadCounter(`${p}log_write_errors_total`, 'Request-log writes that failed (full disk, I/O error); their lines were dropped.', () => logStats.writeErrors);
+  const logDropped = new ReadCounter(`${p}log_lines_dropped_total`, 'Request-log lines dropped (failed writes, or the write backlog was full).', () => logStats.droppedLines);
+  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks, logWriteErrors, logDropped, storeHealth, circuitOpen]) registry.registerMetric(m as never);
 
   const routes = new LabelGuard(max);
   const policies = new LabelGuard(max);
@@ -219,6 +239,9 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
       storeHealth.cell(event).value++;
       if (event === 'circuit_open') circuitOpen.cell().value = 1;
       else if (event === 'circuit_closed') circuitOpen.cell().value = 0;
+    },
+    trackLogWrites(stats) {
+      logStats = stats;
     },
     text() {
       return registry.metrics();

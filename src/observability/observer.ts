@@ -60,6 +60,7 @@ export function createObserver(options: ObserverOptions = {}): Observer {
   if (!Number.isInteger(interval) || interval < 10) throw new SluiceConfigError('flushIntervalMs', `must be an integer >= 10, got ${JSON.stringify(interval)}`);
   const logger = options.logs === false ? undefined : createRequestLogger(options.logs ?? {});
   const metrics = createMetrics(options.metrics ?? {});
+  if (logger !== undefined) metrics.trackLogWrites(logger.stats);
   const a = options.analytics;
   const analytics: AnalyticsStore = isStore(a)
     ? a

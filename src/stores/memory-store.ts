@@ -9,6 +9,7 @@ import { combine, singleDecision, type Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Rule } from '../core/rule.js';
 import type { Decider, SyncStore } from '../core/store.js';
+import { totalmem } from 'node:os';
 import { SlotTable } from './slot-table.js';
 
 /** Options of {@link MemoryStore}. */
@@ -16,12 +17,39 @@ export interface MemoryStoreOptions {
   /** Time source, epoch ms. Default `Date.now`. */
   clock?: Clock;
   /**
-   * Most keys held per rule (default 1 000 000). Keys whose state has expired are recycled first;
+   * Most keys held per rule (default: see `maxBytes`). Keys whose state has expired are recycled first;
    * beyond that the least recently used key is dropped (CLOCK approximation of LRU), and a dropped
    * key that was still limited starts fresh. Set it above the number of keys active within one
    * window; `evictedLive` counts the times it was too small.
    */
   maxKeys?: number;
+  /**
+   * Memory budget of each rule's key table, in bytes: the table holds at most
+   * `floor(maxBytes / MEMORY_BYTES_PER_KEY)` keys. Give `maxKeys` or `maxBytes`, not both.
+   * Without either, a rule holds up to 1 000 000 keys or as many as fit in 1/16 of the memory
+   * available to the process (cgroup limit or physical memory), whichever is fewer.
+   */
+  maxBytes?: number;
+}
+
+/**
+ * Bytes one key costs in a rule's table (heap + typed arrays), for keys of about 200 characters
+ * (the longest an identity is kept raw; longer ones are hashed): 451-462 B measured with
+ * `node --expose-gc` at 140 000-200 000 keys, rounded up. An 18-character key (`ip:` + IPv4)
+ * costs 184-201 B, so the bound is conservative for short keys.
+ */
+export const MEMORY_BYTES_PER_KEY = 500;
+
+/** The default key bound: 1 000 000, or what fits in 1/16 of the memory this process may use. */
+export function defaultMaxKeys(memoryBytes = availableMemory()): number {
+  return Math.max(1024, Math.min(1_000_000, Math.floor(memoryBytes / 16 / MEMORY_BYTES_PER_KEY)));
+}
+
+function availableMemory(): number {
+  const limit = process.constrainedMemory?.() ?? 0;
+  const total = totalmem();
+  // Without a cgroup limit Node reports 0 or a huge sentinel: physical memory is the bound then.
+  return limit > 0 && limit < total ? limit : total;
 }
 
 type ObjectState = FixedWindowState | SlidingWindowState | readonly number[] | readonly LeaseEntry[];
@@ -71,7 +99,12 @@ export class MemoryStore implements SyncStore {
     if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
     this.clock = options.clock ?? systemClock;
     if (typeof this.clock !== 'function') throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
-    const maxKeys = options.maxKeys ?? 1_000_000;
+    if (options.maxKeys !== undefined && options.maxBytes !== undefined) throw new SluiceConfigError('maxBytes', 'give maxKeys or maxBytes, not both');
+    const maxBytes = options.maxBytes;
+    if (maxBytes !== undefined && (typeof maxBytes !== 'number' || !Number.isFinite(maxBytes) || maxBytes < MEMORY_BYTES_PER_KEY)) {
+      throw new SluiceConfigError('maxBytes', `must be a number of bytes >= ${MEMORY_BYTES_PER_KEY} (one key), got ${String(maxBytes)}`);
+    }
+    const maxKeys = options.maxKeys ?? (maxBytes !== undefined ? Math.min(1e8, Math.floor(maxBytes / MEMORY_BYTES_PER_KEY)) : defaultMaxKeys());
     if (!Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > 1e8) {
       throw new SluiceConfigError('maxKeys', `must be an integer between 1 and 1e8, got ${String(maxKeys)}`);
     }
