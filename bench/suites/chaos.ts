@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
+import { hashIdentity } from '../../src/http/identify.js';
 
 const role = process.argv[2];
 const REDIS_PORT = 7150;
@@ -158,7 +159,8 @@ async function run(sc: Scenario, upstreamUrl: string, dir: string) {
       let inRedis = false;
       if (pattern) {
         try {
-          const [, keys] = await raw.scan('0', 'MATCH', `chaos:*${id}*`, 'COUNT', 100_000);
+          // Header values are stored hashed (they may be credentials).
+          const [, keys] = await raw.scan('0', 'MATCH', `chaos:*${hashIdentity(id)}*`, 'COUNT', 100_000);
           inRedis = keys.length > 0;
         } catch {
           inRedis = false;
