@@ -230,7 +230,7 @@ async function main(): Promise<void> {
   const up = await start('upstream');
   const upstreamUrl = `http://127.0.0.1:${up.port}`;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
-  console.log(`Chaos: gateway on redis-server :${REDIS_PORT}, ${CLIENTS} closed-loop clients + a 5/min probe every 200 ms; fault ${OUTAGE_MS / 1000} s; timeoutMs 250, breaker 5 failures / 1 s probe.`);
+  console.log(`Chaos: gateway on redis-server :${REDIS_PORT}, ${CLIENTS} closed-loop clients + a 5/min probe every 200 ms; fault ${OUTAGE_MS / 1000} s; timeoutMs 250, breaker 5 failures / 0.5 s probe.`);
   const f = (n: number) => (Number.isNaN(n) ? '   -' : n.toFixed(0).padStart(4));
   const pct = (n: number) => `${(n * 100).toFixed(1)}%`.padStart(6);
   try {

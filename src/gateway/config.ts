@@ -180,10 +180,10 @@ const storeSchema = z.union([
       breaker: z
         .object({
           failureThreshold: z.number().int().min(1).max(1_000_000).default(5).describe('Consecutive store failures that open the circuit.'),
-          probeIntervalMs: z.number().int().min(10).max(600_000).default(1000).describe('While open, probe Redis this often.'),
+          probeIntervalMs: z.number().int().min(10).max(600_000).default(500).describe('While open, probe Redis this often.'),
         })
         .strict()
-        .default({ failureThreshold: 5, probeIntervalMs: 1000 })
+        .default({ failureThreshold: 5, probeIntervalMs: 500 })
         .describe('Circuit breaker: once open, decisions stop waiting for Redis until a background probe succeeds.'),
     })
     .strict()

@@ -42,9 +42,9 @@ describe('config validation', () => {
     expect(c.upstreams.api?.connections).toBe(128);
   });
 
-  it('a Redis store: degraded-mode defaults (one instance, breaker 5 failures / 1 s probe) and onStoreError: local', () => {
+  it('a Redis store: degraded-mode defaults (one instance, breaker 5 failures / 0.5 s probe) and onStoreError: local', () => {
     const c = validateConfig({ ...base(), store: { type: 'redis', sentinel: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' } }, policies: { 'per-minute': { requestsAllowed: 10, timeWindowMinutes: 1, onStoreError: 'local' } } }, {});
-    expect(c.store).toMatchObject({ expectedInstances: 1, breaker: { failureThreshold: 5, probeIntervalMs: 1000 }, sentinel: { name: 'mymaster' } });
+    expect(c.store).toMatchObject({ expectedInstances: 1, breaker: { failureThreshold: 5, probeIntervalMs: 500 }, sentinel: { name: 'mymaster' } });
     expect(c.policies['per-minute']?.onStoreError).toBe('local');
   });
 
