@@ -327,8 +327,13 @@ export class RedisStore implements Store {
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
-      done = true;
-      fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+      // Timers run before I/O in an event-loop turn: after a stall (a busy process) the reply may
+      // already sit in the socket. Let this turn's I/O run first, then decide it timed out.
+      setImmediate(() => {
+        if (done) return;
+        done = true;
+        fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+      });
     }, this.timeoutMs);
     const start = () => {
       call().then(
