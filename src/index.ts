@@ -13,7 +13,7 @@
  * if (!d.allowed) console.log(`retry in ${Math.ceil(d.retryAfterMs / 1000)} s (${d.policy})`);
  * ```
  */
-import type { ConcurrencyOptions } from './core/algorithms/concurrency.js';
+import type { ConcurrencyOptions } from './core/algorithms/concurrency/index.js';
 import type { Clock } from './core/clock.js';
 import {
   concurrencyLimiterOn,
@@ -41,7 +41,7 @@ export {
   type LimitOptions,
   type Rule,
 } from './core/rule.js';
-export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency.js';
+export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
 export { isSyncStore, type Store, type SyncStore } from './core/store.js';
 export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';

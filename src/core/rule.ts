@@ -1,4 +1,8 @@
+import { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT } from './algorithms/limits.js';
+import { ALGORITHM_OPTIONS, ALGORITHMS, findAlgorithm, type AlgorithmName, type AlgorithmOption } from './algorithms/registry.js';
 import { SluiceConfigError } from './errors.js';
+
+export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT };
 
 /**
  * The counting algorithms.
@@ -14,7 +18,7 @@ import { SluiceConfigError } from './errors.js';
  * - `fixed-window`: at most `limit` per clock-aligned window (epoch-aligned); up to `2 * limit`
  *   across a boundary.
  */
-export type Algorithm = 'gcra' | 'token-bucket' | 'fixed-window' | 'sliding-window' | 'sliding-log';
+export type Algorithm = AlgorithmOption;
 
 /** One limit: `limit` units per `windowMs`. */
 export interface LimitOptions {
@@ -32,15 +36,11 @@ export interface LimitOptions {
 
 /** Longest accepted window: 10 years. Keeps every microsecond timestamp exact in a double. */
 export const MAX_WINDOW_MS = 10 * 365.25 * 24 * 3600 * 1000;
-/** Largest `limit` the exact sliding log accepts (one stored entry per admitted unit). */
-export const MAX_SLIDING_LOG_LIMIT = 10_000;
-/** Largest `limit` / `burst` accepted by any algorithm. */
-export const MAX_LIMIT = 1e12;
 
 /** Internal, validated form of a limit. Times in integer microseconds. */
 export interface Rule {
   readonly name: string;
-  readonly algorithm: 'gcra' | 'fixed-window' | 'sliding-window' | 'sliding-log';
+  readonly algorithm: AlgorithmName;
   /** Namespace of this rule's state: `<algorithm>:<name>`. */
   readonly id: string;
   readonly limit: number;
@@ -53,8 +53,6 @@ export interface Rule {
   /** GCRA delay tolerance tau = T * burst, in µs. */
   readonly tauUs: number;
 }
-
-const ALGORITHMS = new Set(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']);
 
 function positiveInteger(value: unknown, field: string, max: number): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
@@ -85,18 +83,15 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
     throw new SluiceConfigError(path || 'limit', `must be an object, got ${describe(options)}`);
   }
   const algorithmIn: unknown = options.algorithm === undefined ? 'gcra' : options.algorithm;
-  if (typeof algorithmIn !== 'string' || !ALGORITHMS.has(algorithmIn)) {
+  const definition = typeof algorithmIn === 'string' ? findAlgorithm(algorithmIn) : undefined;
+  if (definition === undefined) {
     throw new SluiceConfigError(
       at('algorithm'),
-      `unknown algorithm ${describe(algorithmIn)}; expected one of ${[...ALGORITHMS].join(', ')}`,
+      `unknown algorithm ${describe(algorithmIn)}; expected one of ${ALGORITHM_OPTIONS.join(', ')}`,
     );
   }
-  const algorithm = algorithmIn === 'token-bucket' ? 'gcra' : (algorithmIn as Rule['algorithm']);
-  const limit = positiveInteger(
-    options.limit,
-    at('limit'),
-    algorithm === 'sliding-log' ? MAX_SLIDING_LOG_LIMIT : MAX_LIMIT,
-  );
+  const algorithm = definition.name as AlgorithmName;
+  const limit = positiveInteger(options.limit, at('limit'), definition.maxLimit);
   const windowMs = options.windowMs;
   if (typeof windowMs !== 'number' || !Number.isFinite(windowMs)) {
     throw new SluiceConfigError(at('windowMs'), `must be a finite number of milliseconds, got ${describe(windowMs)}`);
@@ -107,8 +102,8 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   }
   let burst = limit;
   if (options.burst !== undefined) {
-    if (algorithm !== 'gcra') {
-      throw new SluiceConfigError(at('burst'), `only applies to the gcra algorithm, not ${algorithm}`);
+    if (!definition.burst) {
+      throw new SluiceConfigError(at('burst'), `only applies to the ${ALGORITHMS.filter((a) => a.burst).map((a) => a.name).join(', ')} algorithm, not ${algorithm}`);
     }
     burst = positiveInteger(options.burst, at('burst'), MAX_LIMIT);
   }

@@ -45,7 +45,7 @@ export interface ForwardAuthContext {
   trust(): TrustRule;
   buildId: string;
   /** Called once per answered decision (observability). */
-  record?(route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, ip: string | undefined): void;
+  record?(route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, ip: string, t0: number): void;
   onError(err: unknown): void;
 }
 
@@ -79,6 +79,7 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
     answer(res, nginx, status, { ...extra, 'content-type': 'application/problem+json', 'x-request-id': requestId }, problemText(status, detail, instance.slice(0, 200), requestId, ctx.buildId));
 
   return (req, res) => {
+    const t0 = Date.now();
     const nginx = pathOf(req.url ?? '/').replace(/\/+$/, '') === '/nginx';
     const requestId = requestIdOf(req.headers['x-request-id']);
     const uri = first(req, ['x-forwarded-uri', 'x-original-uri', 'x-original-url']);
@@ -131,7 +132,7 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
     const done = (result: PolicyResult | undefined, status: number) => {
       result?.complete(status);
       try {
-        ctx.record?.(rt, info, result, status, ip);
+        ctx.record?.(rt, info, result, status, ip, t0);
       } catch (err) {
         ctx.onError(err);
       }

@@ -180,31 +180,34 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let serverTrust: TrustRule = state.trust;
 
   // ---------------- the proxy handler ----------------
+  /** One request event for the observer (proxied or decided for a proxy). */
+  const observe = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused: boolean, ip: string) => {
+    if (observer === undefined) return;
+    let storeError: string | undefined;
+    if (result !== undefined && storeFailures.size > 0) {
+      storeError = storeFailures.get(result.requestId);
+      storeFailures.delete(result.requestId);
+    }
+    observer.record(
+      eventFromPolicy({
+        route: route.name,
+        request: info,
+        ...(result ? { result } : {}),
+        status,
+        time: t0,
+        durationMs: Date.now() - t0,
+        ip,
+        ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
+        ...(refused ? { refused } : {}),
+        ...(storeError !== undefined ? { storeError } : {}),
+      }),
+    );
+  };
   const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false) => {
     inFlight--;
     result?.complete(status);
-    if (observer !== undefined) {
-      let storeError: string | undefined;
-      if (result !== undefined && storeFailures.size > 0) {
-        storeError = storeFailures.get(result.requestId);
-        storeFailures.delete(result.requestId);
-      }
-      observer.record(
-        eventFromPolicy({
-          route: route.name,
-          request: info,
-          ...(result ? { result } : {}),
-          status,
-          time: t0,
-          durationMs: Date.now() - t0,
-          // The client as the server's trustProxy believes it (the socket address otherwise).
-          ip: clientIp(info, serverTrust) ?? info.remoteAddress,
-          ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
-          ...(refused ? { refused } : {}),
-          ...(storeError !== undefined ? { storeError } : {}),
-        }),
-      );
-    }
+    // The client as the server's trustProxy believes it (the socket address otherwise).
+    if (observer !== undefined) observe(route, info, result, status, t0, refused, clientIp(info, serverTrust) ?? info.remoteAddress);
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, requestId: string, t0: number) => {
@@ -398,10 +401,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       trust: () => serverTrust,
       buildId,
       onError: (err) => log.error('forward-auth decision failed', { error: String(err) }),
-      record: (route, info, result, status, ip) => {
-        if (observer === undefined) return;
-        observer.record(eventFromPolicy({ route: route.name, request: info, ...(result ? { result } : {}), status, time: Date.now(), durationMs: 0, ...(ip !== undefined ? { ip } : {}) }));
-      },
+      // A 401/503 the policies did not refuse is the gateway's own refusal: counted as denied.
+      record: (route, info, result, status, ip, t0) => observe(route, info, result, status, t0, status >= 400 && result?.action !== 'deny', ip),
     });
     decisions = createServer({ maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true }, handle);
     try {

@@ -100,7 +100,10 @@ export async function runReport(o: ReportOptions, out: NodeJS.WritableStream = p
       return 2;
     }
   } catch (e) {
-    err.write(`sluice report: ${printable((e as Error).message, 500)}\n`);
+    // undici says only "fetch failed"; the cause (ECONNREFUSED, ...) is what the operator can act on.
+    const cause = (e as { cause?: { message?: string } }).cause?.message;
+    const where = o.redis !== undefined ? 'Redis at --redis' : `the gateway's admin API at ${o.admin}`;
+    err.write(`sluice report: ${printable(cause ?? (e as Error).message, 500)}; check that ${printable(where, 200)} is reachable${o.redis === undefined ? ' and --token is its admin token' : ''}\n`);
     return 1;
   }
   out.write(o.json ? `${JSON.stringify(summary, null, 2)}\n` : formatReport(summary));

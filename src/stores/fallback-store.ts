@@ -7,7 +7,7 @@
  * state starts empty at the switch and is dropped when the shared store answers again: the shared
  * state, which kept what was counted before the outage, is authoritative again at once.
  */
-import type { ConcurrencyRule } from '../core/algorithms/concurrency.js';
+import type { ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Decision } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';

@@ -1,8 +1,6 @@
-import { acquire, release, type ConcurrencyRule, type LeaseEntry } from '../core/algorithms/concurrency.js';
-import { fixedWindow, type FixedWindowState } from '../core/algorithms/fixed-window.js';
-import { gcra } from '../core/algorithms/gcra.js';
-import { slidingLog } from '../core/algorithms/sliding-log.js';
-import { slidingWindow, type SlidingWindowState } from '../core/algorithms/sliding-window.js';
+import type { AlgorithmDefinition } from '../core/algorithms/algorithm.js';
+import { acquire, release, type ConcurrencyRule, type LeaseEntry } from '../core/algorithms/concurrency/index.js';
+import { algorithmOf } from '../core/algorithms/registry.js';
 import type { Step } from '../core/algorithms/step.js';
 import { systemClock, toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision } from '../core/decision.js';
@@ -52,39 +50,10 @@ function availableMemory(): number {
   return limit > 0 && limit < total ? limit : total;
 }
 
-type ObjectState = FixedWindowState | SlidingWindowState | readonly number[] | readonly LeaseEntry[];
-type State = number | ObjectState | undefined;
-
-/** Run one rule's algorithm on its state. */
-function step(rule: Rule, state: State, now: number, cost: number): Step<State> {
-  switch (rule.algorithm) {
-    case 'gcra':
-      return gcra(state as number | undefined, now, rule, cost);
-    case 'fixed-window':
-      return fixedWindow(state as FixedWindowState | undefined, now, rule, cost);
-    case 'sliding-window':
-      return slidingWindow(state as SlidingWindowState | undefined, now, rule, cost);
-    case 'sliding-log':
-      return slidingLog(state as readonly number[] | undefined, now, rule, cost);
-  }
-}
-
-/** When a rule's state stops mattering (µs): after that the key is as good as absent. */
-function deadAt(rule: Rule, state: State): number {
-  if (state === undefined) return 0;
-  switch (rule.algorithm) {
-    case 'gcra':
-      return state as number;
-    case 'fixed-window':
-      return (state as FixedWindowState).start + rule.windowUs;
-    case 'sliding-window':
-      return (state as SlidingWindowState).start + 2 * rule.windowUs;
-    case 'sliding-log': {
-      const log = state as readonly number[];
-      return log.length === 0 ? 0 : (log[log.length - 1] as number) + rule.windowUs;
-    }
-  }
-}
+/** Object state of any algorithm (window counters, logs, leases); numeric states live in `nums`. */
+type ObjectState = object;
+type State = unknown;
+type Algorithm = AlgorithmDefinition<State>;
 
 /**
  * The embedded default store: process-local, synchronous, bounded. Decisions are exact and atomic
@@ -114,7 +83,7 @@ export class MemoryStore implements SyncStore {
   private table(rule: Rule | ConcurrencyRule): SlotTable<ObjectState> {
     let t = this.tables.get(rule.id);
     if (t === undefined) {
-      t = new SlotTable<ObjectState>(this.maxKeys, 'algorithm' in rule && rule.algorithm === 'gcra');
+      t = new SlotTable<ObjectState>(this.maxKeys, 'algorithm' in rule && algorithmOf(rule).numericDeadline);
       this.tables.set(rule.id, t);
     }
     return t;
@@ -126,15 +95,18 @@ export class MemoryStore implements SyncStore {
    */
   prepare(rules: readonly Rule[]): Decider {
     const first = rules[0];
-    if (rules.length === 1 && first !== undefined && first.algorithm === 'gcra') {
+    const algorithms = rules.map(algorithmOf);
+    const firstAlgorithm = algorithms[0];
+    if (rules.length === 1 && first !== undefined && firstAlgorithm?.numericDeadline === true) {
       const rule = first;
       const table = this.table(rule);
       const clock = this.clock;
-      // The GCRA fast path: one Map lookup, a typed-array write, one allocation.
+      const step = firstAlgorithm.step;
+      // The fast path of a numeric state (GCRA): one Map lookup, a typed-array write.
       return (key, cost, peek) => {
         const now = toMicros(clock());
         let slot = table.find(key);
-        const s = gcra(slot < 0 ? undefined : table.nums[slot], now, rule, cost);
+        const s = step(slot < 0 ? undefined : table.nums[slot], now, rule, cost);
         if (slot >= 0) table.use(slot);
         if (s.outcome.allowed && cost > 0 && !peek) {
           if (slot < 0) slot = table.insert(key, now);
@@ -144,25 +116,27 @@ export class MemoryStore implements SyncStore {
       };
     }
     const tables = rules.map((r) => this.table(r));
-    return (key, cost, peek) => this.decideWith(tables, rules, key, cost, peek);
+    return (key, cost, peek) => this.decideWith(tables, algorithms, rules, key, cost, peek);
   }
 
-  private read(table: SlotTable<ObjectState>, rule: Rule, slot: number): State {
+  private read(table: SlotTable<ObjectState>, algorithm: Algorithm, slot: number): State {
     if (slot < 0) return undefined;
-    return rule.algorithm === 'gcra' ? table.nums[slot] : table.objs[slot];
+    return algorithm.numericDeadline ? table.nums[slot] : table.objs[slot];
   }
 
-  private write(table: SlotTable<ObjectState>, rule: Rule, key: string, slot: number, next: State, now: number): void {
+  private write(table: SlotTable<ObjectState>, algorithm: Algorithm, rule: Rule, key: string, slot: number, next: State, now: number): void {
     const s = slot < 0 ? table.insert(key, now) : slot;
-    if (rule.algorithm === 'gcra') table.nums[s] = next as number;
+    if (algorithm.numericDeadline) table.nums[s] = next as number;
     else table.objs[s] = next as ObjectState;
+    const deadAt = next === undefined ? 0 : algorithm.deadAt(next, rule);
     // A new key is inserted cold (see SlotTable): only a repeat use marks it.
-    if (slot < 0) table.expire(s, deadAt(rule, next));
-    else table.touch(s, deadAt(rule, next));
+    if (slot < 0) table.expire(s, deadAt);
+    else table.touch(s, deadAt);
   }
 
   private decideWith(
     tables: readonly SlotTable<ObjectState>[],
+    algorithms: readonly Algorithm[],
     rules: readonly Rule[],
     key: string,
     cost: number,
@@ -170,14 +144,14 @@ export class MemoryStore implements SyncStore {
   ): Decision {
     const now = toMicros(this.clock());
     const slots = tables.map((t) => t.find(key));
-    const states = rules.map((r, i) => this.read(tables[i] as SlotTable<ObjectState>, r, slots[i] as number));
-    const steps = rules.map((r, i) => step(r, states[i], now, cost));
+    const states = algorithms.map((a, i) => this.read(tables[i] as SlotTable<ObjectState>, a, slots[i] as number));
+    const steps = algorithms.map((a, i) => a.step(states[i], now, rules[i] as Rule, cost));
     const all = steps.every((s) => s.outcome.allowed);
     if (all && !peek) {
       steps.forEach((s, i) => {
         const slot = slots[i] as number;
         const table = tables[i] as SlotTable<ObjectState>;
-        if (s.next !== states[i]) this.write(table, rules[i] as Rule, key, slot, s.next, now);
+        if (s.next !== states[i]) this.write(table, algorithms[i] as Algorithm, rules[i] as Rule, key, slot, s.next, now);
         else if (slot >= 0) table.use(slot);
       });
     } else {
@@ -189,13 +163,14 @@ export class MemoryStore implements SyncStore {
     // When refused, admitting rules are reported as they stand (nothing was taken from them).
     const outcomes = all
       ? steps.map((s) => s.outcome)
-      : steps.map((s, i) => (s.outcome.allowed ? step(rules[i] as Rule, states[i], now, 0).outcome : s.outcome));
+      : steps.map((s, i) => (s.outcome.allowed ? (algorithms[i] as Algorithm).step(states[i], now, rules[i] as Rule, 0).outcome : s.outcome));
     return combine(key, cost, outcomes);
   }
 
   decideSync(key: string, rules: readonly Rule[], cost: number, peek = false): Decision {
     return this.decideWith(
       rules.map((r) => this.table(r)),
+      rules.map(algorithmOf),
       rules,
       key,
       cost,

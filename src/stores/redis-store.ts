@@ -1,15 +1,15 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
-import { createRedisConnection, defaultRedisUrl, type RedisSentinelTarget, type RedisTarget } from './redis/connection.js';
-import type { ConcurrencyRule } from '../core/algorithms/concurrency.js';
+import { concurrencyLua, type ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
 import { toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
-import { DECIDE_SCRIPT } from './redis/decide-script.js';
+import { decideScriptSource } from './redis/decide-script.js';
+import { createRedisConnection, defaultRedisUrl, type RedisSentinelTarget, type RedisTarget } from './redis/connection.js';
+import { Deadlines } from './redis/deadlines.js';
 import { toStoreError } from './redis/errors.js';
 import { baseKey, slotOf } from './redis/keys.js';
-import { LEASE_SCRIPT } from './redis/lease-script.js';
 import { evalScript, script } from './redis/script.js';
 
 /** Options of {@link RedisStore}. Give at most one of `url`, `client`, `nodes`, `sentinel`. */
@@ -63,9 +63,9 @@ interface Pending {
   reject(e: StoreError): void;
 }
 
-const DECIDE = script(DECIDE_SCRIPT);
-const LEASE = script(LEASE_SCRIPT);
-const ALGO_CODE = { gcra: 'g', 'fixed-window': 'f', 'sliding-window': 'w', 'sliding-log': 'l' } as const;
+/** The scripts, read from their `.lua` files when this module loads (a missing file fails at start). */
+export const DECIDE = script(decideScriptSource());
+const LEASE = script(concurrencyLua());
 /**
  * With an injected clock, script time is not Redis time, so a key's TTL (computed in script time)
  * could run out in real time while the test still needs it. Stale state decides exactly like absent
@@ -120,6 +120,8 @@ export class RedisStore implements Store {
   private readonly owned: boolean;
   private readonly cluster: boolean;
   private readonly maxBatch: number;
+  /** The `timeoutMs` limit of every call in flight, with one timer. */
+  private readonly deadlines: Deadlines;
   private readonly encoded = new WeakMap<readonly Rule[], Encoded>();
   private queue: Pending[] = [];
   private scheduled = false;
@@ -141,6 +143,7 @@ export class RedisStore implements Store {
       throw new SluiceConfigError('timeoutMs', `must be a number of milliseconds between 1 and 600000, got ${describe(timeoutMs)}`);
     }
     this.timeoutMs = timeoutMs;
+    this.deadlines = new Deadlines(timeoutMs);
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new SluiceConfigError('clock', 'must be a function returning epoch ms');
     }
@@ -181,7 +184,7 @@ export class RedisStore implements Store {
     let e = this.encoded.get(rules);
     if (e === undefined) {
       e = {
-        specs: rules.map((r) => [ALGO_CODE[r.algorithm], r.burst, r.windowUs, r.intervalUs, r.tauUs]),
+        specs: rules.map((r) => [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs]),
         suffixes: rules.map((r) => `:${r.id}`),
       };
       this.encoded.set(rules, e);
@@ -325,7 +328,7 @@ export class RedisStore implements Store {
    */
   private run(call: () => Promise<unknown>, ok: (reply: unknown) => void, fail: (err: StoreError) => void): void {
     let done = false;
-    const timer = setTimeout(() => {
+    const deadline = this.deadlines.start(() => {
       if (done) return;
       // Timers run before I/O in an event-loop turn: after a stall (a busy process) the reply may
       // already sit in the socket. Let this turn's I/O run first, then decide it timed out.
@@ -334,13 +337,13 @@ export class RedisStore implements Store {
         done = true;
         fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
       });
-    }, this.timeoutMs);
+    });
     const start = () => {
       call().then(
         (reply) => {
           if (done) return;
           done = true;
-          clearTimeout(timer);
+          deadline.settle();
           try {
             ok(reply);
           } catch (err) {
@@ -350,7 +353,7 @@ export class RedisStore implements Store {
         (err: unknown) => {
           if (done) return;
           done = true;
-          clearTimeout(timer);
+          deadline.settle();
           fail(toStoreError(err));
         },
       );
@@ -367,7 +370,7 @@ export class RedisStore implements Store {
       setTimeout(() => this.client.off('ready', onReady), this.timeoutMs + 10).unref();
     } else {
       done = true;
-      clearTimeout(timer);
+      deadline.settle();
       const why = this.lastError ? `: ${this.lastError.message}` : '';
       fail(new StoreError('STORE_UNAVAILABLE', `Redis is unavailable (connection ${status})${why}`));
     }

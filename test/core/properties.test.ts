@@ -5,11 +5,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { acquire, compileConcurrencyRule, type LeaseEntry } from '../../src/core/algorithms/concurrency.js';
-import { fixedWindow } from '../../src/core/algorithms/fixed-window.js';
-import { gcra } from '../../src/core/algorithms/gcra.js';
-import { slidingLog } from '../../src/core/algorithms/sliding-log.js';
-import { slidingWindow } from '../../src/core/algorithms/sliding-window.js';
+import { acquire, compileConcurrencyRule, type LeaseEntry } from '../../src/core/algorithms/concurrency/index.js';
+import { fixedWindow } from '../../src/core/algorithms/fixed-window/index.js';
+import { gcra } from '../../src/core/algorithms/gcra/index.js';
+import { slidingLog } from '../../src/core/algorithms/sliding-log/index.js';
+import { slidingWindow } from '../../src/core/algorithms/sliding-window/index.js';
 import type { Step } from '../../src/core/algorithms/step.js';
 import type { RuleOutcome } from '../../src/core/decision.js';
 import { compileRule, MAX_WINDOW_MS, type Rule } from '../../src/core/rule.js';

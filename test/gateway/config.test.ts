@@ -112,7 +112,7 @@ describe('the committed files', () => {
   it('examples/sluice.yaml is valid and compiles', () => {
     const c = loadConfig(join(ROOT, 'examples', 'sluice.yaml'), { SLUICE_ADMIN_TOKEN: ADMIN_TOKEN, DEMO_UPSTREAM_URL: 'http://127.0.0.1:1' });
     const compiled = compilePolicies(c, new ConsumerRegistry({ type: 'memory' }), { store: new MemoryStore(), logger: false });
-    expect(compiled.engines.filter(Boolean)).toHaveLength(2);
+    expect(compiled.engines.filter(Boolean)).toHaveLength(3);
   });
 });
 

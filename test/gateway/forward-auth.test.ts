@@ -177,6 +177,20 @@ describe('forward-auth decisions', () => {
   });
 });
 
+describe('forward-auth observability', () => {
+  it('counts decisions like the gateway does: allowed, limited, and its own 401s as denied', async () => {
+    const g = await start({ observability: { logs: { enabled: false } } });
+    const h = { 'x-forwarded-uri': '/hello', 'x-forwarded-for': '203.0.113.99' };
+    for (let i = 0; i < 4; i++) await ask(g, h);
+    await ask(g, { 'x-forwarded-uri': '/api/orders', 'x-api-key': 'not-a-key-0123456789' });
+    const text = await (g.observer as NonNullable<Gateway['observer']>).metrics.text();
+    const count = (route: string, outcome: string) => Number(new RegExp(`sluice_decisions_total\\{[^}]*route="${route}"[^}]*outcome="${outcome}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    expect(count('hello', 'allowed')).toBe(3);
+    expect(count('hello', 'limited')).toBe(1);
+    expect(count('api', 'denied')).toBe(1);
+  });
+});
+
 describe('forward-auth config', () => {
   it('a route without upstream needs forwardAuth', () => {
     expect(() => validateConfig({ routes: [{ path: '/x' }] })).toThrow(SluiceConfigError);
@@ -197,4 +211,3 @@ describe('forward-auth config', () => {
     expect(c.upstreams).toEqual({});
   });
 });
-

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileConcurrencyRule } from '../../src/core/algorithms/concurrency.js';
+import { compileConcurrencyRule } from '../../src/core/algorithms/concurrency/index.js';
 import { manualClock, type ManualClock } from '../../src/core/clock.js';
 import { compileRules, type LimitOptions, type Rule } from '../../src/core/rule.js';
 import { createLimiter, MemoryStore } from '../../src/index.js';

@@ -80,7 +80,7 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     expect(refused?.retryAfterMs).toBeLessThanOrEqual(20_000);
     const ttl = await raw.pttl(`${prefix}{${key}}:gcra:3-per-60000ms`);
     expect(ttl).toBeGreaterThan(0);
-    // A GCRA key lives at most 2 x tau (tau = 60 s here) past its last write (see decide-script.ts).
+    // A GCRA key lives at most 2 x tau (tau = 60 s here) past its last write (see src/core/algorithms/gcra/gcra.lua).
     expect(ttl).toBeLessThanOrEqual(120_001);
   });
 

@@ -3,7 +3,7 @@
  * with STORE_UNAVAILABLE, like a refused connection) or `frozen` (never answers until it times out
  * after `timeoutMs`, like a Redis that stopped responding). Counts the calls that reached it.
  */
-import type { ConcurrencyRule } from '../../src/core/algorithms/concurrency.js';
+import type { ConcurrencyRule } from '../../src/core/algorithms/concurrency/index.js';
 import type { Decision } from '../../src/core/decision.js';
 import { StoreError } from '../../src/core/errors.js';
 import type { Rule } from '../../src/core/rule.js';
