@@ -49,6 +49,8 @@ export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
 export { limiterOn, concurrencyLimiterOn } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
+export { FallbackStore, type FallbackStats, type FallbackStoreOptions, type StoreHealthEvent } from './stores/fallback-store.js';
+export type { CircuitBreakerOptions } from './stores/circuit-breaker.js';
 
 /** Where state lives, and the clock of the default store. */
 export interface StoreOptions {

@@ -2,17 +2,21 @@
  * Parsers for the rate-limit response fields a client can meet:
  * IETF `RateLimit` / `RateLimit-Policy` (draft-10 Lists, draft-7 Dictionary, draft-6 separate
  * `RateLimit-Limit/-Remaining/-Reset`), `X-RateLimit-*` (GitHub, Vimeo...), RingCentral's
- * `X-Rate-Limit-Group/-Limit/-Remaining/-Window`, and `Retry-After` (seconds or HTTP date).
+ * `X-Rate-Limit-Group/-Limit/-Remaining/-Window`, Discord's `X-RateLimit-Reset-After`, and
+ * `Retry-After` (seconds with decimals, or one of RFC 9110's three HTTP-date forms).
  *
  * Every value is validated: malformed, negative, absurdly large or non-numeric values are ignored
- * or clamped and reported through `warn`, never trusted. The result is plain numbers the scheduler
+ * or clamped and reported through `warn`, never trusted. Structured fields are parsed by
+ * `structured-headers` (RFC 9651, strict: a malformed field is ignored whole, as the RFC asks). The result is plain numbers the scheduler
  * can act on without further checks.
  */
+
+import { parseDictionary, parseList, Token, type BareItem, type Item, type Parameters } from 'structured-headers';
 
 /** What one response said about the rate limit, normalised to ms and relative times. */
 export interface RateLimitInfo {
   /** Which header family the quota numbers came from. */
-  format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'none';
+  format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'shopify' | 'none';
   /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`). */
   group?: string;
   /** Requests allowed per window. */
@@ -42,152 +46,26 @@ export const MAX_HEADER_COUNT = 1_000_000_000;
 type Warn = (w: HeaderWarning) => void;
 
 // ---------------------------------------------------------------------------------------------
-// Structured Field Values (RFC 9651): just enough for Lists and Dictionaries of Items with params.
+// Structured Field Values (RFC 9651) through `structured-headers`: Lists and Dictionaries of Items.
 
-type Bare = number | string | boolean | Uint8Array | { token: string };
-interface SfItem {
-  value: Bare;
-  params: Map<string, Bare>;
+/** Parse an RFC 9651 List of Items; throws when malformed (inner lists are no rate-limit syntax). */
+function sfList(value: string): Item[] {
+  const out: Item[] = [];
+  for (const member of parseList(value.trim())) {
+    if (Array.isArray(member[0])) throw new SyntaxError('inner lists are not used by any rate-limit field');
+    out.push(member as Item);
+  }
+  return out;
 }
 
-class SfParser {
-  i = 0;
-  constructor(readonly s: string) {}
-  fail(): never {
-    throw new SyntaxError(`structured field parse error at ${this.i}`);
+/** Parse an RFC 9651 Dictionary; throws when malformed. */
+function sfDictionary(value: string): Map<string, Item> {
+  const out = new Map<string, Item>();
+  for (const [k, member] of parseDictionary(value.trim())) {
+    if (Array.isArray(member[0])) throw new SyntaxError('inner lists are not used by any rate-limit field');
+    out.set(k, member as Item);
   }
-  ws(): void {
-    while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
-  }
-  sp(): void {
-    while (this.s[this.i] === ' ') this.i++;
-  }
-  key(): string {
-    const c = this.s[this.i];
-    if (c === undefined || !/[a-z*]/.test(c)) this.fail();
-    const start = this.i;
-    while (this.i < this.s.length && /[a-z0-9_\-.*]/.test(this.s[this.i] as string)) this.i++;
-    return this.s.slice(start, this.i);
-  }
-  bare(): Bare {
-    const c = this.s[this.i];
-    if (c === undefined) this.fail();
-    if (c === '-' || (c >= '0' && c <= '9')) return this.number();
-    if (c === '"') return this.string();
-    if (c === ':') return this.bytes();
-    if (c === '?') {
-      const v = this.s[this.i + 1];
-      this.i += 2;
-      if (v === '1') return true;
-      if (v === '0') return false;
-      this.fail();
-    }
-    if (/[A-Za-z*]/.test(c)) {
-      const start = this.i;
-      while (this.i < this.s.length && /[!#$%&'*+\-.^_`|~0-9A-Za-z:/]/.test(this.s[this.i] as string)) this.i++;
-      return { token: this.s.slice(start, this.i) };
-    }
-    this.fail();
-  }
-  number(): number {
-    const m = /^-?(\d+)(\.(\d+))?/.exec(this.s.slice(this.i));
-    if (!m) this.fail();
-    const int = m[1] as string;
-    if (m[2] === undefined ? int.length > 15 : int.length > 12 || (m[3] as string).length > 3) this.fail();
-    this.i += m[0].length;
-    return Number(m[0]);
-  }
-  string(): string {
-    this.i++;
-    let out = '';
-    for (;;) {
-      const c = this.s[this.i++];
-      if (c === undefined) this.fail();
-      if (c === '"') return out;
-      if (c === '\\') {
-        const n = this.s[this.i++];
-        if (n !== '"' && n !== '\\') this.fail();
-        out += n;
-      } else {
-        const code = c.charCodeAt(0);
-        if (code < 0x20 || code > 0x7e) this.fail();
-        out += c;
-      }
-    }
-  }
-  bytes(): Uint8Array {
-    this.i++;
-    const end = this.s.indexOf(':', this.i);
-    if (end < 0) this.fail();
-    const b64 = this.s.slice(this.i, end);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) this.fail();
-    this.i = end + 1;
-    return new Uint8Array(Buffer.from(b64, 'base64'));
-  }
-  params(): Map<string, Bare> {
-    const p = new Map<string, Bare>();
-    while (this.s[this.i] === ';') {
-      this.i++;
-      this.sp();
-      const k = this.key();
-      let v: Bare = true;
-      if (this.s[this.i] === '=') {
-        this.i++;
-        v = this.bare();
-      }
-      p.set(k, v);
-    }
-    return p;
-  }
-  item(): SfItem {
-    const value = this.bare();
-    return { value, params: this.params() };
-  }
-  /** A List (inner lists are not used by any rate-limit field and are refused). */
-  list(): SfItem[] {
-    const out: SfItem[] = [];
-    this.members(() => {
-      if (this.s[this.i] === '(') this.fail();
-      out.push(this.item());
-    });
-    return out;
-  }
-  dictionary(): Map<string, SfItem> {
-    const out = new Map<string, SfItem>();
-    this.members(() => {
-      const k = this.key();
-      if (this.s[this.i] === '=') {
-        this.i++;
-        out.set(k, this.item());
-      } else {
-        out.set(k, { value: true, params: this.params() });
-      }
-    });
-    return out;
-  }
-  /** Comma-separated members (RFC 9651 §4.2.1/4.2.2): no empty member, no trailing comma. */
-  private members(member: () => void): void {
-    this.sp();
-    if (this.i >= this.s.length) return;
-    for (;;) {
-      member();
-      this.ws();
-      if (this.i >= this.s.length) return;
-      if (this.s[this.i] !== ',') this.fail();
-      this.i++;
-      this.ws();
-      if (this.i >= this.s.length) this.fail();
-    }
-  }
-}
-
-/** Parse an RFC 9651 List; throws SyntaxError when malformed. */
-export function parseSfList(value: string): SfItem[] {
-  return new SfParser(value.trim()).list();
-}
-/** Parse an RFC 9651 Dictionary; throws SyntaxError when malformed. */
-export function parseSfDictionary(value: string): Map<string, SfItem> {
-  return new SfParser(value.trim()).dictionary();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -227,46 +105,134 @@ function parseSeconds(header: string, raw: string, warn: Warn): number | undefin
   return clampWait(header, raw, Number(v) * 1000, warn);
 }
 
-/** An HTTP date as ms from `now`; a past date is 0 (reported), an invalid one undefined. */
-function parseDate(header: string, raw: string, now: number, warn: Warn): number | undefined {
-  const t = Date.parse(raw.trim());
-  if (!Number.isFinite(t)) {
-    warn({ header, value: raw, reason: 'neither delay-seconds nor an HTTP date; ignored' });
-    return undefined;
-  }
-  if (t < now - 1000) warn({ header, value: raw, reason: 'date in the past; treated as 0' });
-  return clampWait(header, raw, t - now, warn);
-}
-
-/** `Retry-After`: delay-seconds or HTTP-date (RFC 9110 §10.2.3), as ms from `now`. */
-export function parseRetryAfter(raw: string, now: number, warn: Warn): number | undefined {
-  const v = raw.trim();
-  if (/^-?\d+(\.\d+)?$/.test(v)) return parseSeconds('retry-after', raw, warn);
-  return parseDate('retry-after', raw, now, warn);
-}
+// HTTP dates (RFC 9110 §5.6.7): IMF-fixdate and the two obsolete forms, nothing else.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MON = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+/** `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT`);
+/** `Sunday, 06-Nov-94 08:49:37 GMT` (obsolete RFC 850 form) */
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT`);
+/** `Sun Nov  6 08:49:37 1994` (obsolete asctime form) */
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} ([ \\d]\\d) ${TIME} (\\d{4})`);
 
 /**
- * A vendor reset value: an HTTP date (has letters), epoch ms (> 1e12), epoch seconds (> 1e9), or
- * delta seconds: the `ratelimit-header-parser` heuristic for `X-RateLimit-Reset`.
+ * Read one HTTP-date at the start of `s`: epoch ms and the characters it took, or undefined.
+ * Strict on purpose, no `Date.parse`: its leniency varies by engine and it reads "Tuesday 5" or
+ * "2015" as dates. A value in none of RFC 9110's three forms, or an impossible time, is no date.
+ */
+export function readHttpDate(s: string, now: number): { ms: number; length: number } | undefined {
+  let year: number;
+  let fields: [mon: string, day: string, hh: string, mm: string, ss: string];
+  let m = IMF_FIXDATE.exec(s);
+  if (m !== null) {
+    year = Number(m[3]);
+    fields = [m[2], m[1], m[4], m[5], m[6]] as typeof fields;
+  } else if ((m = RFC850_DATE.exec(s)) !== null) {
+    // RFC 9110: a two-digit year more than 50 years in the future is the most recent past one.
+    const thisYear = new Date(now).getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + Number(m[3]);
+    if (year > thisYear + 50) year -= 100;
+    fields = [m[2], m[1], m[4], m[5], m[6]] as typeof fields;
+  } else if ((m = ASCTIME_DATE.exec(s)) !== null) {
+    year = Number(m[6]);
+    fields = [m[1], m[2], m[3], m[4], m[5]] as typeof fields;
+  } else return undefined;
+  const [mon, dd, hh, mm, ss] = fields;
+  const [d, h, mi, se] = [Number(dd.trim()), Number(hh), Number(mm), Number(ss)];
+  const ms = Date.UTC(year, MONTHS.indexOf(mon), d, h, mi, Math.min(se, 59));
+  // Date.UTC rolls 31 Feb over into March: refuse instead.
+  if (h > 23 || mi > 59 || se > 60 || d < 1 || new Date(ms).getUTCDate() !== d) return undefined;
+  return { ms, length: m[0].length };
+}
+
+/** An HTTP date as ms from `now`; a past date is 0 (reported), an invalid one undefined. */
+function parseDate(header: string, raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  const d = readHttpDate(v, now);
+  if (d === undefined || d.length !== v.length) {
+    warn({ header, value: raw, reason: 'not an HTTP date (IMF-fixdate, RFC 850 or asctime); ignored' });
+    return undefined;
+  }
+  return pastIsZero(header, raw, d.ms - now, warn);
+}
+
+function pastIsZero(header: string, raw: string, ms: number, warn: Warn): number {
+  if (ms < -1000) warn({ header, value: raw, reason: 'time in the past; treated as 0' });
+  return clampWait(header, raw, ms, warn);
+}
+
+const DELAY = /^\d+(?:\.\d+)?/;
+
+/**
+ * `Retry-After`: delay-seconds or HTTP-date (RFC 9110 §10.2.3), as ms from `now`.
+ * Delay-seconds may carry decimals (`1.5`), as ky, got and axios-retry read them. A field sent
+ * twice arrives joined (`3, 3`): equal members are one value; different ones take the longest wait
+ * (reported). Anything else is ignored and reported.
+ */
+export function parseRetryAfter(raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  const waits: number[] = [];
+  let i = 0;
+  while (i < v.length) {
+    const rest = v.slice(i);
+    const delay = DELAY.exec(rest);
+    const date = delay === null ? readHttpDate(rest, now) : undefined;
+    if (delay !== null) {
+      waits.push(Math.ceil(Number(delay[0]) * 1000));
+      i += delay[0].length;
+    } else if (date !== undefined) {
+      waits.push(date.ms - now);
+      i += date.length;
+    } else {
+      const reason = rest.startsWith('-') ? 'negative delay; ignored' : 'neither delay-seconds nor an HTTP date; ignored';
+      warn({ header: 'retry-after', value: raw, reason });
+      return undefined;
+    }
+    const sep = /^\s*(?:,\s*|$)/.exec(v.slice(i));
+    if (sep === null || (sep[0].includes(',') && i + sep[0].length >= v.length)) {
+      warn({ header: 'retry-after', value: raw, reason: 'neither delay-seconds nor an HTTP date; ignored' });
+      return undefined;
+    }
+    i += sep[0].length;
+  }
+  if (waits.length === 0) {
+    warn({ header: 'retry-after', value: raw, reason: 'empty; ignored' });
+    return undefined;
+  }
+  const longest = Math.max(...waits);
+  if (waits.some((w) => w !== longest)) {
+    warn({ header: 'retry-after', value: raw, reason: 'several different values; the longest wait is used' });
+  }
+  return pastIsZero('retry-after', raw, longest, warn);
+}
+
+/** Clock difference tolerated between client and server when reading an absolute reset time. */
+const SKEW_MS = 300_000;
+
+/**
+ * A vendor reset value (`X-RateLimit-Reset` and kin): an HTTP date, or a number that may be delta
+ * seconds (Twitch, draft-6), epoch seconds (GitHub, X; Discord with decimals) or epoch ms.
+ *
+ * The ambiguity rule: the right reading is the one that puts the reset in the plausible range
+ * [now - 5 min of clock skew, now + 24 h]. The three ranges cannot overlap for any real clock
+ * (a delta is at most 86 400, an epoch in seconds is above 1.7e9, in ms above 1.7e12), so at most
+ * one reading fits. When none fits (a past or absurd value), magnitude decides as
+ * `ratelimit-header-parser` does (> 1e12 epoch ms, > 1e9 epoch s, else delta), and the value is
+ * reported and clamped.
  */
 export function parseReset(header: string, raw: string, now: number, warn: Warn): number | undefined {
   const v = raw.trim();
   if (/[a-z]/i.test(v)) return parseDate(header, raw, now, warn);
-  if (!/^\d+(\.\d+)?$/.test(v)) {
+  if (!/^\d+(\.\d+)?$/.test(v) || v.length > 20) {
     warn({ header, value: raw, reason: 'not a time; ignored' });
     return undefined;
   }
   const n = Number(v);
-  if (!Number.isFinite(n) || v.length > 16) {
-    warn({ header, value: raw, reason: 'not a believable time; ignored' });
-    return undefined;
-  }
-  let ms: number;
-  if (n > 1e12) ms = n - now;
-  else if (n > 1e9) ms = n * 1000 - now;
-  else ms = n * 1000;
-  if (ms < -1000) warn({ header, value: raw, reason: 'reset in the past; treated as 0' });
-  return clampWait(header, raw, ms, warn);
+  const readings = [n * 1000, n * 1000 - now, n - now];
+  for (const ms of readings) if (ms >= -SKEW_MS && ms <= MAX_HEADER_WAIT_MS) return Math.max(0, Math.ceil(ms));
+  const ms = n > 1e12 ? n - now : n > 1e9 ? n * 1000 - now : n * 1000;
+  return pastIsZero(header, raw, Math.ceil(ms), warn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,24 +242,22 @@ export interface HeaderSource {
   get(name: string): string | null;
 }
 
-const intParam = (p: Map<string, Bare>, k: string): number | undefined => {
+const intParam = (p: Parameters, k: string): number | undefined => {
   const v = p.get(k);
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
 };
-const nameOf = (v: Bare): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'object' && v !== null && 'token' in v ? v.token : undefined;
+const nameOf = (v: BareItem): string | undefined => (typeof v === 'string' ? v : v instanceof Token ? v.toString() : undefined);
 
 /** Draft-8/10 `RateLimit` + `RateLimit-Policy` (Lists of named Items). */
 function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
-  let items: SfItem[];
+  let items: Item[];
   try {
-    items = parseSfList(rl);
+    items = sfList(rl);
   } catch {
     return undefined;
   }
   let best: { name: string | undefined; r: number; t: number | undefined } | undefined;
-  for (const it of items) {
-    const p = it.params;
+  for (const [value, p] of items) {
     const r = p.get('r');
     const t = p.get('t');
     // Decimals and negative integers are valid SF but invalid here: the whole field is ignored.
@@ -307,17 +271,17 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
       warn({ header: 'ratelimit', value: rl, reason: `r above ${MAX_HEADER_COUNT}; ignored` });
       continue;
     }
-    if (best === undefined || rv < best.r) best = { name: nameOf(it.value), r: rv, t: t as number | undefined };
+    if (best === undefined || rv < best.r) best = { name: nameOf(value), r: rv, t: t as number | undefined };
   }
   if (best === undefined) return undefined;
   const out: Partial<RateLimitInfo> = { format: 'draft-10', remaining: best.r };
   if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
   if (policy !== null) {
     try {
-      for (const it of parseSfList(policy)) {
-        if (nameOf(it.value) !== best.name) continue;
-        const q = intParam(it.params, 'q');
-        const w = intParam(it.params, 'w');
+      for (const [value, params] of sfList(policy)) {
+        if (nameOf(value) !== best.name) continue;
+        const q = intParam(params, 'q');
+        const w = intParam(params, 'w');
         if (q !== undefined && q <= MAX_HEADER_COUNT) out.limit = q;
         if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
       }
@@ -330,14 +294,14 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
 
 /** Draft-7 `RateLimit: limit=100, remaining=50, reset=5` (a Dictionary). */
 function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
-  let d: Map<string, SfItem>;
+  let d: Map<string, Item>;
   try {
-    d = parseSfDictionary(rl);
+    d = sfDictionary(rl);
   } catch {
     return undefined;
   }
   const num = (k: string): number | undefined => {
-    const v = d.get(k)?.value;
+    const v = d.get(k)?.[0];
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_HEADER_COUNT) {
       warn({ header: 'ratelimit', value: rl, reason: `${k} is not a believable non-negative integer; ignored` });
@@ -355,7 +319,7 @@ function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimi
   if (reset !== undefined) out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
   if (policy !== null) {
     try {
-      const w = intParam(parseSfList(policy)[0]?.params ?? new Map(), 'w');
+      const w = intParam(sfList(policy)[0]?.[1] ?? new Map(), 'w');
       if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
     } catch {
       /* informative only */
@@ -400,6 +364,17 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
     else return info;
   }
 
+  const shopify = get('x-shopify-shop-api-call-limit');
+  if (shopify !== null) {
+    // Shopify's leaky bucket: `used/capacity`, no time given (the leak rate is per plan).
+    const m = /^\s*(\d{1,9})\/(\d{1,9})\s*$/.exec(shopify);
+    if (m !== null && Number(m[2]) > 0) {
+      const cap = Number(m[2]);
+      return { ...info, format: 'shopify', limit: cap, remaining: Math.max(0, cap - Number(m[1])) };
+    }
+    warn({ header: 'x-shopify-shop-api-call-limit', value: shopify, reason: 'not used/capacity; ignored' });
+  }
+
   const families: [RateLimitInfo['format'], string][] = [
     ['draft-6', 'ratelimit-'],
     ['x-ratelimit', 'x-ratelimit-'],
@@ -426,6 +401,12 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
       const ms = parseReset(`${p}reset`, reset, now, warn);
       if (ms !== undefined) info.resetMs = ms;
+    }
+    const after = get(`${p}reset-after`);
+    if (after !== null) {
+      // Discord: seconds until the reset, with decimals; exact where the epoch reset is rounded.
+      if (/^\d+(\.\d+)?$/.test(after.trim())) info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
+      else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }
     if (win !== null) {
       const ms = parseSeconds(`${p}window`, win, warn);

@@ -74,7 +74,10 @@ export const policySchema = z
     algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
     headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),
     mode: z.enum(['strict', 'async']).optional(),
-    onStoreError: z.enum(['allow', 'deny']).optional(),
+    onStoreError: z
+      .enum(['allow', 'deny', 'local'])
+      .optional()
+      .describe('When the store fails: allow (default), deny (503), or local (this instance enforces limit / store.expectedInstances from memory until Redis answers).'),
     throwOnFailure: z.boolean().optional(),
     shadow: z.boolean().optional(),
     allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
@@ -187,11 +190,37 @@ const storeSchema = z.union([
       type: z.literal('redis'),
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
       nodes: z.array(redisNode).min(1).optional().describe('Redis Cluster seed nodes (instead of url).'),
+      sentinel: z
+        .object({
+          sentinels: z.array(redisNode).min(1).describe('Sentinel addresses (give all of them).'),
+          name: z.string().min(1).describe('Master name, as in "sentinel monitor <name> ...".'),
+          password: z.string().optional(),
+          sentinelPassword: z.string().optional(),
+        })
+        .strict()
+        .optional()
+        .describe('A primary managed by Redis Sentinel (instead of url); the gateway follows failovers.'),
       prefix: z.string().regex(/^[^{}]*$/, 'must not contain braces').max(100).default('sluice:'),
       timeoutMs: ms(60_000).default(250),
+      expectedInstances: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(1)
+        .describe('Gateway instances sharing this Redis: while it fails, a policy with onStoreError: local allows limit / expectedInstances per instance.'),
+      localShare: z.number().gt(0).max(1).optional().describe('Share of each limit enforced locally while Redis fails (default 1 / expectedInstances).'),
+      breaker: z
+        .object({
+          failureThreshold: z.number().int().min(1).max(1_000_000).default(5).describe('Consecutive store failures that open the circuit.'),
+          probeIntervalMs: z.number().int().min(10).max(600_000).default(500).describe('While open, probe Redis this often.'),
+        })
+        .strict()
+        .default({ failureThreshold: 5, probeIntervalMs: 500 })
+        .describe('Circuit breaker: once open, decisions stop waiting for Redis until a background probe succeeds.'),
     })
     .strict()
-    .refine((s) => (s.url === undefined) !== (s.nodes === undefined), { message: 'give exactly one of url or nodes' }),
+    .refine((s) => [s.url, s.nodes, s.sentinel].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of url, nodes or sentinel' }),
 ]);
 
 const serverSchema = z

@@ -15,7 +15,8 @@
  * the plaintext is returned once, when the key is issued.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Cluster, Redis, type ClusterNode } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { createRedisConnection, defaultRedisUrl, type RedisTarget } from '../stores/redis/connection.js';
 import { SluiceConfigError } from '../core/errors.js';
 
 /** A consumer: who calls the API. */
@@ -61,7 +62,7 @@ export interface KeyMatch {
 }
 
 /** Where the registry keeps shared state. */
-export type RegistryBackend = { type: 'memory' } | { type: 'redis'; url?: string; nodes?: ClusterNode[]; client?: Redis | Cluster; prefix: string; pollMs?: number };
+export type RegistryBackend = { type: 'memory' } | ({ type: 'redis'; client?: Redis | Cluster; prefix: string; pollMs?: number } & RedisTarget);
 
 /** SHA-256 hex of an API key. */
 export function hashKey(key: string): string {
@@ -130,10 +131,9 @@ export class ConsumerRegistry {
   async start(): Promise<void> {
     const b = this.backend;
     if (b.type !== 'redis') return;
-    const opts = { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 5000 };
     if (b.client !== undefined) this.redis = b.client;
     else {
-      this.redis = b.nodes !== undefined ? new Cluster(b.nodes, { redisOptions: opts }) : new Redis(b.url ?? 'redis://127.0.0.1:6379', opts);
+      this.redis = createRedisConnection(b.url === undefined && b.nodes === undefined && b.sentinel === undefined ? { url: defaultRedisUrl() } : b, { profile: 'patient' });
       this.ownClient = true;
       this.redis.on('error', () => {});
     }

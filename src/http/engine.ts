@@ -20,6 +20,7 @@ import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { compileRule, describe, type Rule } from '../core/rule.js';
 import { isSyncStore, type Decider, type Store } from '../core/store.js';
+import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
 import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
@@ -156,6 +157,13 @@ const defaultLogger: PolicyLogger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
 };
 
+/** Log a store health event of an engine-made {@link FallbackStore} (the switch to local and back). */
+function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void {
+  if (logger === undefined) return;
+  const h = summarizeHealthEvent(e);
+  logger.warn(h.fields, h.msg);
+}
+
 const MAX_DYNAMIC_RULES = 1000;
 const MAX_ASYNC_BLOCKS = 100_000;
 
@@ -231,6 +239,21 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   };
   /** Synchronous decision when the store allows it (hot path: no promise). */
   const decideNow = sync === undefined ? undefined : (key: string, rules: readonly Rule[], peek: boolean) => deciderFor(sync, rules)(key, 1, peek);
+
+  // --- onStoreError: 'local': the store's FallbackStore decides locally while the shared store fails ---
+  // A FallbackStore given as the store is used as is (its own mode applies to the other policies);
+  // a plain remote store is wrapped for the 'local' policies only (breaker + local share 1).
+  const anyLocal = policies.some((p) => p.onStoreError === 'local');
+  const fallback =
+    store instanceof FallbackStore
+      ? store
+      : anyLocal && sync === undefined
+        ? new FallbackStore({ store, onStoreError: 'error', closeStore: false, onEvent: (e) => logHealth(logger, e) })
+        : undefined;
+  const decideLocal: DecideFn | undefined = fallback === undefined ? undefined : (key, rules, cost, peek) => fallback.decideOrLocal(key, rules, cost, peek);
+  /** The decision function for a policy (or a group of policies sharing a key: local if any is). */
+  const decideFor = (g: readonly { policy: CompiledPolicy }[]): DecideFn =>
+    decideLocal !== undefined && g.some((s) => s.policy.onStoreError === 'local') ? decideLocal : decide;
 
   // --- per-request limits from identifier functions, compiled once per distinct value ---
   const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
@@ -373,7 +396,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const f of failedAuth) {
         let d: Decision;
         try {
-          d = (yield penaltyStatus(decide, f.policy, f.key)) as Decision;
+          d = (yield penaltyStatus(decideFor([f]), f.policy, f.key)) as Decision;
         } catch (err) {
           const r = failWith(ctx, f.policy, f.key, err, 'store-error');
           if (r) return r;
@@ -496,7 +519,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             failed(err);
           }
         } else {
-          decide(a.key, [a.rule], 1, false).then(settle, failed);
+          decideFor([a])(a.key, [a.rule], 1, false).then(settle, failed);
         }
       }
     }
@@ -520,7 +543,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           });
         }
         for (const f of fa) {
-          recordOutcome(decide, f.policy, f.key, status).then(
+          recordOutcome(decideFor([f]), f.policy, f.key, status).then(
             (started) => {
               if (started) emit({ type: 'penalty-started', policy: f.policy.name, key: f.key, requestId, path }, 'failed-auth penalty started');
             },
@@ -618,7 +641,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
       const k = (g[0] as Pending).key;
       if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
-      return decide(k, rulesOf(g), 1, peek);
+      return decideFor(g)(k, rulesOf(g), 1, peek);
     };
     const failing = (g: readonly Pending[]) => g.find((s) => s.policy.onStoreError === 'deny') ?? (g[0] as Pending);
 
@@ -645,7 +668,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             const d = decisions[i];
             if (d === undefined || !d.allowed) return;
             try {
-              decisions[i] = await decide((g[0] as Pending).key, rulesOf(g), 0, true);
+              decisions[i] = await decideFor(g)((g[0] as Pending).key, rulesOf(g), 0, true);
             } catch {
               decisions[i] = undefined;
             }
@@ -736,6 +759,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     buildId,
     needsCompletion,
     stats,
-    close: () => (ownStore ? store.close() : Promise.resolve()),
+    close: async () => {
+      if (fallback !== undefined && fallback !== store) await fallback.close(); // our wrapper: stops its probe only
+      if (ownStore) await store.close();
+    },
   };
 }

@@ -116,8 +116,13 @@ export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByRespo
    * at most the requests of one key that arrive while one store round trip is in flight.
    */
   mode?: 'strict' | 'async';
-  /** When the store fails: `allow` (default, fail open, logged) or `deny` (503 problem+json). */
-  onStoreError?: 'allow' | 'deny';
+  /**
+   * When the store fails: `allow` (default, fail open, logged), `deny` (503 problem+json), or
+   * `local`: decide from this process's own memory store at a share of the limit until the store
+   * answers again (the share is the store's: see `FallbackStore`'s `expectedInstances`; with a
+   * plain store the engine wraps it, share 1).
+   */
+  onStoreError?: 'allow' | 'deny' | 'local';
   /** Zuplo's name for `onStoreError: 'deny'`. */
   throwOnFailure?: boolean;
   /** Dry run: count and log what would be refused, never refuse, send no rate-limit headers. */
@@ -160,7 +165,7 @@ export interface CompiledPolicy {
   readonly burst: number | undefined;
   readonly headerMode: HeaderMode;
   readonly mode: 'strict' | 'async';
-  readonly onStoreError: 'allow' | 'deny';
+  readonly onStoreError: 'allow' | 'deny' | 'local';
   readonly shadow: boolean;
   readonly allow: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
   readonly deny: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
@@ -282,9 +287,9 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string, rou
   const headerMode = oneOf(o.headerMode, HEADER_MODES, at('headerMode'), 'retry-after');
   const mode = oneOf(o.mode, new Set(['strict', 'async'] as const), at('mode'), 'strict');
   const throwOnFailure = bool(o.throwOnFailure, at('throwOnFailure'), false);
-  const onStoreError = oneOf(o.onStoreError, new Set(['allow', 'deny'] as const), at('onStoreError'), throwOnFailure ? 'deny' : 'allow');
-  if (throwOnFailure && onStoreError === 'allow' && o.onStoreError !== undefined) {
-    throw new SluiceConfigError(at('throwOnFailure'), 'contradicts onStoreError: "allow"');
+  const onStoreError = oneOf(o.onStoreError, new Set(['allow', 'deny', 'local'] as const), at('onStoreError'), throwOnFailure ? 'deny' : 'allow');
+  if (throwOnFailure && onStoreError !== 'deny' && o.onStoreError !== undefined) {
+    throw new SluiceConfigError(at('throwOnFailure'), `contradicts onStoreError: "${onStoreError}"`);
   }
   const shadow = bool(o.shadow, at('shadow'), false);
   const onUnidentified = oneOf(o.onUnidentified, new Set(['ip', 'deny', 'allow'] as const), at('onUnidentified'), 'ip');

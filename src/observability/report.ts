@@ -130,9 +130,9 @@ export async function runReport(o: ReportOptions, out: NodeJS.WritableStream = p
   let summary: AnalyticsSummary;
   try {
     if (o.redis !== undefined) {
-      const { Redis } = await import('ioredis');
+      const { createRedisConnection } = await import('../stores/redis/connection.js');
       const { RedisAnalytics } = await import('./redis-analytics.js');
-      const client = new Redis(o.redis, { maxRetriesPerRequest: 1, lazyConnect: true });
+      const client = createRedisConnection({ url: o.redis }, { profile: 'patient', lazyConnect: true });
       client.on('error', () => {});
       try {
         await client.connect();
