@@ -42,11 +42,15 @@ export {
   type Rule,
 } from './core/rule.js';
 export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
+export type { QuotaAnchorMode, QuotaOptions } from './core/algorithms/quota/index.js';
+export { addMonths, calendarAnchor, quotaWindow, QUOTA_PERIODS, type QuotaPeriod, type QuotaWindow } from './core/calendar.js';
 export { isSyncStore, type Store, type SyncStore } from './core/store.js';
 export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
 export { limiterOn, concurrencyLimiterOn } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
+export { FallbackStore, type FallbackStats, type FallbackStoreOptions, type StoreHealthEvent } from './stores/fallback-store.js';
+export type { CircuitBreakerOptions } from './stores/circuit-breaker.js';
 
 /** Where state lives, and the clock of the default store. */
 export interface StoreOptions {

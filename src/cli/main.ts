@@ -179,7 +179,8 @@ program
   .option('--window <w>', '5m, 1h or 24h', '1h')
   .option('--top <n>', 'rows per table', (v) => Number(v), 10)
   .option('--json', 'print JSON')
-  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean }) => {
+  .option('--consumer <sub>', "with --admin: the consumer's usage lines (quotas, limits) instead of the summary")
+  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean; consumer?: string }) => {
     const { runReport } = await import('../observability/report.js');
     process.exitCode = await runReport(o);
   });

@@ -6,6 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { loadConfig, type GatewayConfig } from '../gateway/config.js';
 import { stderrLogger, storeOf } from '../gateway/server.js';
 import type { Store } from '../core/store.js';
+import { summarizeHealthEvent } from '../stores/fallback-store.js';
 // Only the config loader here: the gRPC server (and grpc-js) is imported when the service starts.
 import { loadRlsConfigs } from '../decisions/rls/config.js';
 import type { Rls } from '../decisions/rls/index.js';
@@ -53,7 +54,10 @@ export function planRls(file: string): RlsPlan | undefined {
 
 /** Run the service alone (no routes): its own store, stopped on SIGTERM/SIGINT. */
 export async function serveRlsAlone(plan: RlsPlan, port?: number): Promise<Rls> {
-  const store = storeOf(plan.config);
+  const store = storeOf(plan.config, (e) => {
+    const h = summarizeHealthEvent(e);
+    stderrLogger[h.level](h.msg, h.fields);
+  });
   let rls: Rls;
   try {
     rls = await plan.start(store, port);

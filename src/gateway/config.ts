@@ -14,6 +14,7 @@ import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileTrustProxy } from '../http/client-ip.js';
+import type { KeyPart } from '../http/compound-key.js';
 import { windowMsOf } from '../http/options.js';
 import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
@@ -31,21 +32,53 @@ const windowFields = {
   timeWindowSeconds: z.number().positive().optional(),
 };
 
+/** A quota's allowance per period (Zuplo's `allowances`). */
+const allowancesSchema = z.object({ requests: z.number().int().min(1).max(1e12).describe('Requests allowed per period.') }).strict();
+/** Response statuses: `"200-399"`, `"200-299, 404"`, `[200, 201]`. */
+const statusListSchema = z.union([z.string(), z.number().int(), z.array(z.union([z.string(), z.number().int()])).min(1)]);
+/** An instant in the past, ISO 8601 (a billing anchor). */
+const pastInstant = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}/, 'must be an ISO 8601 date, e.g. 2026-11-15T00:00:00Z')
+  .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
+  .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
+
+/** A compound key: `[ip, "header:x-tenant"]` (parts checked when the policy compiles). */
+// Typed as the HTTP layer's parts; the part names themselves are checked by compileCompoundKey.
+const keyParts = z.array(z.string().min(1).max(120)).min(1).max(10) as unknown as z.ZodArray<z.ZodType<KeyPart>>;
+
 /** One rate-limit policy: the HTTP layer's options (Zuplo names) minus the code-only ones. */
 export const policySchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
     ...windowFields,
     rateLimitBy: z
-      .enum(['ip', 'user', 'apiKey', 'header', 'all'])
+      .union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts])
       .default('ip')
-      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
+      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket), or a list of key parts (a compound key, docs/quotas.md).'),
     headerName: headerName.optional(),
+    period: z.enum(['hourly', 'daily', 'weekly', 'monthly']).optional().describe('Makes this policy a quota: an allowance per period (UTC) instead of requestsAllowed per window.'),
+    allowances: allowancesSchema.optional().describe('Quota: what each period allows, e.g. { requests: 1000 }.'),
+    quotaBy: z.union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts]).optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
+    quotaAnchorMode: z.enum(['first-api-call', 'calendar']).optional().describe("Quota: periods from each key's first call (default), or from the calendar / a billing anchor."),
+    anchor: pastInstant.optional().describe('Quota, calendar mode: the instant periods are counted from (a consumer billingAnchor overrides it).'),
+    quotaOnStatusCodes: statusListSchema.optional().describe('Count only responses with these statuses, e.g. "200-399" (charged when the response completes).'),
+    countOnStatusCodes: statusListSchema.optional().describe('Same as quotaOnStatusCodes, for any policy.'),
+    skipSuccessfulRequests: z.boolean().optional().describe('Do not count responses below 400.'),
+    skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
+    blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
+    blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
+    statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
+    detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
+    headers: z.record(headerName, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
     burst: z.number().int().min(1).optional(),
     algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
     headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),
     mode: z.enum(['strict', 'async']).optional(),
-    onStoreError: z.enum(['allow', 'deny']).optional(),
+    onStoreError: z
+      .enum(['allow', 'deny', 'local'])
+      .optional()
+      .describe('When the store fails: allow (default), deny (503), or local (this instance enforces limit / store.expectedInstances from memory until Redis answers).'),
     throwOnFailure: z.boolean().optional(),
     shadow: z.boolean().optional(),
     allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
@@ -69,10 +102,11 @@ export const policySchema = z
   })
   .strict();
 
-/** Limits of a tier: a default for every per-consumer policy, and per-policy values. */
+/** Limits of a tier: a default for every per-consumer policy, and per-policy values (`allowances` for a quota). */
 const limitSchema = z
-  .object({ requestsAllowed: z.number().int().min(1), ...windowFields })
-  .strict();
+  .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
+  .strict()
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
 
 /**
  * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
@@ -93,6 +127,7 @@ export const tierSchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional(),
     ...windowFields,
+    allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(name, limitSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
   .strict();
@@ -135,6 +170,7 @@ const consumerSchema = z
     sub: name,
     tier: name.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    billingAnchor: pastInstant.optional().describe("This consumer's billing date: its quota periods are counted from it (calendar mode)."),
     keys: z.array(consumerKeySchema).default([]),
   })
   .strict();
@@ -155,11 +191,37 @@ const storeSchema = z.union([
       type: z.literal('redis'),
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
       nodes: z.array(redisNode).min(1).optional().describe('Redis Cluster seed nodes (instead of url).'),
+      sentinel: z
+        .object({
+          sentinels: z.array(redisNode).min(1).describe('Sentinel addresses (give all of them).'),
+          name: z.string().min(1).describe('Master name, as in "sentinel monitor <name> ...".'),
+          password: z.string().optional(),
+          sentinelPassword: z.string().optional(),
+        })
+        .strict()
+        .optional()
+        .describe('A primary managed by Redis Sentinel (instead of url); the gateway follows failovers.'),
       prefix: z.string().regex(/^[^{}]*$/, 'must not contain braces').max(100).default('sluice:'),
       timeoutMs: ms(60_000).default(250),
+      expectedInstances: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(1)
+        .describe('Gateway instances sharing this Redis: while it fails, a policy with onStoreError: local allows limit / expectedInstances per instance.'),
+      localShare: z.number().gt(0).max(1).optional().describe('Share of each limit enforced locally while Redis fails (default 1 / expectedInstances).'),
+      breaker: z
+        .object({
+          failureThreshold: z.number().int().min(1).max(1_000_000).default(5).describe('Consecutive store failures that open the circuit.'),
+          probeIntervalMs: z.number().int().min(10).max(600_000).default(500).describe('While open, probe Redis this often.'),
+        })
+        .strict()
+        .default({ failureThreshold: 5, probeIntervalMs: 500 })
+        .describe('Circuit breaker: once open, decisions stop waiting for Redis until a background probe succeeds.'),
     })
     .strict()
-    .refine((s) => (s.url === undefined) !== (s.nodes === undefined), { message: 'give exactly one of url or nodes' }),
+    .refine((s) => [s.url, s.nodes, s.sentinel].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of url, nodes or sentinel' }),
 ]);
 
 const serverSchema = z
@@ -352,9 +414,22 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
     if (new Set(r.policies).size !== r.policies.length) throw new SluiceConfigError(`routes[${i}].policies`, 'lists a policy twice');
     if (r.stripPrefix !== undefined && !r.path.startsWith(r.stripPrefix)) throw new SluiceConfigError(`routes[${i}].stripPrefix`, `"${r.stripPrefix}" is not a prefix of path "${r.path}"`);
   });
+  for (const [name, p] of Object.entries(c.policies)) {
+    // Zuplo's `quotaBy` is `rateLimitBy` under another name: one field downstream.
+    if (p.quotaBy !== undefined) {
+      if ((raw as { policies?: Record<string, { rateLimitBy?: unknown }> }).policies?.[name]?.rateLimitBy !== undefined) {
+        throw new SluiceConfigError(`policies.${name}.quotaBy`, 'give either rateLimitBy or quotaBy, not both');
+      }
+      p.rateLimitBy = p.quotaBy;
+      delete p.quotaBy;
+    }
+  }
   for (const [tier, t] of Object.entries(c.tiers)) {
-    for (const p of Object.keys(t.policies ?? {})) {
+    for (const [p, l] of Object.entries(t.policies ?? {})) {
       if (!has(c.policies, p)) throw new SluiceConfigError(`tiers.${tier}.policies.${p}`, `unknown policy "${p}"`);
+      const quota = (c.policies[p] as PolicyConfig).period !== undefined;
+      if (quota && l.allowances === undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is a quota: give allowances: { requests: N }`);
+      if (!quota && l.allowances !== undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is not a quota (no period): give requestsAllowed`);
     }
   }
   const subs = new Set<string>();

@@ -8,7 +8,9 @@
  * override (admin API) first, else its tier's limits from the config, else the policy's own. The
  * lookup is a synchronous read of the registry's replica.
  */
+import { PERIOD_MS } from '../core/algorithms/quota/index.js';
 import { compileRule, type Rule } from '../core/rule.js';
+import { compileQuotaRule, type QuotaPolicyOptions } from '../http/quota.js';
 import { compileTrustProxy, clientIp, ipBucket, type TrustRule } from '../http/client-ip.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
 import { hashIdentity, MAX_RAW_IDENTITY } from '../http/identify.js';
@@ -63,7 +65,9 @@ function engineKey(raw: string): string {
   return `fn:${safe}`;
 }
 
+/** A policy's window: its quota period's nominal length, or its time window. */
 function policyWindowMs(p: PolicyConfig, name: string): number {
+  if (p.period !== undefined) return PERIOD_MS[p.period];
   return windowMsOf(p.timeWindowMinutes, p.timeWindowSeconds, `policies.${name}.timeWindow`);
 }
 
@@ -92,15 +96,33 @@ export function compilePolicies(
   const limitsFor = (sub: string, tier: string | undefined, policy: string): EffectiveLimits => {
     const p = own(config.policies, policy) as PolicyConfig;
     const base = policyWindowMs(p, policy);
+    if (p.period !== undefined) return quotaLimitsFor(sub, tier, policy, p, base);
     const o = registry.override(sub, policy);
     if (o !== undefined) return { requestsAllowed: o.requestsAllowed, windowMs: o.timeWindowMinutes !== undefined ? o.timeWindowMinutes * 60_000 : base, source: 'override' };
     if (tier !== undefined) {
       const t = own(tiers, tier);
       const per = t?.policies === undefined ? undefined : own(t.policies, policy);
-      if (per !== undefined) return { requestsAllowed: per.requestsAllowed, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
+      if (per !== undefined) return { requestsAllowed: per.requestsAllowed as number /* validateConfig: a rate limit's tier entry has requestsAllowed */, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
       if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
     }
     return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
+  };
+
+  /**
+   * A quota's allowance for a consumer: an override made for this very policy (a `*` override
+   * sets rate limits, never a quota), else its tier's `allowances` for the policy, else the tier's
+   * `allowances`, else the policy's.
+   */
+  const quotaLimitsFor = (sub: string, tier: string | undefined, policy: string, p: PolicyConfig, windowMs: number): EffectiveLimits => {
+    const o = registry.override(sub, policy);
+    if (o !== undefined && o.policy === policy) return { requestsAllowed: o.requestsAllowed, windowMs, source: 'override' };
+    if (tier !== undefined) {
+      const t = own(tiers, tier);
+      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+      const requests = per?.allowances?.requests ?? t?.allowances?.requests;
+      if (requests !== undefined) return { requestsAllowed: requests, windowMs, source: 'tier' };
+    }
+    return { requestsAllowed: p.allowances?.requests ?? 1, windowMs, source: 'policy' };
   };
 
   // Compile each named policy's options once (the same object feeds every route naming it).
@@ -133,11 +155,19 @@ export function compilePolicies(
         return ip === undefined ? undefined : { key: `ip:${ipBucket(ip, subnet)}` };
       }
       const l = limitsFor(u.sub, u.tier, name);
+      if (p.period !== undefined) {
+        const anchor = registry.consumer(u.sub)?.billingAnchor;
+        if (l.source === 'policy' && anchor === undefined) return { key: id };
+        return { key: id, requestsAllowed: l.requestsAllowed, ...(anchor !== undefined ? { quotaAnchor: anchor } : {}) };
+      }
       if (l.source === 'policy') return { key: id };
       return l.windowMs === defaultMs ? { key: id, requestsAllowed: l.requestsAllowed } : { key: id, requestsAllowed: l.requestsAllowed, timeWindowMinutes: l.windowMs / 60_000 };
     };
     options.set(name, { ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name });
-    const rule = compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
+    const rule =
+      p.period !== undefined
+        ? compileQuotaRule(p as QuotaPolicyOptions, p.pool ?? name, (f) => f)
+        : compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
     consumerPolicies.set(name, { name, pool: p.pool ?? name, by, config: p, rule });
   };
 
@@ -146,7 +176,8 @@ export function compilePolicies(
       compileOne(name, p);
       // Every policy is checked now, used by a route or not: a later reload naming it must not be
       // the first to find its error.
-      compilePolicy(options.get(name) as RateLimitPolicyOptions, name);
+      // (a placeholder route label: the `route` part of a compound key is bound per route below)
+      compilePolicy(options.get(name) as RateLimitPolicyOptions, name, '(check)');
     });
   }
 
@@ -179,7 +210,7 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
+      engines.push(createPolicyEngine({ ...settings, route: route.name ?? route.path, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
         const msg = err.message.replace(/^Invalid option "[^"]*": /, '');
