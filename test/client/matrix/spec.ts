@@ -1,0 +1,30 @@
+/**
+ * One spec per matrix row, with the issue's correctness targets as assertions (throughput is
+ * printed here and measured in `npm run bench -- client`, never asserted in a timed test).
+ */
+import { expect, it } from 'vitest';
+import { describeResult, runRow } from './run-row.js';
+import type { MatrixRow } from './rows.js';
+import { sluiceUnconfigured } from './sluice-contender.js';
+
+/** Longest a row may take (its cap is 3x the ideal + 5 s; server start and stop on top). */
+const ROW_TIMEOUT_MS = 45_000;
+
+export function specifyRows(rows: readonly MatrixRow[]): void {
+  for (const row of rows) {
+    const target = row.kind === 'quota' ? 'every call succeeds, at most one 429 per group' : 'every call succeeds, 429s at most 5 % of requests sent';
+    it(`${row.name}: ${target}`, async () => {
+      const r = await runRow(row, sluiceUnconfigured);
+      console.log(describeResult(r));
+      expect(r.failures).toEqual({});
+      expect(r.succeeded).toBe(r.calls);
+      expect(r.server.other).toBe(0);
+      if (row.kind === 'quota') {
+        expect(r.server.r429).toBeLessThanOrEqual(r.groups);
+        for (const n of Object.values(r.server.r429ByGroup ?? {})) expect(n).toBeLessThanOrEqual(1);
+      } else {
+        expect(r.server.r429).toBeLessThanOrEqual(0.05 * r.sent);
+      }
+    }, ROW_TIMEOUT_MS);
+  }
+}
