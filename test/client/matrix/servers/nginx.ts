@@ -57,8 +57,8 @@ master_process off;
 worker_processes 1;
 events { worker_connections 256; }
 http {
-  access_log ${dir}/access.log status;
   log_format status '$status';
+  access_log ${dir}/access.log status;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
