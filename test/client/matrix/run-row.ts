@@ -3,6 +3,7 @@
  * then counts what the server answered and how long the calls took against the least time the
  * server's rule allows (share of the allowed rate: 1 = as fast as a client that knew the limit).
  */
+import { setMaxListeners } from 'node:events';
 import type { MatrixRow } from './rows.js';
 import type { ServerCounts } from './servers/row-server.js';
 
@@ -54,6 +55,8 @@ export async function runRow(row: MatrixRow, contender: Contender, opts: { calls
     let allSettled!: () => void;
     const done = new Promise<void>((r) => (allSettled = r));
     const ac = new AbortController();
+    // Every call of a peer listens on this one signal.
+    setMaxListeners(0, ac.signal);
     const t0 = performance.now();
     const stop = await contender({
       baseUrl: server.url,
