@@ -10,9 +10,11 @@ import { checkOAuth, TokenManager, type OAuthOptions } from './auth.js';
 import {
   ClientClosedError,
   DeadlineExceededError,
+  QueueFullError,
   RequestAbortedError,
   RetryBudgetExceededError,
 } from './errors.js';
+import { MAX_CHECKED_COST, SharedPauses } from './shared-pause.js';
 import { ClientEmitter, type ClientEventName, type ClientEvents } from './events.js';
 import { parseRateLimitHeaders, type HeaderWarning } from './headers.js';
 import { backoffMs, isIdempotent, RetryBudget, retryPolicyOf, type RetryOptions } from './retry.js';
@@ -51,8 +53,20 @@ export interface ClientOptions {
   burstRatio?: number;
   /** Fail (RateLimitWaitTooLongError) instead of waiting longer than this for a pause or budget. Default 120 000. */
   maxWaitMs?: number;
-  /** Pause after a 429 that has no `Retry-After`. Default 60 000. */
+  /**
+   * First pause after a 429 that says nothing about the wait (no `Retry-After`, reset or window).
+   * Repeated 429s double it, with jitter (each pause is 50-100 % of the doubled value), up to
+   * `maxBackoffMs`. Default 1000.
+   */
   defaultRetryAfterMs?: number;
+  /** Longest pause of that backoff. Default 60 000. */
+  maxBackoffMs?: number;
+  /** Calls the client holds at once (queued, in flight or waiting to retry); more fail with QueueFullError. Default 100 000. */
+  maxQueued?: number;
+  /** Rate-limit groups learned from response headers, at most (more are paced in `defaultGroup`). Default 1000. */
+  maxLearnedGroups?: number;
+  /** Lanes idle this long are dropped with what they learned. Default 600 000 (10 min). */
+  idleLaneMs?: number;
   /** Shortest pause after a 429 (for `Retry-After: 0` or past dates). Default 1000. */
   minPauseMs?: number;
   /** Times one call is re-sent after 429s before the 429 is returned. Default 3. */
@@ -81,6 +95,14 @@ export interface ClientRequestInit extends Omit<RequestInit, 'priority'> {
   maxWaitMs?: number;
   /** Mark a non-idempotent call as safe to retry (e.g. it carries an idempotency key). */
   idempotent?: boolean;
+  /** Budget units this call costs (Bottleneck's `weight`). A positive integer, at most the group's limit. Default 1. */
+  cost?: number;
+  /**
+   * Credential (user, API key) this call is made for: its own lanes and budgets, for apps acting for
+   * many users. Set the call's own `Authorization` header. Not with the client's `auth`. Default: the
+   * client's `credential`.
+   */
+  credential?: string;
 }
 
 /** The client. */
@@ -149,7 +171,14 @@ export function createClient(options: ClientOptions = {}): Client {
   const burstRatio = positive(o.burstRatio, 'burstRatio', 0.25);
   if (burstRatio > 1) throw new SluiceConfigError('burstRatio', `must be in [0, 1], got ${burstRatio}`);
   const marginOpt = o.marginMs === undefined ? undefined : positive(o.marginMs, 'marginMs', 0);
-  const defaultRetryAfterMs = positive(o.defaultRetryAfterMs, 'defaultRetryAfterMs', 60_000);
+  const defaultRetryAfterMs = positive(o.defaultRetryAfterMs, 'defaultRetryAfterMs', 1000);
+  const maxBackoffMs = positive(o.maxBackoffMs, 'maxBackoffMs', 60_000);
+  const maxQueued = positive(o.maxQueued, 'maxQueued', 100_000, { integer: true, min: 1 });
+  const maxLearnedGroups = positive(o.maxLearnedGroups, 'maxLearnedGroups', 1000, { integer: true });
+  const idleLaneMs = positive(o.idleLaneMs, 'idleLaneMs', 600_000);
+  if (o.credential !== undefined && (typeof o.credential !== 'string' || o.credential.length === 0)) {
+    throw new SluiceConfigError('credential', 'must be a non-empty string');
+  }
   const minPauseMs = positive(o.minPauseMs, 'minPauseMs', 1000);
   const retry = retryPolicyOf(o.retry);
   const routes = compileRoutes(o.routes);
@@ -160,6 +189,8 @@ export function createClient(options: ClientOptions = {}): Client {
   const keyPrefix = o.keyPrefix ?? 'sluice-client:';
   const ownStore = o.store === undefined;
   const store = o.store ?? new MemoryStore();
+  // A store passed in may be shared with other processes: 429 pauses and breakers go there too.
+  const shared = ownStore ? undefined : new SharedPauses(store);
 
   const emitter = new ClientEmitter();
   const budget = new RetryBudget(retry.budgetRatio, retry.budgetMinPerSecond);
@@ -169,8 +200,11 @@ export function createClient(options: ClientOptions = {}): Client {
     keyPrefix,
     marginMs: (w) => marginOpt ?? Math.max(20, w * 0.01),
     burstRatio,
-    defaultRetryAfterMs,
+    backoffBaseMs: defaultRetryAfterMs,
+    backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,
+    shared,
+    idleLaneMs,
     onLearned: (lane, limit) => emitter.emit('learned', { group: lane.group, ...limit }),
   });
   const warnFor = (group: string) => (w: HeaderWarning) => {
@@ -184,7 +218,31 @@ export function createClient(options: ClientOptions = {}): Client {
     auth = new TokenManager(a, { fetch: fetchImpl, scheduler, emitter, baseUrl: o.baseUrl, maxWaitMs, warn: warnFor('token-endpoint') });
   };
   if (o.auth !== undefined) setAuth(o.auth);
-  const credentialOf = () => auth?.credential ?? o.credential ?? 'default';
+  const credentialOf = (perCall: string | undefined) => perCall ?? auth?.credential ?? o.credential ?? 'default';
+  /** Endpoint → group learned from headers, oldest first (bounded: paths are the server's to vary). */
+  const remember = (endpoint: string, group: string) => {
+    learned.delete(endpoint);
+    learned.set(endpoint, group);
+    if (learned.size > maxLearnedGroups * 10) learned.delete(learned.keys().next().value as string);
+  };
+  /**
+   * May a server-named group get its own lane? Up to `maxLearnedGroups` lanes of learned groups;
+   * past that, idle ones are dropped first, else the group is ignored (reported once).
+   */
+  let capWarned = false;
+  const learnedGroups = () => scheduler.allLanes().filter((l) => !l.exempt && !groups.has(l.group) && l.group !== defaultGroup).length;
+  const mayLearn = (credential: string, group: string) => {
+    if (groups.has(group) || scheduler.has(credential, group)) return true;
+    if (scheduler.size < maxLearnedGroups || learnedGroups() < maxLearnedGroups) return true;
+    scheduler.sweep(0);
+    if (learnedGroups() < maxLearnedGroups) return true;
+    if (!capWarned) {
+      capWarned = true;
+      warnFor(defaultGroup)({ header: 'x-rate-limit-group', value: group, reason: `more than ${maxLearnedGroups} learned groups (maxLearnedGroups); new ones use the default group` });
+    }
+    return false;
+  };
+  let pending = 0;
   const laneOf = (credential: string, group: string): Lane => {
     const lane = scheduler.lane(credential, group);
     if (lane.source === 'none') {
@@ -198,6 +256,26 @@ export function createClient(options: ClientOptions = {}): Client {
 
   async function send(input: string | URL | Request, init: ClientRequestInit = {}): Promise<Response> {
     if (closed) throw new ClientClosedError();
+    const cost = init.cost ?? 1;
+    if (!Number.isInteger(cost) || cost < 1 || cost > MAX_CHECKED_COST) {
+      throw new SluiceConfigError('cost', `must be an integer from 1 to ${MAX_CHECKED_COST}, got ${String(init.cost)}`);
+    }
+    if (init.credential !== undefined && (typeof init.credential !== 'string' || init.credential.length === 0)) {
+      throw new SluiceConfigError('credential', 'must be a non-empty string');
+    }
+    if (init.credential !== undefined && auth !== undefined) {
+      throw new SluiceConfigError('credential', 'a per-call credential cannot be combined with the client\'s auth (its token would be sent for another user)');
+    }
+    if (pending >= maxQueued) throw new QueueFullError(maxQueued);
+    pending++;
+    try {
+      return await sendOnce(input, init, cost);
+    } finally {
+      pending--;
+    }
+  }
+
+  async function sendOnce(input: string | URL | Request, init: ClientRequestInit, cost: number): Promise<Response> {
     const id = ++ids;
     const t0 = Date.now();
     let url: URL;
@@ -227,13 +305,19 @@ export function createClient(options: ClientOptions = {}): Client {
     let retries = 0;
     let throttles = 0;
     let reauthed = false;
+    let seq: number | undefined;
     try {
       for (;;) {
         if (userSignal?.aborted) throw new RequestAbortedError({ cause: userSignal.reason });
         const token = auth === undefined ? undefined : await auth.token(deadline, callTimeout);
-        const credential = credentialOf();
+        const credential = credentialOf(init.credential);
         const lane = laneOf(credential, groupNow());
+        if (lane.limit !== undefined && cost > lane.limit.limit) {
+          throw new SluiceConfigError('cost', `${cost} is above the limit of group "${lane.group}" (${lane.limit.limit} per ${lane.limit.windowMs} ms)`);
+        }
         const permit = await scheduler.acquire(lane, {
+          cost,
+          ...(seq === undefined ? {} : { seq }),
           priority: init.priority ?? 0,
           deadline,
           timeoutMs: callTimeout,
@@ -242,6 +326,7 @@ export function createClient(options: ClientOptions = {}): Client {
           signal: userSignal,
         });
         attempt++;
+        seq = permit.seq;
         emitter.emit('sent', { id, attempt, group: lane.group });
         const headers = new Headers(headersIn);
         if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
@@ -250,7 +335,7 @@ export function createClient(options: ClientOptions = {}): Client {
         if (userSignal) signals.push(userSignal);
         let res: Response;
         try {
-          const { group: _g, priority: _p, timeoutMs: _t, maxWaitMs: _m, idempotent: _i, ...rest } = init;
+          const { group: _g, priority: _p, timeoutMs: _t, maxWaitMs: _m, idempotent: _i, cost: _c, credential: _cr, ...rest } = init;
           res = await fetchImpl(url, { ...rest, method, headers, body: body ?? null, signal: AbortSignal.any(signals) });
         } catch (err) {
           scheduler.release(permit);
@@ -266,8 +351,8 @@ export function createClient(options: ClientOptions = {}): Client {
         }
         const info = parseRateLimitHeaders(res.headers, Date.now(), warnFor(lane.group));
         let target = lane;
-        if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt) {
-          learned.set(endpoint, info.group);
+        if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt && mayLearn(credential, info.group)) {
+          remember(endpoint, info.group);
           target = laneOf(credential, info.group);
           scheduler.move(lane, endpoint, target);
         }

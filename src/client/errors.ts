@@ -110,3 +110,18 @@ export class ClientClosedError extends ClientError {
     super('CLIENT_CLOSED', 'the client was closed');
   }
 }
+
+/**
+ * The client already holds `maxQueued` calls (queued, in flight or waiting to retry): this one was
+ * refused before anything was sent. Back-pressure for producers that enqueue faster than the API
+ * allows; wait for calls to finish or raise `maxQueued`.
+ */
+export class QueueFullError extends ClientError {
+  override readonly name = 'QueueFullError';
+  /** The high-water mark that was reached. */
+  readonly maxQueued: number;
+  constructor(maxQueued: number) {
+    super('QUEUE_FULL', `the client already holds ${maxQueued} calls (maxQueued); this call was not queued`);
+    this.maxQueued = maxQueued;
+  }
+}

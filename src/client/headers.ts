@@ -2,7 +2,8 @@
  * Parsers for the rate-limit response fields a client can meet:
  * IETF `RateLimit` / `RateLimit-Policy` (draft-10 Lists, draft-7 Dictionary, draft-6 separate
  * `RateLimit-Limit/-Remaining/-Reset`), `X-RateLimit-*` (GitHub, Vimeo...), RingCentral's
- * `X-Rate-Limit-Group/-Limit/-Remaining/-Window`, and `Retry-After` (seconds or HTTP date).
+ * `X-Rate-Limit-Group/-Limit/-Remaining/-Window`, Discord's `X-RateLimit-Reset-After`, and
+ * `Retry-After` (seconds with decimals, or one of RFC 9110's three HTTP-date forms).
  *
  * Every value is validated: malformed, negative, absurdly large or non-numeric values are ignored
  * or clamped and reported through `warn`, never trusted. The result is plain numbers the scheduler
@@ -227,46 +228,134 @@ function parseSeconds(header: string, raw: string, warn: Warn): number | undefin
   return clampWait(header, raw, Number(v) * 1000, warn);
 }
 
-/** An HTTP date as ms from `now`; a past date is 0 (reported), an invalid one undefined. */
-function parseDate(header: string, raw: string, now: number, warn: Warn): number | undefined {
-  const t = Date.parse(raw.trim());
-  if (!Number.isFinite(t)) {
-    warn({ header, value: raw, reason: 'neither delay-seconds nor an HTTP date; ignored' });
-    return undefined;
-  }
-  if (t < now - 1000) warn({ header, value: raw, reason: 'date in the past; treated as 0' });
-  return clampWait(header, raw, t - now, warn);
-}
-
-/** `Retry-After`: delay-seconds or HTTP-date (RFC 9110 §10.2.3), as ms from `now`. */
-export function parseRetryAfter(raw: string, now: number, warn: Warn): number | undefined {
-  const v = raw.trim();
-  if (/^-?\d+(\.\d+)?$/.test(v)) return parseSeconds('retry-after', raw, warn);
-  return parseDate('retry-after', raw, now, warn);
-}
+// HTTP dates (RFC 9110 §5.6.7): IMF-fixdate and the two obsolete forms, nothing else.
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MON = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+/** `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT`);
+/** `Sunday, 06-Nov-94 08:49:37 GMT` (obsolete RFC 850 form) */
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT`);
+/** `Sun Nov  6 08:49:37 1994` (obsolete asctime form) */
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} ([ \\d]\\d) ${TIME} (\\d{4})`);
 
 /**
- * A vendor reset value: an HTTP date (has letters), epoch ms (> 1e12), epoch seconds (> 1e9), or
- * delta seconds: the `ratelimit-header-parser` heuristic for `X-RateLimit-Reset`.
+ * Read one HTTP-date at the start of `s`: epoch ms and the characters it took, or undefined.
+ * Strict on purpose, no `Date.parse`: its leniency varies by engine and it reads "Tuesday 5" or
+ * "2015" as dates. A value in none of RFC 9110's three forms, or an impossible time, is no date.
+ */
+export function readHttpDate(s: string, now: number): { ms: number; length: number } | undefined {
+  let year: number;
+  let fields: [mon: string, day: string, hh: string, mm: string, ss: string];
+  let m = IMF_FIXDATE.exec(s);
+  if (m !== null) {
+    year = Number(m[3]);
+    fields = [m[2], m[1], m[4], m[5], m[6]] as typeof fields;
+  } else if ((m = RFC850_DATE.exec(s)) !== null) {
+    // RFC 9110: a two-digit year more than 50 years in the future is the most recent past one.
+    const thisYear = new Date(now).getUTCFullYear();
+    year = Math.floor(thisYear / 100) * 100 + Number(m[3]);
+    if (year > thisYear + 50) year -= 100;
+    fields = [m[2], m[1], m[4], m[5], m[6]] as typeof fields;
+  } else if ((m = ASCTIME_DATE.exec(s)) !== null) {
+    year = Number(m[6]);
+    fields = [m[1], m[2], m[3], m[4], m[5]] as typeof fields;
+  } else return undefined;
+  const [mon, dd, hh, mm, ss] = fields;
+  const [d, h, mi, se] = [Number(dd.trim()), Number(hh), Number(mm), Number(ss)];
+  const ms = Date.UTC(year, MONTHS.indexOf(mon), d, h, mi, Math.min(se, 59));
+  // Date.UTC rolls 31 Feb over into March: refuse instead.
+  if (h > 23 || mi > 59 || se > 60 || d < 1 || new Date(ms).getUTCDate() !== d) return undefined;
+  return { ms, length: m[0].length };
+}
+
+/** An HTTP date as ms from `now`; a past date is 0 (reported), an invalid one undefined. */
+function parseDate(header: string, raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  const d = readHttpDate(v, now);
+  if (d === undefined || d.length !== v.length) {
+    warn({ header, value: raw, reason: 'not an HTTP date (IMF-fixdate, RFC 850 or asctime); ignored' });
+    return undefined;
+  }
+  return pastIsZero(header, raw, d.ms - now, warn);
+}
+
+function pastIsZero(header: string, raw: string, ms: number, warn: Warn): number {
+  if (ms < -1000) warn({ header, value: raw, reason: 'time in the past; treated as 0' });
+  return clampWait(header, raw, ms, warn);
+}
+
+const DELAY = /^\d+(?:\.\d+)?/;
+
+/**
+ * `Retry-After`: delay-seconds or HTTP-date (RFC 9110 §10.2.3), as ms from `now`.
+ * Delay-seconds may carry decimals (`1.5`), as ky, got and axios-retry read them. A field sent
+ * twice arrives joined (`3, 3`): equal members are one value; different ones take the longest wait
+ * (reported). Anything else is ignored and reported.
+ */
+export function parseRetryAfter(raw: string, now: number, warn: Warn): number | undefined {
+  const v = raw.trim();
+  const waits: number[] = [];
+  let i = 0;
+  while (i < v.length) {
+    const rest = v.slice(i);
+    const delay = DELAY.exec(rest);
+    const date = delay === null ? readHttpDate(rest, now) : undefined;
+    if (delay !== null) {
+      waits.push(Math.ceil(Number(delay[0]) * 1000));
+      i += delay[0].length;
+    } else if (date !== undefined) {
+      waits.push(date.ms - now);
+      i += date.length;
+    } else {
+      const reason = rest.startsWith('-') ? 'negative delay; ignored' : 'neither delay-seconds nor an HTTP date; ignored';
+      warn({ header: 'retry-after', value: raw, reason });
+      return undefined;
+    }
+    const sep = /^\s*(?:,\s*|$)/.exec(v.slice(i));
+    if (sep === null || (sep[0].includes(',') && i + sep[0].length >= v.length)) {
+      warn({ header: 'retry-after', value: raw, reason: 'neither delay-seconds nor an HTTP date; ignored' });
+      return undefined;
+    }
+    i += sep[0].length;
+  }
+  if (waits.length === 0) {
+    warn({ header: 'retry-after', value: raw, reason: 'empty; ignored' });
+    return undefined;
+  }
+  const longest = Math.max(...waits);
+  if (waits.some((w) => Math.abs(w - longest) > 1000)) {
+    warn({ header: 'retry-after', value: raw, reason: 'several different values; the longest wait is used' });
+  }
+  return pastIsZero('retry-after', raw, longest, warn);
+}
+
+/** Clock difference tolerated between client and server when reading an absolute reset time. */
+const SKEW_MS = 300_000;
+
+/**
+ * A vendor reset value (`X-RateLimit-Reset` and kin): an HTTP date, or a number that may be delta
+ * seconds (Twitch, draft-6), epoch seconds (GitHub, X; Discord with decimals) or epoch ms.
+ *
+ * The ambiguity rule: the right reading is the one that puts the reset in the plausible range
+ * [now - 5 min of clock skew, now + 24 h]. The three ranges cannot overlap for any real clock
+ * (a delta is at most 86 400, an epoch in seconds is above 1.7e9, in ms above 1.7e12), so at most
+ * one reading fits. When none fits (a past or absurd value), magnitude decides as
+ * `ratelimit-header-parser` does (> 1e12 epoch ms, > 1e9 epoch s, else delta), and the value is
+ * reported and clamped.
  */
 export function parseReset(header: string, raw: string, now: number, warn: Warn): number | undefined {
   const v = raw.trim();
   if (/[a-z]/i.test(v)) return parseDate(header, raw, now, warn);
-  if (!/^\d+(\.\d+)?$/.test(v)) {
+  if (!/^\d+(\.\d+)?$/.test(v) || v.length > 20) {
     warn({ header, value: raw, reason: 'not a time; ignored' });
     return undefined;
   }
   const n = Number(v);
-  if (!Number.isFinite(n) || v.length > 16) {
-    warn({ header, value: raw, reason: 'not a believable time; ignored' });
-    return undefined;
-  }
-  let ms: number;
-  if (n > 1e12) ms = n - now;
-  else if (n > 1e9) ms = n * 1000 - now;
-  else ms = n * 1000;
-  if (ms < -1000) warn({ header, value: raw, reason: 'reset in the past; treated as 0' });
-  return clampWait(header, raw, ms, warn);
+  const readings = [n * 1000, n * 1000 - now, n - now];
+  for (const ms of readings) if (ms >= -SKEW_MS && ms <= MAX_HEADER_WAIT_MS) return Math.max(0, Math.ceil(ms));
+  const ms = n > 1e12 ? n - now : n > 1e9 ? n * 1000 - now : n * 1000;
+  return pastIsZero(header, raw, Math.ceil(ms), warn);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +515,12 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
       const ms = parseReset(`${p}reset`, reset, now, warn);
       if (ms !== undefined) info.resetMs = ms;
+    }
+    const after = get(`${p}reset-after`);
+    if (after !== null) {
+      // Discord: seconds until the reset, with decimals; exact where the epoch reset is rounded.
+      if (/^\d+(\.\d+)?$/.test(after.trim())) info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
+      else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }
     if (win !== null) {
       const ms = parseSeconds(`${p}window`, win, warn);

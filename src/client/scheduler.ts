@@ -10,8 +10,10 @@
 import type { Decision } from '../core/decision.js';
 import type { Store } from '../core/store.js';
 import { limiterOn, type Limiter } from '../core/limiter.js';
+import { accepted, backoffPauseMs, belowBudget, intervalMs, refused, slowStart, type AdaptiveRate } from './adaptive.js';
 import { DeadlineExceededError, RateLimitWaitTooLongError, RequestAbortedError } from './errors.js';
 import type { RateLimitInfo } from './headers.js';
+import { MAX_CHECKED_COST, PAUSE_CHECK, pauseLeft, type SharedPauses } from './shared-pause.js';
 
 /** A group's budget: `limit` requests per `windowMs`. */
 export interface GroupLimit {
@@ -31,8 +33,16 @@ export interface SchedulerSettings {
   marginMs: (windowMs: number) => number;
   /** Share of the limit that may go out back to back; the rest is spread over the window. */
   burstRatio: number;
-  /** Pause after a 429 without `Retry-After`. */
-  defaultRetryAfterMs: number;
+  /** First pause after a 429 that carries no wait (no `Retry-After`, reset or window); doubles per repeat. */
+  backoffBaseMs: number;
+  /** Longest such pause. */
+  backoffCapMs: number;
+  /** Pauses kept in a store shared with other processes (undefined: this process alone). */
+  shared: SharedPauses | undefined;
+  /** Idle lanes older than this are dropped (their learned state with them). */
+  idleLaneMs: number;
+  /** Jitter source (tests pass a fixed one). */
+  random?: () => number;
   /** Shortest pause after a 429 (a `Retry-After: 0` or a past date must not cause a hot loop). */
   minPauseMs: number;
   /** Hook: the limiter of a lane was learned or tightened. */
@@ -51,10 +61,15 @@ export interface AcquireOptions {
   /** Endpoint key (`METHOD /path`), so learned group mappings can move waiting callers. */
   endpoint: string;
   signal?: AbortSignal | undefined;
+  /** Units this call charges against the lane's budget. Default 1. */
+  cost?: number;
+  /** Queue position of an earlier attempt: a throttled call keeps its place at the head. */
+  seq?: number;
 }
 
 interface Waiter extends AcquireOptions {
   seq: number;
+  cost: number;
   /** The lane the waiter is queued on now (it moves when its endpoint's group is learned). */
   lane$?: Lane;
   resolve(p: Permit): void;
@@ -71,6 +86,13 @@ export interface Permit {
   readonly generation: number;
   readonly corrections: number;
   readonly dispatchSeq: number;
+  /** Queue position of the call (pass it back as `seq` to keep the place on a re-send). */
+  readonly seq: number;
+  readonly cost: number;
+  /** Sent at the lane's adaptive rate (not after an idle gap): its answer says something about the rate. */
+  readonly paced: boolean;
+  /** Epoch ms of dispatch. */
+  readonly sentAt: number;
   released: boolean;
 }
 
@@ -95,6 +117,25 @@ export class Lane {
   sentSince = 0;
   resetAt: number | undefined;
   spacingUntil = 0;
+  /** Header-only lanes: the limit the server states (a budget per reset period). */
+  limitHint: number | undefined;
+  /** Header-only lanes: the reset period inferred from two successive resets. */
+  periodMs: number | undefined;
+  /** Consecutive 429s that carried no wait (the exponent of the backoff). */
+  backoffs = 0;
+  /** Adaptive send rate, learned from bare 429s (undefined: not used). */
+  aimd: AdaptiveRate | undefined;
+  /** Earliest next send at the adaptive rate, and when the last request went. */
+  aimdUntil = 0;
+  lastSendAt = 0;
+  /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
+  burstOff = false;
+  /** Requests dispatched up to this sequence number went before the last pause. */
+  probeAfter = 0;
+  /** Last dispatch or answer, for dropping idle lanes. */
+  lastUsed = Date.now();
+  /** Checks the shared pause when the lane has no limiter of its own (shared stores only). */
+  pauseCheck: Limiter | undefined;
   /**
    * Response times of the lane's last `limit` requests. A request reaches the server somewhere
    * between dispatch and response, so counting each one from dispatch until response + window is
@@ -106,6 +147,8 @@ export class Lane {
   /** Requests in flight on this lane at most (the token lane uses 1). */
   maxInFlight = Infinity;
   inFlight = 0;
+  /** Budget units of the requests in flight (a call may cost more than 1). */
+  inFlightUnits = 0;
   /** Token-endpoint lanes have their own pool: never blocked by the calls that wait on them. */
   readonly exempt: boolean;
   readonly queue: Waiter[] = [];
@@ -131,6 +174,7 @@ export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
   private inFlight = 0;
   private seq = 0;
+  private sweptAt = 64;
   private closed = false;
 
   constructor(private readonly s: SchedulerSettings) {}
@@ -140,15 +184,54 @@ export class Scheduler {
     const key = `${credential}|${group}`;
     let lane = this.lanes.get(key);
     if (lane === undefined) {
+      if (this.lanes.size >= this.sweptAt * 2) this.sweep(this.s.idleLaneMs);
       lane = new Lane(credential, group, exempt);
+      if (this.s.shared !== undefined) lane.pauseCheck = this.s.shared.checker;
       this.lanes.set(key, lane);
     }
     return lane;
   }
 
+  /** Lanes now held. */
+  get size(): number {
+    return this.lanes.size;
+  }
+
+  /** Whether a lane exists (without creating it). */
+  has(credential: string, group: string): boolean {
+    return this.lanes.has(`${credential}|${group}`);
+  }
+
+  /**
+   * Drop lanes idle for `idleMs`: nothing queued or in flight, no pause or reset ahead. Their
+   * learned state goes with them (a hostile server naming a new group per response must not grow
+   * memory). Returns how many were dropped.
+   */
+  sweep(idleMs: number, now = Date.now()): number {
+    let dropped = 0;
+    for (const [key, l] of this.lanes) {
+      if (l.exempt || l.queue.length > 0 || l.inFlight > 0 || l.deciding || l.timer !== undefined) continue;
+      if (l.pausedUntil > now || (l.resetAt ?? 0) > now || l.lastUsed > now - idleMs) continue;
+      this.lanes.delete(key);
+      dropped++;
+    }
+    this.sweptAt = Math.max(64, this.lanes.size);
+    return dropped;
+  }
+
   /** All lanes (for inspection and tests). */
   allLanes(): Lane[] {
     return [...this.lanes.values()];
+  }
+
+  /** Spread a lane's budget evenly from now on: a strict server refused a burst under it. */
+  private burstOff(lane: Lane): boolean {
+    if (lane.burstOff || lane.limit === undefined || lane.source === 'none') return false;
+    lane.burstOff = true;
+    const burst = Math.ceil(lane.limit.limit * this.s.burstRatio);
+    if (burst <= 1) return false;
+    this.setLimit(lane, lane.limit, lane.source);
+    return true;
   }
 
   /** Give a lane its budget. `config` limits are set as given; learned ones only tighten. */
@@ -160,7 +243,7 @@ export class Scheduler {
     }
     const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
     const window = limit.windowMs + margin;
-    const burst = Math.max(1, Math.min(limit.limit, Math.ceil(limit.limit * this.s.burstRatio)));
+    const burst = lane.burstOff ? 1 : Math.max(1, Math.min(limit.limit, Math.ceil(limit.limit * this.s.burstRatio)));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
@@ -172,7 +255,8 @@ export class Scheduler {
             { name: `sluice-client-spread:${tag}:${burst}`, algorithm: 'gcra' as const, limit: limit.limit, windowMs: window, burst },
           ]
         : [{ name: `sluice-client-spread:${tag}:1`, algorithm: 'gcra' as const, limit: limit.limit, windowMs: window, burst: 1 }];
-    lane.limiter = limiterOn(this.s.store, { limits, maxKeyLength: 4096 });
+    // With a shared store the same decision checks the pause another process may have set.
+    lane.limiter = limiterOn(this.s.store, { limits: this.s.shared ? [...limits, PAUSE_CHECK] : limits, maxKeyLength: 4096 });
     lane.charger = limiterOn(this.s.store, { limits: [limits[0] as (typeof limits)[number]], maxKeyLength: 4096 });
     lane.limit = { ...limit };
     lane.source = source;
@@ -190,7 +274,8 @@ export class Scheduler {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const w: Waiter = {
         ...o,
-        seq: this.seq++,
+        seq: o.seq ?? this.seq++,
+        cost: o.cost ?? 1,
         resolve: (p) => {
           w.cleanup();
           resolve(p);
@@ -253,18 +338,27 @@ export class Scheduler {
     if (p.released) return;
     p.released = true;
     const c = p.lane.completions;
-    c.push(Date.now());
+    const t = Date.now();
+    for (let i = 0; i < Math.min(p.cost, p.lane.limit?.limit ?? 0); i++) c.push(t);
+    p.lane.lastUsed = t;
     if (c.length > (p.lane.limit?.limit ?? 0)) c.splice(0, c.length - (p.lane.limit?.limit ?? 0));
     p.lane.inFlight--;
+    p.lane.inFlightUnits -= p.cost;
     if (!p.lane.exempt) this.inFlight--;
     if (p.lane.exempt) this.pump(p.lane);
     else for (const lane of this.lanes.values()) if (lane.queue.length > 0) this.pump(lane);
   }
 
   /** Pause a lane until `until` (epoch ms); waiters that cannot wait that long fail now. */
-  pause(lane: Lane, until: number): void {
+  pause(lane: Lane, until: number, share = true): void {
     if (until <= lane.pausedUntil) return;
     lane.pausedUntil = until;
+    // Resume with one request, then the lane's pace: never the whole queue at once.
+    if (!lane.exempt) {
+      lane.probing = true;
+      lane.probeAfter = lane.dispatchSeq;
+    }
+    if (share) this.s.shared?.extend(this.s.keyPrefix + lane.key, until - Date.now()).catch(() => undefined);
     this.pump(lane);
   }
 
@@ -275,8 +369,11 @@ export class Scheduler {
   async observe(p: Permit, target: Lane, info: RateLimitInfo, status: number): Promise<number | undefined> {
     const now = Date.now();
     const lane = p.lane;
-    if (target === lane || info.format === 'none') lane.probing = false;
-    if (target !== lane) target.probing = false;
+    lane.lastUsed = target.lastUsed = now;
+    const throttled = status === 429;
+    // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
+    if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
+    if (target !== lane && !throttled) target.probing = false;
     if (info.limit !== undefined && info.windowMs !== undefined) {
       const learned = { limit: info.limit, windowMs: info.windowMs };
       if (this.setLimit(target, learned, 'learned')) {
@@ -292,20 +389,66 @@ export class Scheduler {
       }
     } else if (info.remaining !== undefined) {
       if (target.limiter !== undefined) await this.reconcile(p, target, info.remaining);
-      else {
-        target.remaining = info.remaining;
-        target.sentSince = Math.max(0, target.inFlight - (target === lane ? 1 : 0));
-        target.resetAt =
-          info.resetMs !== undefined ? now + info.resetMs : info.windowMs !== undefined ? now + info.windowMs : undefined;
-      }
+      else this.headerBudget(p, target, info, now);
     }
+    // Across processes the shared log counts a request from its dispatch, the server from its
+    // arrival: a round trip longer than the margin may have arrived after its entry's margin ran
+    // out. Count it again from its answer (the latest it can have arrived): a loaded machine then
+    // costs throughput, never a 429. Within one process the completion gate does this already.
+    if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
+      if (now - p.sentAt > this.s.marginMs(lane.limit.windowMs)) await this.charge(lane, p.cost);
+    }
+    if (info.format !== 'none') target.aimd = undefined;
+    else if (!target.exempt) this.adapt(p, target, throttled);
     let pauseMs: number | undefined;
-    if (status === 429 || (status === 503 && info.retryAfterMs !== undefined)) {
-      pauseMs = Math.max(this.s.minPauseMs, info.retryAfterMs ?? this.s.defaultRetryAfterMs);
+    if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
+      pauseMs = this.pauseFor(target, info);
       this.pause(target, now + pauseMs);
+    } else {
+      target.backoffs = 0;
     }
     this.pump(target);
     return pauseMs;
+  }
+
+  /**
+   * A limit without a window (`X-RateLimit-Limit/-Remaining/-Reset`): a budget per reset period.
+   * Two successive resets a period apart give the period, so the budget can be renewed on time
+   * even before the next answer says so.
+   */
+  private headerBudget(p: Permit, lane: Lane, info: RateLimitInfo, now: number): void {
+    const resetAt = info.resetMs !== undefined ? now + info.resetMs : info.windowMs !== undefined ? now + info.windowMs : undefined;
+    if (resetAt !== undefined && lane.resetAt !== undefined && lane.resetAt <= now && resetAt > lane.resetAt + 50) {
+      lane.periodMs = resetAt - lane.resetAt;
+    }
+    if (info.limit !== undefined) lane.limitHint = info.limit;
+    lane.remaining = info.remaining;
+    lane.sentSince = Math.max(0, lane.inFlightUnits - (lane === p.lane ? p.cost : 0));
+    lane.resetAt = resetAt;
+  }
+
+  /** Bare answers (no quota header): the adaptive rate learns from them. */
+  private adapt(p: Permit, lane: Lane, throttled: boolean): void {
+    if (!throttled) {
+      if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced);
+      else if (lane.source === 'none' && lane.remaining === undefined) lane.aimd = slowStart();
+      return;
+    }
+    // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
+    // spacing first; if even spacing is refused too, the budget is above what it accepts.
+    if (this.burstOff(lane)) return;
+    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced);
+    else if (lane.limit !== undefined) lane.aimd = belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs);
+    else lane.aimd = slowStart();
+  }
+
+  /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
+  private pauseFor(lane: Lane, info: RateLimitInfo): number {
+    if (info.retryAfterMs !== undefined) return Math.max(this.s.minPauseMs, info.retryAfterMs);
+    // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
+    if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
+    if (info.windowMs !== undefined) return info.windowMs;
+    return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
 
   private async charge(lane: Lane, units: number): Promise<void> {
@@ -373,27 +516,43 @@ export class Scheduler {
    * Earliest send time from what this process knows for sure: requests in flight, plus requests
    * answered within the last window (counted from their response). Infinity: wait for a release.
    */
-  private completionGate(lane: Lane, now: number): number {
+  private completionGate(lane: Lane, now: number, cost: number): number {
     if (lane.limit === undefined) return 0;
     const { limit, windowMs } = lane.limit;
     const c = lane.completions;
     let first = 0;
     while (first < c.length && (c[first] as number) + windowMs <= now) first++;
-    const used = lane.inFlight + c.length - first;
-    if (used < limit) return 0;
-    const k = first + used - limit; // this completion must leave the window first
+    const used = lane.inFlightUnits + c.length - first;
+    const need = used + cost - limit; // units that must leave the window first
+    if (need <= 0) return 0;
+    const k = first + need - 1;
     return k < c.length ? (c[k] as number) + windowMs + 1 : Infinity;
   }
 
   /** Header-only gate: earliest send time from the server's remaining/reset (no window known). */
-  private gate(lane: Lane, now: number): number {
-    const g = this.completionGate(lane, now);
+  private gate(lane: Lane, now: number, cost: number): number {
+    const g = this.completionGate(lane, now, cost);
     if (g > 0) return g;
     if (lane.limiter !== undefined || lane.remaining === undefined) return 0;
-    const est = lane.remaining - lane.sentSince;
-    if (est > 0) return 0;
-    if (lane.resetAt !== undefined) return lane.resetAt > now ? lane.resetAt : (lane.remaining = undefined, 0);
-    return 0;
+    if (lane.resetAt !== undefined && lane.resetAt <= now) {
+      if (lane.limitHint === undefined) {
+        // Budget unknown after the reset: one request finds out, not the whole queue.
+        lane.remaining = undefined;
+        lane.probing = true;
+        lane.probeAfter = lane.dispatchSeq;
+        return 0;
+      }
+      // The period ended: the budget is the limit again (never unlimited), renewed on the
+      // inferred period until an answer says otherwise.
+      lane.remaining = lane.limitHint;
+      lane.sentSince = lane.inFlightUnits;
+      const p = lane.periodMs;
+      lane.resetAt = p === undefined ? undefined : lane.resetAt + p * Math.max(1, Math.ceil((now - lane.resetAt) / p));
+    }
+    if (lane.remaining - lane.sentSince >= cost) return 0;
+    if (lane.resetAt !== undefined) return lane.resetAt;
+    // Spent, and no reset known: an answer in flight will tell; with none, one request asks.
+    return lane.inFlight > 0 ? Infinity : 0;
   }
 
   private pump(lane: Lane): void {
@@ -402,26 +561,31 @@ export class Scheduler {
       if (!lane.exempt && this.inFlight >= this.s.concurrency) return;
       if (lane.inFlight >= (lane.probing ? 1 : lane.maxInFlight)) return;
       const now = Date.now();
-      const until = Math.max(lane.pausedUntil, lane.spacingUntil, this.gate(lane, now));
+      const cost = (lane.queue[0] as Waiter).cost;
+      const until = Math.max(lane.pausedUntil, lane.spacingUntil, lane.aimdUntil, this.gate(lane, now, cost));
       if (until === Infinity) return; // every slot is in flight: a release pumps again
       if (until > now) {
         // A pause or an exhausted budget concerns every waiter; spacing only the head.
-        this.expire(lane, until - now, now, until !== lane.spacingUntil);
+        this.expire(lane, until - now, now, until !== lane.spacingUntil && until !== lane.aimdUntil);
         if (lane.queue.length > 0) this.schedule(lane, until);
         return;
       }
-      if (lane.limiter === undefined) {
+      const limiter = lane.limiter ?? lane.pauseCheck;
+      if (limiter === undefined) {
         this.dispatch(lane, undefined);
         continue;
       }
       lane.deciding = true;
       const key = this.s.keyPrefix + lane.key;
       const generation = lane.generation;
-      lane.limiter.consume(key).then(
+      limiter.consume(key, Math.min(cost, MAX_CHECKED_COST)).then(
         (d) => {
           lane.deciding = false;
           const after = Date.now();
           if (!d.allowed) {
+            // Another process sharing the store was refused: pause here too (and resume with one).
+            const left = pauseLeft(d);
+            if (left > 0) this.pause(lane, after + left, false);
             if (lane.queue.length > 0) {
               this.expire(lane, d.retryAfterMs, after, false);
               if (lane.queue.length > 0) this.schedule(lane, after + Math.max(1, d.retryAfterMs));
@@ -433,7 +597,7 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, slidingRemaining(d));
+          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d));
           this.pump(lane);
         },
         (err: unknown) => {
@@ -451,11 +615,16 @@ export class Scheduler {
   private dispatch(lane: Lane, localRemaining: number | undefined): void {
     const w = lane.queue.shift();
     if (w === undefined) return;
+    const now = Date.now();
     lane.inFlight++;
+    lane.inFlightUnits += w.cost;
     if (!lane.exempt) this.inFlight++;
     lane.dispatchSeq++;
+    const paced = lane.aimd !== undefined && now - lane.lastSendAt <= 1.5 * intervalMs(lane.aimd, w.cost) + 5;
+    lane.lastSendAt = lane.lastUsed = now;
+    if (lane.aimd !== undefined) lane.aimdUntil = now + intervalMs(lane.aimd, w.cost);
     if (lane.limiter === undefined && lane.remaining !== undefined) {
-      lane.sentSince++;
+      lane.sentSince += w.cost;
       // Spread what is left over the time left: slow down before remaining reaches 0.
       const left = lane.remaining - lane.sentSince;
       if (lane.resetAt !== undefined && left >= 0) lane.spacingUntil = Date.now() + Math.max(0, lane.resetAt - Date.now()) / (left + 1);
@@ -466,15 +635,19 @@ export class Scheduler {
       generation: lane.generation,
       corrections: lane.corrections,
       dispatchSeq: lane.dispatchSeq,
+      seq: w.seq,
+      cost: w.cost,
+      paced,
+      sentAt: now,
       released: false,
     });
   }
 }
 
 function insert(q: Waiter[], w: Waiter): void {
-  // Higher priority first, FIFO within a priority.
+  // Higher priority first, then by first arrival: a re-sent call keeps its place at the head.
   let i = q.length;
-  while (i > 0 && (q[i - 1] as Waiter).priority < w.priority) i--;
+  while (i > 0 && ((q[i - 1] as Waiter).priority < w.priority || ((q[i - 1] as Waiter).priority === w.priority && (q[i - 1] as Waiter).seq > w.seq))) i--;
   q.splice(i, 0, w);
 }
 

@@ -68,11 +68,80 @@ describe('older drafts and vendor headers', () => {
 });
 
 describe('Retry-After', () => {
-  const w: HeaderWarning[] = [];
-  const warn = (x: HeaderWarning) => w.push(x);
+  const read = (v: string) => {
+    const w: HeaderWarning[] = [];
+    return { ms: parseRetryAfter(v, NOW, (x) => w.push(x)), warnings: w };
+  };
   it('seconds and HTTP dates', () => {
-    expect(parseRetryAfter('120', NOW, warn)).toBe(120_000);
-    expect(parseRetryAfter(new Date(NOW + 30_000).toUTCString(), NOW, warn)).toBe(30_000);
+    expect(read('120').ms).toBe(120_000);
+    expect(read(new Date(NOW + 30_000).toUTCString()).ms).toBe(30_000);
+  });
+  it('delay-seconds with decimals, as ky, got and axios-retry read them', () => {
+    expect(read('1.5')).toEqual({ ms: 1500, warnings: [] });
+    expect(read('0.25').ms).toBe(250);
+  });
+  it('the RFC 9110 obsolete date forms (RFC 850 with a two-digit year, asctime)', () => {
+    // NOW is Thu, 01 Jan 2026 12:00:00 GMT.
+    expect(read('Thursday, 01-Jan-26 12:00:30 GMT').ms).toBe(30_000);
+    expect(read('Thu Jan  1 12:00:45 2026').ms).toBe(45_000);
+    expect(read('Thu, 01 Jan 2026 12:01:00 GMT').ms).toBe(60_000);
+  });
+  it('no Date.parse leniency: other date shapes are ignored and reported', () => {
+    for (const v of ['2026-01-01T12:00:30Z', 'Thursday 5', 'Jan 2027', 'Thu, 01 Jan 2026 12:00:30 +0000', 'Thu, 31 Feb 2026 12:00:30 GMT', 'thu, 01 jan 2026 12:00:30 gmt']) {
+      const r = read(v);
+      expect(r.ms, v).toBeUndefined();
+      expect(r.warnings.length, v).toBe(1);
+    }
+  });
+  it('a doubled field (two Retry-After lines joined by fetch) reads as one value', () => {
+    expect(read('3, 3')).toEqual({ ms: 3000, warnings: [] });
+    const date = 'Thu, 01 Jan 2026 12:00:10 GMT';
+    expect(read(`${date}, ${date}`)).toEqual({ ms: 10_000, warnings: [] });
+  });
+  it('a list of different values waits the longest, reported', () => {
+    const r = read('3, 10');
+    expect(r.ms).toBe(10_000);
+    expect(r.warnings).toHaveLength(1);
+  });
+  it('malformed lists are ignored and reported', () => {
+    for (const v of ['3,', ', 3', '3 3', '3, soon', '1.', '.5']) {
+      const r = read(v);
+      expect(r.ms, v).toBeUndefined();
+      expect(r.warnings.length, v).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('reset values: delta, epoch seconds, epoch ms (the plausible reading wins)', () => {
+  const reset = (v: string) => parse({ 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': v });
+  it('delta seconds', () => expect(reset('2').info.resetMs).toBe(2000));
+  it('epoch seconds, integer and fractional (Discord)', () => {
+    expect(reset(String(NOW / 1000 + 2)).info.resetMs).toBe(2000);
+    expect(reset(String(NOW / 1000 + 1.25)).info.resetMs).toBe(1250);
+  });
+  it('epoch ms', () => expect(reset(String(NOW + 1500)).info.resetMs).toBe(1500));
+  it('an epoch slightly behind our clock (server skew) is now, not a 54-year delta', () => {
+    const r = reset(String(NOW / 1000 - 30));
+    expect(r.info.resetMs).toBe(0);
+    expect(r.warnings).toEqual([]);
+  });
+  it('a delta above 24 h fits no reading: clamped and reported', () => {
+    const r = reset('500000000');
+    expect(r.info.resetMs).toBe(MAX_HEADER_WAIT_MS);
+    expect(r.warnings.length).toBeGreaterThan(0);
+  });
+  it('RateLimit-Reset (draft-6) and the RingCentral family use the same rule', () => {
+    expect(parse({ 'ratelimit-remaining': '0', 'ratelimit-reset': '3' }).info.resetMs).toBe(3000);
+    expect(parse({ 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(NOW / 1000 + 4) }).info.resetMs).toBe(4000);
+  });
+  it('Discord X-RateLimit-Reset-After (decimal seconds) is read exactly', () => {
+    const { info } = parse({ 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(NOW / 1000 + 2), 'x-ratelimit-reset-after': '1.337' });
+    expect(info.resetMs).toBe(1337);
+  });
+  it('a reset that is not a number or date is ignored and reported', () => {
+    const r = reset('soon');
+    expect(r.info.resetMs).toBeUndefined();
+    expect(r.warnings.length).toBe(1);
   });
 });
 
