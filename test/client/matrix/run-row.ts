@@ -41,14 +41,17 @@ export const pathsOf = (row: MatrixRow, calls: number): string[] =>
     return `${prefix === '/' ? '' : prefix}/item/${i}`;
   });
 
-/** Run a row; `capMs` bounds the run (calls still pending then count as failures). */
-export async function runRow(row: MatrixRow, contender: Contender, opts: { calls?: number; capMs?: number } = {}): Promise<RowResult> {
+/**
+ * Run a row. `capFor(idealMs)` bounds the run (default 3x the ideal + 5 s); calls still pending then
+ * count as failures.
+ */
+export async function runRow(row: MatrixRow, contender: Contender, opts: { calls?: number; capFor?: (idealMs: number) => number } = {}): Promise<RowResult> {
   const calls = opts.calls ?? row.calls;
   const server = await row.start();
   try {
     // The yardstick, fixed before the first call (GitHub's depends on where in its window we start).
     const ideal = Array.from({ length: calls + 1 }, (_, k) => server.idealMs(k));
-    const capMs = opts.capMs ?? 3 * (ideal[calls] as number) + 5000;
+    const capMs = (opts.capFor ?? ((ms: number) => 3 * ms + 5000))(ideal[calls] as number);
     const outcomes: (Outcome | undefined)[] = new Array(calls).fill(undefined);
     let settled = 0;
     let lastOk = 0;

@@ -7,14 +7,19 @@ import { describeResult, runRow } from './run-row.js';
 import type { MatrixRow } from './rows.js';
 import { sluiceUnconfigured } from './sluice-contender.js';
 
-/** Longest a row may take (its cap is 3x the ideal + 5 s; server start and stop on top). */
-const ROW_TIMEOUT_MS = 45_000;
+/**
+ * A row's calls must all end 2xx within this bound: generous (5x the least time the server allows,
+ * plus 10 s) because the machine may be loaded; how fast they end is the benchmark's business.
+ */
+const capMs = (idealMs: number) => 5 * idealMs + 10_000;
+/** Ideal times are at most ~4 s; server start and stop on top. */
+const ROW_TIMEOUT_MS = 60_000;
 
 export function specifyRows(rows: readonly MatrixRow[]): void {
   for (const row of rows) {
     const target = row.kind === 'quota' ? 'every call succeeds, at most one 429 per group' : 'every call succeeds, 429s at most 5 % of requests sent';
     it(`${row.name}: ${target}`, async () => {
-      const r = await runRow(row, sluiceUnconfigured);
+      const r = await runRow(row, sluiceUnconfigured, { capFor: capMs });
       console.log(describeResult(r));
       expect(r.failures).toEqual({});
       expect(r.succeeded).toBe(r.calls);
