@@ -27,8 +27,12 @@ export interface MatrixRow {
   groups: string[];
   /** The limit as the server's documentation states it (what a Bottleneck or p-queue user would configure). */
   documented: { limit: number; windowMs: number };
+  /** Blind rows: the form every 429's `Retry-After` has (null: the 429 has none). */
+  retryAfter?: RegExp | null;
   start(): Promise<RowServer>;
 }
+
+const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
 
 const Q = 5; // quota rows: 5 calls per 1 s
 const B = 10; // blind rows: 10 calls per 1 s
@@ -94,16 +98,25 @@ export const dialectRows: MatrixRow[] = [
 
 /** Servers that send no quota: nginx, Retry-After alone, nothing at all. */
 export const blindRows: MatrixRow[] = [
-  blind('nginx limit_req rate=10r/s, no burst (bare 429)', () => startNginx({ ratePerSec: B }), { documented: { limit: 1, windowMs: 1000 / B } }),
-  blind('nginx limit_req rate=10r/s + Retry-After: 1', () => startNginx({ ratePerSec: B, retryAfterS: 1 }), { documented: { limit: 1, windowMs: 1000 / B } }),
-  blind('Retry-After as an HTTP-date (IMF-fixdate) only', () =>
-    startDialectServer('retry-after-date', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+  blind('nginx limit_req rate=10r/s, no burst (bare 429)', () => startNginx({ ratePerSec: B }), { documented: { limit: 1, windowMs: 1000 / B }, retryAfter: null }),
+  blind('nginx limit_req rate=10r/s + Retry-After: 1', () => startNginx({ ratePerSec: B, retryAfterS: 1 }), {
+    documented: { limit: 1, windowMs: 1000 / B },
+    retryAfter: /^1$/,
+  }),
+  blind(
+    'Retry-After as an HTTP-date (IMF-fixdate) only',
+    () => startDialectServer('retry-after-date', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+    { retryAfter: IMF_FIXDATE },
   ),
-  blind('Retry-After as decimal seconds only', () =>
-    startDialectServer('retry-after-decimal', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+  blind(
+    'Retry-After as decimal seconds only',
+    () => startDialectServer('retry-after-decimal', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+    { retryAfter: /^\d+\.\d{3}$/ },
   ),
-  blind('bare 429, no headers at all', () =>
-    startDialectServer('bare', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+  blind(
+    'bare 429, no headers at all',
+    () => startDialectServer('bare', [{ name: 'api', prefix: '/', limiter: fixedWindow({ limit: B, windowMs: 1000, align: 'first' }) }]),
+    { retryAfter: null },
   ),
 ];
 
