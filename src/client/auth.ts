@@ -8,7 +8,13 @@
  *   opens and every request on the credential fails until new credentials are set. A refused
  *   refresh token falls back to the primary grant once (a stale refresh token is normal); a refused
  *   primary grant is never repeated;
- * - 429/503 wait `Retry-After` in the lane; 5xx/408/network get `attempts` tries `retryDelayMs` apart.
+ * - 429/503 wait `Retry-After` in the lane; 5xx/408/network get `attempts` tries `retryDelayMs` apart;
+ * - a token the API refuses (401) is replaced once; if the API refuses the replacement too (access
+ *   revoked, app disabled: the token is granted but useless) the breaker opens instead of fetching
+ *   a token per call;
+ * - an `access_token` that cannot travel in a header (CR/LF, control or non-ASCII characters) is
+ *   refused when received, and no error message carries a token or a secret;
+ * - with a shared store, an open breaker is seen by every process using the credential.
  */
 import { createHash } from 'node:crypto';
 import { SluiceConfigError } from '../core/errors.js';
@@ -17,6 +23,7 @@ import { AuthenticationFailedError, AuthenticationUnavailableError, DeadlineExce
 import type { ClientEmitter } from './events.js';
 import { parseRateLimitHeaders, type HeaderWarning } from './headers.js';
 import type { GroupLimit, Lane, Scheduler } from './scheduler.js';
+import type { SharedPauses } from './shared-pause.js';
 
 /** OAuth 2 token endpoint settings (RFC 6749 §4.3 password, §4.4 client credentials, RFC 7523 JWT). */
 export interface OAuthOptions {
@@ -50,7 +57,15 @@ interface TokenState {
   expiresAt: number;
   refreshToken: string | undefined;
   refreshExpiresAt: number;
+  /** The API accepted it at least once. */
+  confirmed: boolean;
+  /** Fetched because the API refused the previous token. */
+  afterRefusal: boolean;
 }
+
+/** Characters an access token may carry in `Authorization: Bearer` (visible ASCII, no spaces). */
+const HEADER_SAFE = /^[\x21-\x7e]+$/;
+const DAY_MS = 86_400_000;
 
 /** What the token manager needs from the client. */
 export interface TokenDeps {
@@ -60,6 +75,9 @@ export interface TokenDeps {
   baseUrl: string | undefined;
   maxWaitMs: number;
   warn: (w: HeaderWarning) => void;
+  /** Breakers shared with other processes through the store (undefined: this process only). */
+  shared?: SharedPauses | undefined;
+  keyPrefix?: string;
 }
 
 /** Validate OAuth options at construction. */
@@ -103,6 +121,10 @@ export class TokenManager {
   private readonly lane: Lane;
   private readonly url: string;
   private readonly refreshBeforeMs: number;
+  private readonly breakerKey: string;
+  /** Clearing a shared breaker left by earlier credentials (set by `setAuth`). */
+  private ready: Promise<void> = Promise.resolve();
+  private nextAfterRefusal = false;
   /** Token requests sent (for tests and metrics). */
   requests = 0;
 
@@ -116,6 +138,56 @@ export class TokenManager {
     this.lane = d.scheduler.lane(this.credential, 'token-endpoint', true);
     this.lane.maxInFlight = 1;
     d.scheduler.setLimit(this.lane, o.tokenLimit ?? { limit: 5, windowMs: 60_000 }, 'config');
+    this.breakerKey = `${d.keyPrefix ?? ''}${this.credential}|auth-breaker`;
+  }
+
+  /** New credentials: close the breaker other processes may see too. */
+  clearSharedBreaker(): void {
+    const shared = this.d.shared;
+    if (shared !== undefined) this.ready = shared.clear(this.breakerKey).catch(() => undefined);
+  }
+
+  /** Replace every known secret in `text` (an endpoint's error description may echo one). */
+  private redact(text: string): string {
+    const secrets = [this.state?.accessToken, this.state?.refreshToken, this.o.clientSecret, ...Object.entries(this.o.grant).filter(([k]) => k !== 'grant_type' && k !== 'username').map(([, v]) => v)];
+    let out = text;
+    for (const s of secrets) if (s !== undefined && s.length >= 4) out = out.split(s).join('[redacted]');
+    return out;
+  }
+
+  private openBreaker(err: AuthenticationFailedError): AuthenticationFailedError {
+    this.state = undefined;
+    this.breaker.open(err);
+    this.d.scheduler.failCredential(this.credential, err);
+    this.d.emitter.emit('auth-failed', { credential: this.credential, error: err });
+    this.d.shared?.extend(this.breakerKey, DAY_MS).catch(() => undefined);
+    return err;
+  }
+
+  /** The API accepted `token`: a later 401 on it is a revocation, worth one new token. */
+  confirm(token: string): void {
+    if (this.state?.accessToken === token) this.state.confirmed = true;
+  }
+
+  /**
+   * The API answered 401 to `token`. Returns the breaker's error when the API refused a token that
+   * was fetched because the previous one was refused (granted but useless: no more fetching).
+   * Otherwise the token is forgotten (once) so the next call fetches a new one.
+   */
+  refused(token: string): AuthenticationFailedError | undefined {
+    if (this.breaker.failure !== undefined) return this.breaker.failure;
+    const s = this.state;
+    if (s === undefined || s.accessToken !== token) return undefined;
+    if (s.afterRefusal && !s.confirmed) {
+      return this.openBreaker(
+        new AuthenticationFailedError(this.credential, 401, 'invalid_token', 'the API refused a token fresh from the token endpoint (access revoked or the app disabled?)'),
+      );
+    }
+    if (s.expiresAt !== 0) {
+      s.expiresAt = 0;
+      this.nextAfterRefusal = true;
+    }
+    return undefined;
   }
 
   /** A valid access token (cached, refreshed ahead of expiry, or fetched). */
@@ -141,13 +213,6 @@ export class TokenManager {
     }
   }
 
-  /** The API answered 401 to `token`: forget it (once) so the next call refreshes. */
-  invalidate(token: string): boolean {
-    if (this.state?.accessToken !== token) return false;
-    this.state.expiresAt = 0;
-    return true;
-  }
-
   /** Single-flight refresh. */
   refresh(): Promise<string> {
     this.inflight ??= this.fetchToken().finally(() => {
@@ -157,6 +222,10 @@ export class TokenManager {
   }
 
   private async fetchToken(): Promise<string> {
+    await this.ready;
+    if (this.d.shared !== undefined && (await this.d.shared.remaining(this.breakerKey)) > 0) {
+      throw this.openBreaker(new AuthenticationFailedError(this.credential, 0, undefined, 'another process sharing the store found the credentials refused'));
+    }
     let useRefresh = this.state?.refreshToken !== undefined && Date.now() < (this.state?.refreshExpiresAt ?? 0);
     const attempts = this.o.attempts ?? 3;
     let transient = 0;
@@ -196,6 +265,10 @@ export class TokenManager {
       this.d.scheduler.release(permit);
       const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
       if (res.ok && typeof body.access_token === 'string' && body.access_token.length > 0) {
+        if (!HEADER_SAFE.test(body.access_token)) {
+          // A CR/LF would split the Authorization header; undici's error would quote the token.
+          throw new AuthenticationUnavailableError('the token endpoint returned an access_token with characters a header cannot carry (CR/LF, control or non-ASCII); refused');
+        }
         const now = Date.now();
         const exp = numberOf(body.expires_in);
         const rexp = numberOf(body.refresh_token_expires_in);
@@ -205,7 +278,10 @@ export class TokenManager {
           expiresAt: now + (exp ?? 3600) * 1000,
           refreshToken: typeof body.refresh_token === 'string' ? body.refresh_token : undefined,
           refreshExpiresAt: now + (rexp ?? 7 * 86_400) * 1000,
+          confirmed: false,
+          afterRefusal: this.nextAfterRefusal,
         };
+        this.nextAfterRefusal = false;
         this.d.emitter.emit('token-refreshed', {
           credential: this.credential,
           grantType: grant.grant_type ?? '',
@@ -220,14 +296,9 @@ export class TokenManager {
           this.state = undefined;
           continue;
         }
-        this.state = undefined;
         const code = str(body.error) ?? str(body.errorCode) ?? str((body.errors as { errorCode?: unknown }[] | undefined)?.[0]?.errorCode);
         const detail = str(body.error_description) ?? str(body.message) ?? 'the token endpoint refused the credentials';
-        const err = new AuthenticationFailedError(this.credential, res.status, code, detail.slice(0, 200));
-        this.breaker.open(err);
-        this.d.scheduler.failCredential(this.credential, err);
-        this.d.emitter.emit('auth-failed', { credential: this.credential, error: err });
-        throw err;
+        throw this.openBreaker(new AuthenticationFailedError(this.credential, res.status, code && this.redact(code).slice(0, 100), this.redact(detail).slice(0, 200)));
       }
       if (res.status === 429 || res.status === 503) {
         // The lane is paused for Retry-After by observe(); the next acquire waits it out.

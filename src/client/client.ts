@@ -116,7 +116,17 @@ export interface Client {
   /** Token requests sent so far (for the current credentials). */
   readonly tokenRequests: number;
   /** Budgets and state per lane, for inspection. */
-  lanes(): { group: string; credential: string; limit?: GroupLimit; source: string; pausedUntil: number; queued: number; inFlight: number }[];
+  lanes(): {
+    group: string;
+    credential: string;
+    limit?: GroupLimit;
+    source: string;
+    pausedUntil: number;
+    queued: number;
+    inFlight: number;
+    /** Send rate (per second) learned from bare 429s, when the lane paces by it. */
+    adaptiveRate?: number;
+  }[];
   /** Reject queued calls and stop timers. Does not close a store that was passed in. */
   close(): Promise<void>;
 }
@@ -215,9 +225,13 @@ export function createClient(options: ClientOptions = {}): Client {
   let auth: TokenManager | undefined;
   const setAuth = (a: OAuthOptions) => {
     checkOAuth(a, o.baseUrl);
-    auth = new TokenManager(a, { fetch: fetchImpl, scheduler, emitter, baseUrl: o.baseUrl, maxWaitMs, warn: warnFor('token-endpoint') });
+    auth = new TokenManager(a, { fetch: fetchImpl, scheduler, emitter, baseUrl: o.baseUrl, maxWaitMs, warn: warnFor('token-endpoint'), shared, keyPrefix });
   };
   if (o.auth !== undefined) setAuth(o.auth);
+  const setAuthPublic = (a: OAuthOptions) => {
+    setAuth(a);
+    auth?.clearSharedBreaker();
+  };
   const credentialOf = (perCall: string | undefined) => perCall ?? auth?.credential ?? o.credential ?? 'default';
   /** Endpoint → group learned from headers, oldest first (bounded: paths are the server's to vary). */
   const remember = (endpoint: string, group: string) => {
@@ -366,10 +380,19 @@ export function createClient(options: ClientOptions = {}): Client {
           emitter.emit('retried', { id, attempt, reason: '429', delayMs: pauseMs ?? 0 });
           continue;
         }
+        if (auth !== undefined && token !== undefined) {
+          if (res.status !== 401) auth.confirm(token);
+          else {
+            const open = auth.refused(token);
+            if (open !== undefined) {
+              await discard(res);
+              throw open;
+            }
+          }
+        }
         if (res.status === 401 && auth !== undefined && token !== undefined && !reauthed && replayable) {
           // Once: the token may have been revoked early. Expiry is handled before 401s happen.
           reauthed = true;
-          auth.invalidate(token);
           await discard(res);
           emitter.emit('retried', { id, attempt, reason: '401', delayMs: 0 });
           continue;
@@ -402,7 +425,7 @@ export function createClient(options: ClientOptions = {}): Client {
   return {
     fetch: send,
     on: (name, fn) => emitter.on(name, fn),
-    setAuth,
+    setAuth: setAuthPublic,
     get tokenRequests() {
       return auth?.requests ?? 0;
     },
@@ -417,6 +440,7 @@ export function createClient(options: ClientOptions = {}): Client {
           pausedUntil: l.pausedUntil,
           queued: l.queue.length,
           inFlight: l.inFlight,
+          ...(l.aimd ? { adaptiveRate: l.aimd.rate } : {}),
         })),
     async close() {
       closed = true;

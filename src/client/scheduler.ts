@@ -123,6 +123,8 @@ export class Lane {
   periodMs: number | undefined;
   /** Consecutive 429s that carried no wait (the exponent of the backoff). */
   backoffs = 0;
+  /** The last 429 got the short pause of a rate edge (a second one in a row backs off). */
+  shortPaused = false;
   /** Adaptive send rate, learned from bare 429s (undefined: not used). */
   aimd: AdaptiveRate | undefined;
   /** Earliest next send at the adaptive rate, and when the last request went. */
@@ -398,14 +400,28 @@ export class Scheduler {
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
       if (now - p.sentAt > this.s.marginMs(lane.limit.windowMs)) await this.charge(lane, p.cost);
     }
+    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
+    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
+    // next answer is a 429 too, the backoff takes over.
+    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // A bare 429 to a request sent before the lane's last pause began is the same refusal again
+    // (a burst already in flight): it neither adapts nor extends the pause.
+    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
     if (info.format !== 'none') target.aimd = undefined;
-    else if (!target.exempt) this.adapt(p, target, throttled);
+    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
     let pauseMs: number | undefined;
-    if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
+    if (stale) {
+      pauseMs = Math.max(0, target.pausedUntil - now);
+    } else if (edge && target.aimd !== undefined) {
+      pauseMs = Math.ceil(2 * intervalMs(target.aimd));
+      target.shortPaused = true;
+      this.pause(target, now + pauseMs);
+    } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
       pauseMs = this.pauseFor(target, info);
       this.pause(target, now + pauseMs);
     } else {
       target.backoffs = 0;
+      target.shortPaused = false;
     }
     this.pump(target);
     return pauseMs;
@@ -431,7 +447,10 @@ export class Scheduler {
   private adapt(p: Permit, lane: Lane, throttled: boolean): void {
     if (!throttled) {
       if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced);
-      else if (lane.source === 'none' && lane.remaining === undefined) lane.aimd = slowStart();
+      else if (lane.source === 'none' && lane.remaining === undefined) {
+        lane.aimd = slowStart();
+        lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
+      }
       return;
     }
     // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
@@ -620,7 +639,9 @@ export class Scheduler {
     lane.inFlightUnits += w.cost;
     if (!lane.exempt) this.inFlight++;
     lane.dispatchSeq++;
-    const paced = lane.aimd !== undefined && now - lane.lastSendAt <= 1.5 * intervalMs(lane.aimd, w.cost) + 5;
+    // Paced: sent at the adaptive rate, so its answer is evidence about the rate. The first request
+    // after a pause (or an idle gap) is not.
+    const paced = lane.aimd !== undefined && lane.dispatchSeq > lane.probeAfter + 1 && now - lane.lastSendAt <= 1.5 * intervalMs(lane.aimd, w.cost) + 5;
     lane.lastSendAt = lane.lastUsed = now;
     if (lane.aimd !== undefined) lane.aimdUntil = now + intervalMs(lane.aimd, w.cost);
     if (lane.limiter === undefined && lane.remaining !== undefined) {

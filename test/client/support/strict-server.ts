@@ -21,16 +21,18 @@ export interface StrictGroup {
   penaltyMs?: number;
   /** Path prefix (or predicate) of the group's endpoints. */
   match: string | ((method: string, path: string) => boolean);
+  /** Count in fixed windows from the server's start instead of a sliding window. */
+  fixed?: boolean;
 }
 
-export type HeaderStyle = 'ietf' | 'x-ratelimit' | 'ringcentral' | 'none';
+export type HeaderStyle = 'ietf' | 'x-ratelimit' | 'x-ratelimit-delta' | 'ringcentral' | 'none';
 
 export interface StrictServerOptions {
   groups: StrictGroup[];
   headers?: HeaderStyle;
   retryAfter?: 'seconds' | 'date' | 'none';
   /** Token endpoint behaviour. Default 'ok'. */
-  token?: { behaviour?: 'ok' | 'invalid_grant'; expiresIn?: number };
+  token?: { behaviour?: 'ok' | 'invalid_grant'; expiresIn?: number; accessToken?: string };
   /** Require `Authorization: Bearer <issued token>` on API calls (401 otherwise). */
   requireAuth?: boolean;
   /** Simulated processing time per request. */
@@ -79,6 +81,7 @@ export async function startStrictServer(o: StrictServerOptions, port = 0): Promi
   let tokenSeq = 0;
   const groups: Record<string, GroupStats> = {};
   for (const g of o.groups) groups[g.name] = { ok: 0, rejected: 0, penaltyRestarts: 0, accepted: [], rejectedAt: [] };
+  const started = performance.now();
   const state = { tokenRequests: 0, requests: 0, unauthorized: 0, tokenGrants: [] as string[] };
 
   const groupOf = (method: string, path: string): StrictGroup | undefined =>
@@ -109,7 +112,7 @@ export async function startStrictServer(o: StrictServerOptions, port = 0): Promi
         if ((o.token?.behaviour ?? 'ok') === 'invalid_grant') {
           return send(req, res, 400, {}, JSON.stringify({ error: 'invalid_grant', error_description: 'Invalid resource owner credentials' }));
         }
-        const t = `tok-${++tokenSeq}`;
+        const t = o.token?.accessToken ?? `tok-${++tokenSeq}`;
         issued.add(t);
         return send(req, res, 200, {}, JSON.stringify({
           access_token: t,
@@ -139,11 +142,14 @@ export async function startStrictServer(o: StrictServerOptions, port = 0): Promi
       if (box === undefined) boxes.set(boxKey, (box = { log: [], penaltyUntil: 0 }));
       const now = performance.now();
       const penalty = g.penaltyMs ?? g.windowMs;
-      while (box.log.length > 0 && (box.log[0] as number) + g.windowMs <= now) box.log.shift();
+      if (g.fixed) {
+        const start = now - (now - started) % g.windowMs;
+        while (box.log.length > 0 && (box.log[0] as number) < start) box.log.shift();
+      } else while (box.log.length > 0 && (box.log[0] as number) + g.windowMs <= now) box.log.shift();
       const winS = Math.max(1, Math.ceil(g.windowMs / 1000));
       const headers: Record<string, string> = {};
       const describe = (remaining: number) => {
-        const resetMs = box.log.length > 0 ? (box.log[0] as number) + g.windowMs - now : 0;
+        const resetMs = g.fixed ? g.windowMs - ((now - started) % g.windowMs) : box.log.length > 0 ? (box.log[0] as number) + g.windowMs - now : 0;
         if (style === 'ringcentral') {
           headers['x-rate-limit-group'] = g.name;
           headers['x-rate-limit-limit'] = String(g.limit);
@@ -156,6 +162,10 @@ export async function startStrictServer(o: StrictServerOptions, port = 0): Promi
           headers['x-ratelimit-limit'] = String(g.limit);
           headers['x-ratelimit-remaining'] = String(remaining);
           headers['x-ratelimit-reset'] = String(Math.ceil((Date.now() + resetMs) / 1000));
+        } else if (style === 'x-ratelimit-delta') {
+          headers['x-ratelimit-limit'] = String(g.limit);
+          headers['x-ratelimit-remaining'] = String(remaining);
+          headers['x-ratelimit-reset'] = String(Math.ceil(resetMs / 1000));
         }
       };
       const reject = () => {
