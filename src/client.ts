@@ -34,6 +34,7 @@ export {
   ClientClosedError,
   ClientError,
   DeadlineExceededError,
+  QueueFullError,
   RateLimitWaitTooLongError,
   RequestAbortedError,
   RetryBudgetExceededError,

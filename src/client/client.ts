@@ -47,7 +47,10 @@ export interface ClientOptions {
   store?: Store;
   /** Prefix of budget keys in the store. Default `sluice-client:`. */
   keyPrefix?: string;
-  /** Safety margin added to every window (absorbs latency jitter). Default max(20 ms, 1 % of the window). */
+  /**
+   * Safety margin added to every window (absorbs latency jitter). Default max(20 ms, 1 % of the
+   * window); with a `store` passed in (shared between processes) max(100 ms, 2 % of the window).
+   */
   marginMs?: number;
   /** Share of a window's budget that may go back to back; the rest is spread. Default 0.25. */
   burstRatio?: number;
@@ -208,7 +211,9 @@ export function createClient(options: ClientOptions = {}): Client {
     concurrency,
     store,
     keyPrefix,
-    marginMs: (w) => marginOpt ?? Math.max(20, w * 0.01),
+    // Across processes a request's log entry (taken at dispatch) and its arrival at the server are
+    // further apart (store round trip, another event loop): the default margin is wider there.
+    marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
     burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
@@ -368,9 +373,11 @@ export function createClient(options: ClientOptions = {}): Client {
         if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt && mayLearn(credential, info.group)) {
           remember(endpoint, info.group);
           target = laneOf(credential, info.group);
-          scheduler.move(lane, endpoint, target);
         }
-        const pauseMs = await scheduler.observe(permit, target, info, res.status);
+        const observed = scheduler.observe(permit, target, info, res.status);
+        // Waiting callers of the endpoint follow it to its group once the group's pause is set.
+        scheduler.move(lane, endpoint, target);
+        const pauseMs = await observed;
         scheduler.release(permit);
         if (pauseMs !== undefined) emitter.emit('throttled', { id, group: target.group, status: res.status, waitMs: pauseMs });
         if (res.status === 429) {

@@ -6,9 +6,12 @@
  * `Retry-After` (seconds with decimals, or one of RFC 9110's three HTTP-date forms).
  *
  * Every value is validated: malformed, negative, absurdly large or non-numeric values are ignored
- * or clamped and reported through `warn`, never trusted. The result is plain numbers the scheduler
+ * or clamped and reported through `warn`, never trusted. Structured fields are parsed by
+ * `structured-headers` (RFC 9651, strict: a malformed field is ignored whole, as the RFC asks). The result is plain numbers the scheduler
  * can act on without further checks.
  */
+
+import { parseDictionary, parseList, Token, type BareItem, type Item, type Parameters } from 'structured-headers';
 
 /** What one response said about the rate limit, normalised to ms and relative times. */
 export interface RateLimitInfo {
@@ -43,152 +46,26 @@ export const MAX_HEADER_COUNT = 1_000_000_000;
 type Warn = (w: HeaderWarning) => void;
 
 // ---------------------------------------------------------------------------------------------
-// Structured Field Values (RFC 9651): just enough for Lists and Dictionaries of Items with params.
+// Structured Field Values (RFC 9651) through `structured-headers`: Lists and Dictionaries of Items.
 
-type Bare = number | string | boolean | Uint8Array | { token: string };
-interface SfItem {
-  value: Bare;
-  params: Map<string, Bare>;
+/** Parse an RFC 9651 List of Items; throws when malformed (inner lists are no rate-limit syntax). */
+function sfList(value: string): Item[] {
+  const out: Item[] = [];
+  for (const member of parseList(value.trim())) {
+    if (Array.isArray(member[0])) throw new SyntaxError('inner lists are not used by any rate-limit field');
+    out.push(member as Item);
+  }
+  return out;
 }
 
-class SfParser {
-  i = 0;
-  constructor(readonly s: string) {}
-  fail(): never {
-    throw new SyntaxError(`structured field parse error at ${this.i}`);
+/** Parse an RFC 9651 Dictionary; throws when malformed. */
+function sfDictionary(value: string): Map<string, Item> {
+  const out = new Map<string, Item>();
+  for (const [k, member] of parseDictionary(value.trim())) {
+    if (Array.isArray(member[0])) throw new SyntaxError('inner lists are not used by any rate-limit field');
+    out.set(k, member as Item);
   }
-  ws(): void {
-    while (this.s[this.i] === ' ' || this.s[this.i] === '\t') this.i++;
-  }
-  sp(): void {
-    while (this.s[this.i] === ' ') this.i++;
-  }
-  key(): string {
-    const c = this.s[this.i];
-    if (c === undefined || !/[a-z*]/.test(c)) this.fail();
-    const start = this.i;
-    while (this.i < this.s.length && /[a-z0-9_\-.*]/.test(this.s[this.i] as string)) this.i++;
-    return this.s.slice(start, this.i);
-  }
-  bare(): Bare {
-    const c = this.s[this.i];
-    if (c === undefined) this.fail();
-    if (c === '-' || (c >= '0' && c <= '9')) return this.number();
-    if (c === '"') return this.string();
-    if (c === ':') return this.bytes();
-    if (c === '?') {
-      const v = this.s[this.i + 1];
-      this.i += 2;
-      if (v === '1') return true;
-      if (v === '0') return false;
-      this.fail();
-    }
-    if (/[A-Za-z*]/.test(c)) {
-      const start = this.i;
-      while (this.i < this.s.length && /[!#$%&'*+\-.^_`|~0-9A-Za-z:/]/.test(this.s[this.i] as string)) this.i++;
-      return { token: this.s.slice(start, this.i) };
-    }
-    this.fail();
-  }
-  number(): number {
-    const m = /^-?(\d+)(\.(\d+))?/.exec(this.s.slice(this.i));
-    if (!m) this.fail();
-    const int = m[1] as string;
-    if (m[2] === undefined ? int.length > 15 : int.length > 12 || (m[3] as string).length > 3) this.fail();
-    this.i += m[0].length;
-    return Number(m[0]);
-  }
-  string(): string {
-    this.i++;
-    let out = '';
-    for (;;) {
-      const c = this.s[this.i++];
-      if (c === undefined) this.fail();
-      if (c === '"') return out;
-      if (c === '\\') {
-        const n = this.s[this.i++];
-        if (n !== '"' && n !== '\\') this.fail();
-        out += n;
-      } else {
-        const code = c.charCodeAt(0);
-        if (code < 0x20 || code > 0x7e) this.fail();
-        out += c;
-      }
-    }
-  }
-  bytes(): Uint8Array {
-    this.i++;
-    const end = this.s.indexOf(':', this.i);
-    if (end < 0) this.fail();
-    const b64 = this.s.slice(this.i, end);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) this.fail();
-    this.i = end + 1;
-    return new Uint8Array(Buffer.from(b64, 'base64'));
-  }
-  params(): Map<string, Bare> {
-    const p = new Map<string, Bare>();
-    while (this.s[this.i] === ';') {
-      this.i++;
-      this.sp();
-      const k = this.key();
-      let v: Bare = true;
-      if (this.s[this.i] === '=') {
-        this.i++;
-        v = this.bare();
-      }
-      p.set(k, v);
-    }
-    return p;
-  }
-  item(): SfItem {
-    const value = this.bare();
-    return { value, params: this.params() };
-  }
-  /** A List (inner lists are not used by any rate-limit field and are refused). */
-  list(): SfItem[] {
-    const out: SfItem[] = [];
-    this.members(() => {
-      if (this.s[this.i] === '(') this.fail();
-      out.push(this.item());
-    });
-    return out;
-  }
-  dictionary(): Map<string, SfItem> {
-    const out = new Map<string, SfItem>();
-    this.members(() => {
-      const k = this.key();
-      if (this.s[this.i] === '=') {
-        this.i++;
-        out.set(k, this.item());
-      } else {
-        out.set(k, { value: true, params: this.params() });
-      }
-    });
-    return out;
-  }
-  /** Comma-separated members (RFC 9651 §4.2.1/4.2.2): no empty member, no trailing comma. */
-  private members(member: () => void): void {
-    this.sp();
-    if (this.i >= this.s.length) return;
-    for (;;) {
-      member();
-      this.ws();
-      if (this.i >= this.s.length) return;
-      if (this.s[this.i] !== ',') this.fail();
-      this.i++;
-      this.ws();
-      if (this.i >= this.s.length) this.fail();
-    }
-  }
-}
-
-/** Parse an RFC 9651 List; throws SyntaxError when malformed. */
-export function parseSfList(value: string): SfItem[] {
-  return new SfParser(value.trim()).list();
-}
-/** Parse an RFC 9651 Dictionary; throws SyntaxError when malformed. */
-export function parseSfDictionary(value: string): Map<string, SfItem> {
-  return new SfParser(value.trim()).dictionary();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,24 +242,22 @@ export interface HeaderSource {
   get(name: string): string | null;
 }
 
-const intParam = (p: Map<string, Bare>, k: string): number | undefined => {
+const intParam = (p: Parameters, k: string): number | undefined => {
   const v = p.get(k);
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined;
 };
-const nameOf = (v: Bare): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'object' && v !== null && 'token' in v ? v.token : undefined;
+const nameOf = (v: BareItem): string | undefined => (typeof v === 'string' ? v : v instanceof Token ? v.toString() : undefined);
 
 /** Draft-8/10 `RateLimit` + `RateLimit-Policy` (Lists of named Items). */
 function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
-  let items: SfItem[];
+  let items: Item[];
   try {
-    items = parseSfList(rl);
+    items = sfList(rl);
   } catch {
     return undefined;
   }
   let best: { name: string | undefined; r: number; t: number | undefined } | undefined;
-  for (const it of items) {
-    const p = it.params;
+  for (const [value, p] of items) {
     const r = p.get('r');
     const t = p.get('t');
     // Decimals and negative integers are valid SF but invalid here: the whole field is ignored.
@@ -396,17 +271,17 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
       warn({ header: 'ratelimit', value: rl, reason: `r above ${MAX_HEADER_COUNT}; ignored` });
       continue;
     }
-    if (best === undefined || rv < best.r) best = { name: nameOf(it.value), r: rv, t: t as number | undefined };
+    if (best === undefined || rv < best.r) best = { name: nameOf(value), r: rv, t: t as number | undefined };
   }
   if (best === undefined) return undefined;
   const out: Partial<RateLimitInfo> = { format: 'draft-10', remaining: best.r };
   if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
   if (policy !== null) {
     try {
-      for (const it of parseSfList(policy)) {
-        if (nameOf(it.value) !== best.name) continue;
-        const q = intParam(it.params, 'q');
-        const w = intParam(it.params, 'w');
+      for (const [value, params] of sfList(policy)) {
+        if (nameOf(value) !== best.name) continue;
+        const q = intParam(params, 'q');
+        const w = intParam(params, 'w');
         if (q !== undefined && q <= MAX_HEADER_COUNT) out.limit = q;
         if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
       }
@@ -419,14 +294,14 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
 
 /** Draft-7 `RateLimit: limit=100, remaining=50, reset=5` (a Dictionary). */
 function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimitInfo> | undefined {
-  let d: Map<string, SfItem>;
+  let d: Map<string, Item>;
   try {
-    d = parseSfDictionary(rl);
+    d = sfDictionary(rl);
   } catch {
     return undefined;
   }
   const num = (k: string): number | undefined => {
-    const v = d.get(k)?.value;
+    const v = d.get(k)?.[0];
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_HEADER_COUNT) {
       warn({ header: 'ratelimit', value: rl, reason: `${k} is not a believable non-negative integer; ignored` });
@@ -444,7 +319,7 @@ function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimi
   if (reset !== undefined) out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
   if (policy !== null) {
     try {
-      const w = intParam(parseSfList(policy)[0]?.params ?? new Map(), 'w');
+      const w = intParam(sfList(policy)[0]?.[1] ?? new Map(), 'w');
       if (w !== undefined && w > 0) out.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
     } catch {
       /* informative only */

@@ -132,6 +132,8 @@ export class Lane {
   lastSendAt = 0;
   /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
   burstOff = false;
+  /** Largest call cost seen (the spreading bucket holds at least this). */
+  maxCost = 1;
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
   /** Last dispatch or answer, for dropping idle lanes. */
@@ -232,7 +234,7 @@ export class Scheduler {
     lane.burstOff = true;
     const burst = Math.ceil(lane.limit.limit * this.s.burstRatio);
     if (burst <= 1) return false;
-    this.setLimit(lane, lane.limit, lane.source);
+    this.build(lane, lane.limit, lane.source);
     return true;
   }
 
@@ -243,9 +245,16 @@ export class Scheduler {
       const looser = limit.limit / limit.windowMs >= lane.limit.limit / lane.limit.windowMs && limit.limit >= lane.limit.limit;
       if (same || (lane.source === 'config' && looser)) return false;
     }
+    this.build(lane, limit, source);
+    return true;
+  }
+
+  /** (Re)build a lane's limiter for `limit` (also when only the burst changed). */
+  private build(lane: Lane, limit: GroupLimit, source: 'config' | 'learned'): void {
     const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
     const window = limit.windowMs + margin;
-    const burst = lane.burstOff ? 1 : Math.max(1, Math.min(limit.limit, Math.ceil(limit.limit * this.s.burstRatio)));
+    // A call of cost c needs a bucket of at least c (else the GCRA could never admit it).
+    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.s.burstRatio)));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
@@ -263,10 +272,10 @@ export class Scheduler {
     lane.limit = { ...limit };
     lane.source = source;
     lane.generation++;
-    lane.probing = false;
+    // A known budget ends the probing of a new lane, not the single request that resumes a pause.
+    if (lane.pausedUntil <= Date.now()) lane.probing = false;
     lane.remaining = undefined;
     this.pump(lane);
-    return true;
   }
 
   /** Wait for permission to send on `lane`. */
@@ -308,6 +317,10 @@ export class Scheduler {
         );
       }
       w.lane$ = lane;
+      if (w.cost > lane.maxCost) {
+        lane.maxCost = w.cost;
+        if (lane.limit !== undefined && lane.source !== 'none') this.build(lane, lane.limit, lane.source);
+      }
       insert(lane.queue, w);
       this.pump(lane);
     });
@@ -376,6 +389,30 @@ export class Scheduler {
     // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
     if (target !== lane && !throttled) target.probing = false;
+    // The pause first: learning a budget pumps the lane, which must not send during a 429 pause.
+    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
+    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
+    // next answer is a 429 too, the backoff takes over.
+    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // A bare 429 to a request sent before the lane's last pause began is the same refusal again
+    // (a burst already in flight): it neither adapts nor extends the pause.
+    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
+    if (info.format !== 'none') target.aimd = undefined;
+    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
+    let pauseMs: number | undefined;
+    if (stale) {
+      pauseMs = Math.max(0, target.pausedUntil - now);
+    } else if (edge && target.aimd !== undefined) {
+      pauseMs = Math.ceil(2 * intervalMs(target.aimd));
+      target.shortPaused = true;
+      this.pause(target, now + pauseMs);
+    } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
+      pauseMs = this.pauseFor(target, info);
+      this.pause(target, now + pauseMs);
+    } else {
+      target.backoffs = 0;
+      target.shortPaused = false;
+    }
     if (info.limit !== undefined && info.windowMs !== undefined) {
       const learned = { limit: info.limit, windowMs: info.windowMs };
       if (this.setLimit(target, learned, 'learned')) {
@@ -399,29 +436,6 @@ export class Scheduler {
     // costs throughput, never a 429. Within one process the completion gate does this already.
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
       if (now - p.sentAt > this.s.marginMs(lane.limit.windowMs)) await this.charge(lane, p.cost);
-    }
-    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
-    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
-    // next answer is a 429 too, the backoff takes over.
-    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
-    // A bare 429 to a request sent before the lane's last pause began is the same refusal again
-    // (a burst already in flight): it neither adapts nor extends the pause.
-    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
-    if (info.format !== 'none') target.aimd = undefined;
-    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
-    let pauseMs: number | undefined;
-    if (stale) {
-      pauseMs = Math.max(0, target.pausedUntil - now);
-    } else if (edge && target.aimd !== undefined) {
-      pauseMs = Math.ceil(2 * intervalMs(target.aimd));
-      target.shortPaused = true;
-      this.pause(target, now + pauseMs);
-    } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
-      pauseMs = this.pauseFor(target, info);
-      this.pause(target, now + pauseMs);
-    } else {
-      target.backoffs = 0;
-      target.shortPaused = false;
     }
     this.pump(target);
     return pauseMs;

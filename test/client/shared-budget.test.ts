@@ -1,12 +1,15 @@
-/** Many processes, one quota: 3 processes on one Redis budget hold the server's limit together. */
+/** Many processes, one quota: processes sharing a RedisStore hold the server's limit together. */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { startStrictServer, type StrictServer } from './support/strict-server.js';
 
 let server: StrictServer | undefined;
-afterAll(async () => server?.close());
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
 
 function runWorker(env: Record<string, string>): Promise<{ ok: number; other: number[] }> {
   const script = fileURLToPath(new URL('./support/budget-worker.ts', import.meta.url));
@@ -19,11 +22,12 @@ function runWorker(env: Record<string, string>): Promise<{ ok: number; other: nu
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exited ${code}: ${err}`))));
   });
 }
+const prefix = () => `test-client-${randomUUID().slice(0, 8)}:`;
 
 describe('shared budget through Redis', () => {
   it('3 processes x 25 calls against a 30-per-2 s penalty box: zero 429s, never over the limit', async () => {
     server = await startStrictServer({ groups: [{ name: 'api', limit: 30, windowMs: 2000, match: '/api' }], headers: 'none' });
-    const env = { SERVER_URL: server.url, PREFIX: `test-client-${randomUUID().slice(0, 8)}:`, LIMIT: '30', WINDOW_MS: '2000', MARGIN_MS: '200', JOBS: '25' };
+    const env = { SERVER_URL: server.url, PREFIX: prefix(), LIMIT: '30', WINDOW_MS: '2000', MARGIN_MS: '200', JOBS: '25' };
     const results = await Promise.all([runWorker(env), runWorker(env), runWorker(env)]);
     expect(results.map((r) => r.ok)).toEqual([25, 25, 25]);
     expect(server.total429()).toBe(0);
@@ -32,5 +36,24 @@ describe('shared budget through Redis', () => {
     // The budget was really shared: 75 calls at 30 per 2 s need more than two windows.
     const a = server.groups.api!.accepted;
     expect(a[a.length - 1]! - a[0]!).toBeGreaterThan(4000);
+  }, 60_000);
+
+  it('the default margin holds 3 processes x 8 calls at zero 429s against a 5/s penalty box', async () => {
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, match: '/api' }], headers: 'ringcentral' });
+    const env = { SERVER_URL: server.url, PREFIX: prefix(), LIMIT: '5', WINDOW_MS: '1000', JOBS: '8', CONCURRENCY: '16' };
+    const results = await Promise.all([runWorker(env), runWorker(env), runWorker(env)]);
+    expect(results.map((r) => r.ok)).toEqual([8, 8, 8]);
+    expect(server.total429()).toBe(0);
+    expect(server.maxInWindow('api')).toBeLessThanOrEqual(5);
+  }, 60_000);
+
+  it('a 429 pauses every process: a budget set too high does not restart the penalty again and again', async () => {
+    // The old client paused only the process that got the 429: 66-76 429s in this setting.
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, penaltyMs: 1000, match: '/api' }], headers: 'none' });
+    const env = { SERVER_URL: server.url, PREFIX: prefix(), LIMIT: '10', WINDOW_MS: '1000', JOBS: '8', CONCURRENCY: '16' };
+    const results = await Promise.all([runWorker(env), runWorker(env), runWorker(env)]);
+    expect(results.map((r) => r.ok)).toEqual([8, 8, 8]);
+    // Requests already in flight when the first 429 came can still be refused, nothing after.
+    expect(server.total429()).toBeLessThanOrEqual(9);
   }, 60_000);
 });
