@@ -15,9 +15,21 @@ const capMs = (idealMs: number) => 5 * idealMs + 10_000;
 /** Ideal times are at most ~4 s; server start and stop on top. */
 const ROW_TIMEOUT_MS = 60_000;
 
+/**
+ * Rows sluice/client does not meet yet, by row name, with the figure last measured. They are listed
+ * as todo (visible in every run, never silently skipped) until the client meets them; the lead
+ * decides. Remove a row from here to run it again.
+ */
+export const notYetMet: Readonly<Record<string, string>> = {};
+
 export function specifyRows(rows: readonly MatrixRow[]): void {
   for (const row of rows) {
     const target = row.kind === 'quota' ? 'every call succeeds, at most one 429 per group' : 'every call succeeds, 429s at most 5 % of requests sent';
+    const measured = notYetMet[row.name];
+    if (measured !== undefined) {
+      it.todo(`${row.name}: ${target} — NOT MET YET by sluice/client (measured: ${measured})`);
+      continue;
+    }
     it(`${row.name}: ${target}`, async () => {
       const r = await runRow(row, sluiceUnconfigured, { capFor: capMs });
       console.log(describeResult(r));
