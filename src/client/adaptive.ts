@@ -2,11 +2,11 @@
  * Learning a server's rate from bare 429s (no quota headers): an AIMD send rate per lane, and the
  * pause after a 429 that says nothing about how long to wait.
  *
- * The rate starts in slow start (doubling on every paced success, like TCP) until the first
- * refusal, which brackets the server's rate between the last accepted rate and the refused one.
- * From there it climbs fast to 90 % of the refused rate, then slowly (0.3 % of it per success), and
- * a refusal cuts it to 85 %: one refusal per ~50 requests at about 93 % of the server's rate
- * against a strict leaky bucket (nginx `limit_req`). Pure functions of (state, event).
+ * The rate starts in slow start (x1.5 on every paced success, like TCP's) until the first refusal,
+ * which brackets the server's rate between the last accepted rate and the refused one. From there
+ * it climbs fast (5 % of the refused rate per success) to 85 % of it, then slowly (0.3 %), and a
+ * refusal cuts it to 85 % of the rate refused: one refusal per ~50 requests at about 92 % of the
+ * server's rate against a strict leaky bucket (nginx `limit_req`). Pure functions of (state, event).
  */
 
 /** The adaptive send rate of one lane, in requests per second. */
@@ -22,8 +22,9 @@ export interface AdaptiveRate {
 export const SLOW_START_RATE = 5;
 /** Slowest rate the client falls to: one request per hour. */
 const MIN_RATE = 1 / 3600;
+const GROWTH = 1.5;
 const DECREASE = 0.85;
-const FAST_SHARE = 0.1;
+const FAST_SHARE = 0.05;
 const SLOW_SHARE = 0.003;
 
 /** A lane that has seen no quota header starts here. */
@@ -39,9 +40,9 @@ export function belowBudget(limitPerSecond: number): AdaptiveRate {
 /** A request sent at the current rate (paced) was accepted. Unpaced successes prove nothing. */
 export function accepted(s: AdaptiveRate, paced: boolean): AdaptiveRate {
   if (!paced) return s;
-  if (s.slow) return { ...s, rate: s.rate * 2 };
+  if (s.slow) return { ...s, rate: s.rate * GROWTH };
   const c = s.ceiling ?? s.rate;
-  const rate = s.rate < 0.9 * c ? Math.min(0.9 * c, s.rate + FAST_SHARE * c) : s.rate + SLOW_SHARE * c;
+  const rate = s.rate < DECREASE * c ? Math.min(DECREASE * c, s.rate + FAST_SHARE * c) : s.rate + SLOW_SHARE * c;
   return { ...s, rate, ceiling: rate > c ? rate : c };
 }
 
@@ -49,8 +50,8 @@ export function accepted(s: AdaptiveRate, paced: boolean): AdaptiveRate {
 export function refused(s: AdaptiveRate, paced: boolean): AdaptiveRate {
   // An unpaced refusal (the first request after a pause) means the pause was short, not the rate.
   if (!paced) return s;
-  // Slow start doubled past the server: the previous rate was accepted.
-  if (s.slow) return { rate: Math.max(MIN_RATE, s.rate / 2), ceiling: s.rate, slow: false };
+  // Slow start grew past the server: the previous rate was accepted.
+  if (s.slow) return { rate: Math.max(MIN_RATE, s.rate / GROWTH), ceiling: s.rate, slow: false };
   return { rate: Math.max(MIN_RATE, s.rate * DECREASE), ceiling: s.rate, slow: false };
 }
 

@@ -16,7 +16,7 @@ import { parseDictionary, parseList, Token, type BareItem, type Item, type Param
 /** What one response said about the rate limit, normalised to ms and relative times. */
 export interface RateLimitInfo {
   /** Which header family the quota numbers came from. */
-  format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'none';
+  format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'shopify' | 'none';
   /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`). */
   group?: string;
   /** Requests allowed per window. */
@@ -201,7 +201,7 @@ export function parseRetryAfter(raw: string, now: number, warn: Warn): number | 
     return undefined;
   }
   const longest = Math.max(...waits);
-  if (waits.some((w) => Math.abs(w - longest) > 1000)) {
+  if (waits.some((w) => w !== longest)) {
     warn({ header: 'retry-after', value: raw, reason: 'several different values; the longest wait is used' });
   }
   return pastIsZero('retry-after', raw, longest, warn);
@@ -362,6 +362,17 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
     if (parsed === undefined) warn({ header: 'ratelimit', value: rl, reason: 'malformed structured field; ignored' });
     else if (parsed.format !== undefined) return { ...info, ...parsed };
     else return info;
+  }
+
+  const shopify = get('x-shopify-shop-api-call-limit');
+  if (shopify !== null) {
+    // Shopify's leaky bucket: `used/capacity`, no time given (the leak rate is per plan).
+    const m = /^\s*(\d{1,9})\/(\d{1,9})\s*$/.exec(shopify);
+    if (m !== null && Number(m[2]) > 0) {
+      const cap = Number(m[2]);
+      return { ...info, format: 'shopify', limit: cap, remaining: Math.max(0, cap - Number(m[1])) };
+    }
+    warn({ header: 'x-shopify-shop-api-call-limit', value: shopify, reason: 'not used/capacity; ignored' });
   }
 
   const families: [RateLimitInfo['format'], string][] = [

@@ -134,6 +134,8 @@ export class Lane {
   burstOff = false;
   /** Largest call cost seen (the spreading bucket holds at least this). */
   maxCost = 1;
+  /** Smoothed round trip of the lane's requests, ms (0: none yet). */
+  rttMs = 0;
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
   /** Last dispatch or answer, for dropping idle lanes. */
@@ -385,6 +387,8 @@ export class Scheduler {
     const now = Date.now();
     const lane = p.lane;
     lane.lastUsed = target.lastUsed = now;
+    const rtt = now - p.sentAt;
+    lane.rttMs = lane.rttMs === 0 ? rtt : 0.8 * lane.rttMs + 0.2 * rtt;
     const throttled = status === 429;
     // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
@@ -393,11 +397,14 @@ export class Scheduler {
     // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
     // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
     // next answer is a 429 too, the backoff takes over.
-    const edge = throttled && info.format === 'none' && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // Answers without time information (no header at all, or a bucket level like Shopify's) teach
+    // the adaptive rate; a reset or a window makes it unnecessary.
+    const timeless = info.format === 'none' || (info.resetMs === undefined && info.windowMs === undefined);
+    const edge = throttled && timeless && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
     // A bare 429 to a request sent before the lane's last pause began is the same refusal again
     // (a burst already in flight): it neither adapts nor extends the pause.
-    const stale = throttled && info.format === 'none' && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
-    if (info.format !== 'none') target.aimd = undefined;
+    const stale = throttled && timeless && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
+    if (!timeless) target.aimd = undefined;
     else if (!target.exempt && !stale) this.adapt(p, target, throttled);
     let pauseMs: number | undefined;
     if (stale) {
@@ -461,7 +468,7 @@ export class Scheduler {
   private adapt(p: Permit, lane: Lane, throttled: boolean): void {
     if (!throttled) {
       if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced);
-      else if (lane.source === 'none' && lane.remaining === undefined) {
+      else if (lane.source === 'none' && lane.resetAt === undefined) {
         lane.aimd = slowStart();
         lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
       }
@@ -477,7 +484,8 @@ export class Scheduler {
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
   private pauseFor(lane: Lane, info: RateLimitInfo): number {
-    if (info.retryAfterMs !== undefined) return Math.max(this.s.minPauseMs, info.retryAfterMs);
+    // A short Retry-After (decimals) is honoured; 0, a past date or a few ms would make a hot loop.
+    if (info.retryAfterMs !== undefined) return info.retryAfterMs >= 100 ? info.retryAfterMs : Math.max(this.s.minPauseMs, info.retryAfterMs);
     // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
@@ -487,6 +495,16 @@ export class Scheduler {
   private async charge(lane: Lane, units: number): Promise<void> {
     const charger = lane.charger;
     if (charger === undefined || units <= 0) return;
+    // Bookkeeping of a call that already has its answer: a store failure must not fail the call
+    // (the next decision meets the store again and fails the caller that needs it).
+    try {
+      await this.chargeNow(lane, charger, units);
+    } catch {
+      /* store unavailable: the correction is lost, the answer stands */
+    }
+  }
+
+  private async chargeNow(lane: Lane, charger: Limiter, units: number): Promise<void> {
     const key = this.s.keyPrefix + lane.key;
     const room = (await charger.peek(key, 0)).remaining;
     const take = Math.min(units, room);
@@ -498,13 +516,21 @@ export class Scheduler {
   /** The server says `remaining`; ours said `p.localRemaining` at dispatch. Charge any shortfall. */
   private async reconcile(p: Permit, lane: Lane, remaining: number): Promise<void> {
     if (lane.limiter === undefined) return;
+    try {
+      await this.reconcileNow(p, lane, lane.limiter, remaining);
+    } catch {
+      /* store unavailable: as in charge() */
+    }
+  }
+
+  private async reconcileNow(p: Permit, lane: Lane, limiter: Limiter, remaining: number): Promise<void> {
     let deficit: number;
     if (p.lane === lane && p.generation === lane.generation && p.localRemaining !== undefined) {
       // Requests dispatched after this one may have reached the server first: excuse them.
       const later = lane.dispatchSeq - p.dispatchSeq;
       deficit = p.localRemaining - remaining - (lane.corrections - p.corrections) - later;
     } else {
-      const peek = await lane.limiter.peek(this.s.keyPrefix + lane.key, 0);
+      const peek = await limiter.peek(this.s.keyPrefix + lane.key, 0);
       deficit = slidingRemaining(peek) - remaining - Math.max(0, lane.inFlight);
     }
     if (deficit > 0) await this.charge(lane, deficit);
@@ -592,7 +618,7 @@ export class Scheduler {
     if (this.closed || lane.deciding) return;
     while (lane.queue.length > 0) {
       if (!lane.exempt && this.inFlight >= this.s.concurrency) return;
-      if (lane.inFlight >= (lane.probing ? 1 : lane.maxInFlight)) return;
+      if (lane.inFlight >= this.inFlightCap(lane)) return;
       const now = Date.now();
       const cost = (lane.queue[0] as Waiter).cost;
       const until = Math.max(lane.pausedUntil, lane.spacingUntil, lane.aimdUntil, this.gate(lane, now, cost));
@@ -643,6 +669,16 @@ export class Scheduler {
       );
       return;
     }
+  }
+
+  /**
+   * Requests a lane may have in flight: 1 while probing; at an adaptive rate, what that rate puts in
+   * flight over one round trip, plus one (more only adds refusals at a window's edge).
+   */
+  private inFlightCap(lane: Lane): number {
+    if (lane.probing) return 1;
+    if (lane.aimd !== undefined && lane.rttMs > 0) return Math.max(1, Math.ceil((lane.aimd.rate * lane.rttMs) / 1000) + 1);
+    return lane.maxInFlight;
   }
 
   private dispatch(lane: Lane, localRemaining: number | undefined): void {

@@ -62,6 +62,12 @@ describe('older drafts and vendor headers', () => {
     const { info } = parse({ 'x-rate-limit-group': 'Light', 'x-rate-limit-limit': '50', 'x-rate-limit-remaining': '49', 'x-rate-limit-window': '60' });
     expect(info).toMatchObject({ format: 'x-rate-limit', group: 'light', limit: 50, remaining: 49, windowMs: 60_000 });
   });
+  it("Shopify's used/capacity bucket level", () => {
+    expect(parse({ 'x-shopify-shop-api-call-limit': '32/40' }).info).toEqual({ format: 'shopify', limit: 40, remaining: 8 });
+    const bad = parse({ 'x-shopify-shop-api-call-limit': '40' });
+    expect(bad.info).toEqual({ format: 'none' });
+    expect(bad.warnings).toHaveLength(1);
+  });
   it('no headers at all', () => {
     expect(parse({}).info).toEqual({ format: 'none' });
   });

@@ -36,6 +36,11 @@ describe('hostile headers', () => {
     ['negative remaining, zero window', { 'x-rate-limit-limit': '5', 'x-rate-limit-remaining': '-1', 'x-rate-limit-window': '0' }],
     ['reset far in the past', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1000000001' }],
     ['malformed RateLimit', { ratelimit: '"d";r=-4;t=1.5', 'ratelimit-policy': 'garbage((' }],
+    ['Retry-After list with garbage', { 'retry-after': '3, soon' }],
+    ['Retry-After with conflicting values', { 'retry-after': '0, 0.2' }],
+    ['Retry-After in an ISO format Date.parse would take', { 'retry-after': '2015-10-21T07:28:00Z' }],
+    ['negative Reset-After', { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': '-1' }],
+    ['Shopify level without capacity', { 'x-shopify-shop-api-call-limit': '40' }],
   ];
   for (const [name, headers] of cases) {
     it(`${name}: reported, and the call completes`, async () => {

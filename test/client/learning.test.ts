@@ -72,6 +72,21 @@ describe('pauses', () => {
     });
   });
 
+  it('a decimal Retry-After is honoured as given, not raised to minPauseMs', async () => {
+    let n = 0;
+    server = await startStrictServer({
+      groups: [{ name: 'api', limit: 1000, windowMs: 1000, match: '/' }],
+      headers: 'none',
+      failHook: () => (++n === 1 ? 429 : undefined),
+      headerHook: (_req, status) => (status === 429 ? { 'retry-after': '0.3' } : undefined),
+    });
+    client = createClient({ baseUrl: server.url });
+    const waits: number[] = [];
+    client.on('throttled', (e) => waits.push(e.waitMs));
+    expect((await client.fetch('/x')).status).toBe(200);
+    expect(waits).toEqual([300]);
+  });
+
   it('a throttled call keeps its place at the head of its lane', async () => {
     let n = 0;
     const order: string[] = [];

@@ -47,6 +47,14 @@ describe('shared budget through Redis', () => {
     expect(server.maxInWindow('api')).toBeLessThanOrEqual(5);
   }, 60_000);
 
+  it('unconfigured, learning 5/s from RingCentral headers: 3 processes x 8 calls, zero 429s', async () => {
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, match: '/api' }], headers: 'ringcentral' });
+    const env = { SERVER_URL: server.url, PREFIX: prefix(), JOBS: '8', CONCURRENCY: '16' };
+    const results = await Promise.all([runWorker(env), runWorker(env), runWorker(env)]);
+    expect(results.map((r) => r.ok)).toEqual([8, 8, 8]);
+    expect(server.total429()).toBe(0);
+  }, 60_000);
+
   it('a 429 pauses every process: a budget set too high does not restart the penalty again and again', async () => {
     // The old client paused only the process that got the 429: 66-76 429s in this setting.
     server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, penaltyMs: 1000, match: '/api' }], headers: 'none' });
