@@ -4,9 +4,12 @@
  *
  * The rate starts in slow start (x1.5 on every paced success, like TCP's) until the first refusal,
  * which brackets the server's rate between the last accepted rate and the refused one. From there
- * it climbs fast (5 % of the refused rate per success) to 85 % of it, then slowly (0.3 %), and a
- * refusal cuts it to 85 % of the rate refused: one refusal per ~50 requests at about 92 % of the
- * server's rate against a strict leaky bucket (nginx `limit_req`). Pure functions of (state, event).
+ * it climbs fast (5 % of the refused rate per success) to 85 % of it, then slowly (0.5 %) to it,
+ * then by 3 % per success past it; a refusal cuts it to 85 % of the rate refused: about one refusal
+ * per 35 requests at about 90 % of the server's rate against a strict leaky bucket (nginx `limit_req`). Against a window counter (10 per
+ * second, any spacing) spacing is no evidence: every request is accepted until the window is spent.
+ * So the rate is also held to twice what was really sent in the last second, and a refusal brackets
+ * it by that measured rate too. Pure functions of (state, event).
  */
 
 /** The adaptive send rate of one lane, in requests per second. */
@@ -25,7 +28,9 @@ const MIN_RATE = 1 / 3600;
 const GROWTH = 1.5;
 const DECREASE = 0.85;
 const FAST_SHARE = 0.05;
-const SLOW_SHARE = 0.003;
+const SLOW_SHARE = 0.005;
+/** Past the refused rate without a refusal, that ceiling was jitter or old news: probe up by 3 %. */
+const PROBE_SHARE = 0.03;
 
 /** A lane that has seen no quota header starts here. */
 export function slowStart(rate = SLOW_START_RATE): AdaptiveRate {
@@ -37,22 +42,33 @@ export function belowBudget(limitPerSecond: number): AdaptiveRate {
   return { rate: Math.max(MIN_RATE, limitPerSecond * DECREASE), ceiling: limitPerSecond, slow: false };
 }
 
-/** A request sent at the current rate (paced) was accepted. Unpaced successes prove nothing. */
-export function accepted(s: AdaptiveRate, paced: boolean): AdaptiveRate {
+/**
+ * A request sent at the current rate (paced) was accepted. Unpaced successes prove nothing.
+ * `sentLastSecond`: requests really sent in the last second (the rate may not run away from it).
+ */
+export function accepted(s: AdaptiveRate, paced: boolean, sentLastSecond = Infinity): AdaptiveRate {
   if (!paced) return s;
-  if (s.slow) return { ...s, rate: s.rate * GROWTH };
+  const cap = Math.max(SLOW_START_RATE, 2 * sentLastSecond);
+  if (s.slow) return { ...s, rate: Math.min(cap, s.rate * GROWTH) };
   const c = s.ceiling ?? s.rate;
-  const rate = s.rate < DECREASE * c ? Math.min(DECREASE * c, s.rate + FAST_SHARE * c) : s.rate + SLOW_SHARE * c;
+  const step = s.rate < DECREASE * c ? FAST_SHARE * c : s.rate < c ? SLOW_SHARE * c : PROBE_SHARE * s.rate;
+  const rate = Math.min(cap, s.rate < DECREASE * c ? Math.min(DECREASE * c, s.rate + step) : s.rate + step);
   return { ...s, rate, ceiling: rate > c ? rate : c };
 }
 
-/** A request sent at the current rate was refused (bare 429). */
-export function refused(s: AdaptiveRate, paced: boolean): AdaptiveRate {
+/**
+ * A request sent at the current rate was refused (bare 429). The refused rate is the lower of the
+ * target rate and what was really sent in the last second (`sentLastSecond`, this one included).
+ */
+export function refused(s: AdaptiveRate, paced: boolean, sentLastSecond = Infinity): AdaptiveRate {
   // An unpaced refusal (the first request after a pause) means the pause was short, not the rate.
   if (!paced) return s;
+  // In slow start the last second saw the ramp, not the server's rate: the rate refused is the
+  // bracket's top, at most 1.5x what was really sent (a window counter accepts any spacing).
+  const at = Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentLastSecond : sentLastSecond));
   // Slow start grew past the server: the previous rate was accepted.
-  if (s.slow) return { rate: Math.max(MIN_RATE, s.rate / GROWTH), ceiling: s.rate, slow: false };
-  return { rate: Math.max(MIN_RATE, s.rate * DECREASE), ceiling: s.rate, slow: false };
+  if (s.slow) return { rate: Math.max(MIN_RATE, at / GROWTH), ceiling: at, slow: false };
+  return { rate: Math.max(MIN_RATE, at * DECREASE), ceiling: at, slow: false };
 }
 
 /** Ms between sends at this rate, for a request of `cost` units. */

@@ -116,7 +116,6 @@ export class Lane {
   remaining: number | undefined;
   sentSince = 0;
   resetAt: number | undefined;
-  spacingUntil = 0;
   /** Header-only lanes: the limit the server states (a budget per reset period). */
   limitHint: number | undefined;
   /** Header-only lanes: the reset period inferred from two successive resets. */
@@ -136,6 +135,23 @@ export class Lane {
   maxCost = 1;
   /** Smoothed round trip of the lane's requests, ms (0: none yet). */
   rttMs = 0;
+  /** Dispatch times of the last second (at most 1000 kept), for the adaptive rate. */
+  private readonly sends: number[] = [];
+
+  /** Record a dispatch. */
+  sent(at: number): void {
+    this.sends.push(at);
+    if (this.sends.length > 1000) this.sends.shift();
+  }
+
+  /** Requests dispatched in the second up to `at` (inclusive). */
+  sentLastSecond(at: number): number {
+    const s = this.sends;
+    while (s.length > 0 && (s[0] as number) < at - 5000) s.shift();
+    let n = 0;
+    for (let i = s.length - 1; i >= 0 && (s[i] as number) > at - 1000; i--) if ((s[i] as number) <= at) n++;
+    return n;
+  }
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
   /** Last dispatch or answer, for dropping idle lanes. */
@@ -466,8 +482,9 @@ export class Scheduler {
 
   /** Bare answers (no quota header): the adaptive rate learns from them. */
   private adapt(p: Permit, lane: Lane, throttled: boolean): void {
+    const sent = lane.sentLastSecond(p.sentAt);
     if (!throttled) {
-      if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced);
+      if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced, sent);
       else if (lane.source === 'none' && lane.resetAt === undefined) {
         lane.aimd = slowStart();
         lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
@@ -477,7 +494,7 @@ export class Scheduler {
     // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
     // spacing first; if even spacing is refused too, the budget is above what it accepts.
     if (this.burstOff(lane)) return;
-    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced);
+    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent);
     else if (lane.limit !== undefined) lane.aimd = belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs);
     else lane.aimd = slowStart();
   }
@@ -621,11 +638,11 @@ export class Scheduler {
       if (lane.inFlight >= this.inFlightCap(lane)) return;
       const now = Date.now();
       const cost = (lane.queue[0] as Waiter).cost;
-      const until = Math.max(lane.pausedUntil, lane.spacingUntil, lane.aimdUntil, this.gate(lane, now, cost));
+      const until = Math.max(lane.pausedUntil, lane.aimdUntil, this.gate(lane, now, cost));
       if (until === Infinity) return; // every slot is in flight: a release pumps again
       if (until > now) {
         // A pause or an exhausted budget concerns every waiter; spacing only the head.
-        this.expire(lane, until - now, now, until !== lane.spacingUntil && until !== lane.aimdUntil);
+        this.expire(lane, until - now, now, until !== lane.aimdUntil);
         if (lane.queue.length > 0) this.schedule(lane, until);
         return;
       }
@@ -693,12 +710,12 @@ export class Scheduler {
     // after a pause (or an idle gap) is not.
     const paced = lane.aimd !== undefined && lane.dispatchSeq > lane.probeAfter + 1 && now - lane.lastSendAt <= 1.5 * intervalMs(lane.aimd, w.cost) + 5;
     lane.lastSendAt = lane.lastUsed = now;
+    if (lane.aimd !== undefined) lane.sent(now);
     if (lane.aimd !== undefined) lane.aimdUntil = now + intervalMs(lane.aimd, w.cost);
     if (lane.limiter === undefined && lane.remaining !== undefined) {
+      // What the server says remains may go now (it said so); spreading it over the time left
+      // cost a quarter of the allowed rate against fixed windows.
       lane.sentSince += w.cost;
-      // Spread what is left over the time left: slow down before remaining reaches 0.
-      const left = lane.remaining - lane.sentSince;
-      if (lane.resetAt !== undefined && left >= 0) lane.spacingUntil = Date.now() + Math.max(0, lane.resetAt - Date.now()) / (left + 1);
     }
     w.resolve({
       lane,

@@ -42,6 +42,15 @@ describe('a 429 without Retry-After waits for the reset it carries', () => {
 });
 
 describe('a limit without a window is a budget per reset period', () => {
+  it('what the server says remains goes now, not spread over the time to the reset', async () => {
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 2000, fixed: true, match: '/' }], headers: 'x-ratelimit-delta', retryAfter: 'none' });
+    client = createClient({ baseUrl: server.url });
+    expect((await run(client, 5)).every((s) => s === 200)).toBe(true);
+    const a = server.groups.api!.accepted;
+    // The old client spread the 4 left over the 2 s to the reset (~400 ms apart).
+    expect(a[4]! - a[0]!).toBeLessThan(600);
+  }, 30_000);
+
   it('fixed window 5/s, delta-seconds reset, penalty box: after the reset only the limit goes out', async () => {
     server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, fixed: true, match: '/' }], headers: 'x-ratelimit-delta', retryAfter: 'none' });
     client = createClient({ baseUrl: server.url, concurrency: 16 });

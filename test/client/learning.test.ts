@@ -57,6 +57,16 @@ describe('a strict leaky bucket that sends bare 429s (nginx limit_req, no burst)
   }, 30_000);
 });
 
+describe('a window counter that sends bare 429s (10 per fixed second, any spacing)', () => {
+  it('unconfigured: every call done, few 429s: the rate is held to what a second really accepted', async () => {
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 10, windowMs: 1000, penaltyMs: 1, fixed: true, match: '/' }], headers: 'none', retryAfter: 'none' });
+    client = createClient({ baseUrl: server.url });
+    const statuses = await run(client, paths(50));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(server.total429()).toBeLessThanOrEqual(6);
+  }, 30_000);
+});
+
 describe('pauses', () => {
   it('repeated 429s without a wait back off exponentially from defaultRetryAfterMs, with jitter', async () => {
     let n = 0;

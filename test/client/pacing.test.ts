@@ -104,7 +104,8 @@ describe('429 pauses the whole group', () => {
   });
 
   it('no Retry-After: the group pauses for defaultRetryAfterMs (with jitter), doubling while refused', async () => {
-    server = await startStrictServer({ groups: [{ name: 'api', limit: 2, windowMs: 500, match: '/' }], headers: 'none', retryAfter: 'none' });
+    // The penalty (300 ms) is shorter than the shortest jittered pause (350 ms): no request may restart it.
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 2, windowMs: 500, penaltyMs: 300, match: '/' }], headers: 'none', retryAfter: 'none' });
     client = createClient({ baseUrl: server.url, groups: { api: { limit: 4, windowMs: 500 } }, defaultGroup: 'api', concurrency: 1, defaultRetryAfterMs: 700, minPauseMs: 100 });
     const waits: number[] = [];
     client.on('throttled', (e) => waits.push(e.waitMs));
