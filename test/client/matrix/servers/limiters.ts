@@ -70,8 +70,11 @@ export function fixedWindow(o: WindowOptions): Limiter {
       return { ...base, ok: true, remaining: o.limit - count, resetAtMs: start + o.windowMs };
     },
     idealMs(n, now) {
-      const first = o.prespent ? (o.align === 'epoch' ? Math.ceil(now / o.windowMs) * o.windowMs - now : o.windowMs) : 0;
-      return first + Math.floor(Math.max(0, n - 1) / o.limit) * o.windowMs;
+      if (o.align === 'first') return (o.prespent ? o.windowMs : 0) + Math.floor(Math.max(0, n - 1) / o.limit) * o.windowMs;
+      // Epoch windows: what is left of the current one now, then whole windows from the next boundary.
+      const left = o.prespent ? 0 : o.limit;
+      if (n <= left) return 0;
+      return Math.ceil(now / o.windowMs) * o.windowMs - now + Math.floor((n - left - 1) / o.limit) * o.windowMs;
     },
   };
 }
