@@ -44,28 +44,30 @@ export function belowBudget(limitPerSecond: number): AdaptiveRate {
 
 /**
  * A request sent at the current rate (paced) was accepted. Unpaced successes prove nothing.
- * `sentLastSecond`: requests really sent in the last second (the rate may not run away from it).
+ * `sentPerSecond`: the rate really sent over the last second (the rate may not run away from it).
  */
-export function accepted(s: AdaptiveRate, paced: boolean, sentLastSecond = Infinity): AdaptiveRate {
+export function accepted(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinity): AdaptiveRate {
   if (!paced) return s;
-  const cap = Math.max(SLOW_START_RATE, 2 * sentLastSecond);
+  const cap = Math.max(SLOW_START_RATE, 2 * sentPerSecond);
   if (s.slow) return { ...s, rate: Math.min(cap, s.rate * GROWTH) };
   const c = s.ceiling ?? s.rate;
-  const step = s.rate < DECREASE * c ? FAST_SHARE * c : s.rate < c ? SLOW_SHARE * c : PROBE_SHARE * s.rate;
+  // Past the ceiling the probe accelerates with the distance (like CUBIC's convex part): a ceiling
+  // set by a jittered refusal early on must not cost a minute of slow climbing.
+  const step = s.rate < DECREASE * c ? FAST_SHARE * c : s.rate < c ? SLOW_SHARE * c : PROBE_SHARE * s.rate + 0.1 * (s.rate - c);
   const rate = Math.min(cap, s.rate < DECREASE * c ? Math.min(DECREASE * c, s.rate + step) : s.rate + step);
   return { ...s, rate, ceiling: rate > c ? rate : c };
 }
 
 /**
  * A request sent at the current rate was refused (bare 429). The refused rate is the lower of the
- * target rate and what was really sent in the last second (`sentLastSecond`, this one included).
+ * target rate and what was really sent in the last second (`sentPerSecond`, this one included).
  */
-export function refused(s: AdaptiveRate, paced: boolean, sentLastSecond = Infinity): AdaptiveRate {
+export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinity): AdaptiveRate {
   // An unpaced refusal (the first request after a pause) means the pause was short, not the rate.
   if (!paced) return s;
   // In slow start the last second saw the ramp, not the server's rate: the rate refused is the
   // bracket's top, at most 1.5x what was really sent (a window counter accepts any spacing).
-  const at = Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentLastSecond : sentLastSecond));
+  const at = Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentPerSecond : sentPerSecond));
   // Slow start grew past the server: the previous rate was accepted.
   if (s.slow) return { rate: Math.max(MIN_RATE, at / GROWTH), ceiling: at, slow: false };
   return { rate: Math.max(MIN_RATE, at * DECREASE), ceiling: at, slow: false };

@@ -128,6 +128,8 @@ export class Lane {
   aimd: AdaptiveRate | undefined;
   /** Earliest next send at the adaptive rate, and when the last request went. */
   aimdUntil = 0;
+  /** When the adaptive rate started pacing this lane. */
+  aimdSince = 0;
   lastSendAt = 0;
   /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
   burstOff = false;
@@ -144,13 +146,17 @@ export class Lane {
     if (this.sends.length > 1000) this.sends.shift();
   }
 
-  /** Requests dispatched in the second up to `at` (inclusive). */
-  sentLastSecond(at: number): number {
+  /**
+   * Requests per second dispatched over the second up to `at` (inclusive), counted from `since`
+   * when that is later (a pause sends nothing and proves nothing), over at least 300 ms.
+   */
+  sentRate(at: number, since: number): number {
     const s = this.sends;
     while (s.length > 0 && (s[0] as number) < at - 5000) s.shift();
+    const from = Math.max(at - 1000, since);
     let n = 0;
-    for (let i = s.length - 1; i >= 0 && (s[i] as number) > at - 1000; i--) if ((s[i] as number) <= at) n++;
-    return n;
+    for (let i = s.length - 1; i >= 0 && (s[i] as number) >= from; i--) if ((s[i] as number) <= at) n++;
+    return n / Math.max(0.3, (at - from) / 1000);
   }
   /** Requests dispatched up to this sequence number went before the last pause. */
   probeAfter = 0;
@@ -482,11 +488,18 @@ export class Scheduler {
 
   /** Bare answers (no quota header): the adaptive rate learns from them. */
   private adapt(p: Permit, lane: Lane, throttled: boolean): void {
-    const sent = lane.sentLastSecond(p.sentAt);
+    // The rate really sent over the last second, pauses and the time before pacing left out.
+    const sent = lane.aimd === undefined ? Infinity : lane.sentRate(p.sentAt, Math.max(lane.aimdSince, lane.pausedUntil));
+    // The request that resumed a pause reached the server somewhere before its answer (after an
+    // idle second, often late): the next one keeps a full interval from the answer.
+    if (lane.aimd !== undefined && p.dispatchSeq === lane.probeAfter + 1) {
+      lane.aimdUntil = Math.max(lane.aimdUntil, Date.now() + intervalMs(lane.aimd));
+    }
     if (!throttled) {
       if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced, sent);
       else if (lane.source === 'none' && lane.resetAt === undefined) {
         lane.aimd = slowStart();
+        lane.aimdSince = lane.lastSendAt;
         lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
       }
       return;
@@ -495,8 +508,10 @@ export class Scheduler {
     // spacing first; if even spacing is refused too, the budget is above what it accepts.
     if (this.burstOff(lane)) return;
     if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent);
-    else if (lane.limit !== undefined) lane.aimd = belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs);
-    else lane.aimd = slowStart();
+    else {
+      lane.aimd = lane.limit !== undefined ? belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs) : slowStart();
+      lane.aimdSince = p.sentAt;
+    }
   }
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */

@@ -110,11 +110,18 @@ describe('pauses', () => {
     expect(order).toEqual(['/a', '/a', '/b', '/c', '/d']);
   });
 
-  it('a window-5 penalty box with only Retry-After: no request during a pause, every call done', async () => {
+  it('a window-5 penalty box with only Retry-After: nothing is sent during a pause, every call done', async () => {
     server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, match: '/' }], headers: 'none', retryAfter: 'seconds' });
     client = createClient({ baseUrl: server.url });
+    const sent: number[] = [];
+    const pauses: [number, number][] = [];
+    client.on('sent', () => sent.push(Date.now()));
+    client.on('throttled', () => pauses.push([Date.now(), client!.lanes()[0]!.pausedUntil]));
     const statuses = await run(client, paths(20));
     expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(server.groups.api!.penaltyRestarts).toBe(0);
+    expect(pauses.length).toBeGreaterThan(0);
+    for (const [from, to] of pauses) expect(sent.filter((t) => t > from && t < to)).toEqual([]);
+    // Only requests already in flight when a 429 came can restart the penalty.
+    expect(server.groups.api!.penaltyRestarts).toBeLessThanOrEqual(2);
   }, 30_000);
 });
