@@ -464,7 +464,19 @@ export class Scheduler {
     // out. Count it again from its answer (the latest it can have arrived): a loaded machine then
     // costs throughput, never a 429. Within one process the completion gate does this already.
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
-      if (now - p.sentAt > this.s.marginMs(lane.limit.windowMs)) await this.charge(lane, p.cost);
+      const margin = this.s.marginMs(lane.limit.windowMs);
+      if (now - p.sentAt > margin) {
+        const short = p.cost - (await this.charge(lane, p.cost));
+        // A full log has no room now; the slot this request holds opens when its entry expires:
+        // take it then, before another process can.
+        if (short > 0) {
+          const at = p.sentAt + lane.limit.windowMs + margin;
+          const generation = lane.generation;
+          setTimeout(() => {
+            if (lane.generation === generation && !this.closed) void this.charge(lane, short);
+          }, Math.max(0, at - Date.now())).unref?.();
+        }
+      }
     }
     this.pump(target);
     return pauseMs;
@@ -524,25 +536,28 @@ export class Scheduler {
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
 
-  private async charge(lane: Lane, units: number): Promise<void> {
+  /** Charge `units` to the lane's log, as far as it has room. Resolves with the units charged. */
+  private async charge(lane: Lane, units: number): Promise<number> {
     const charger = lane.charger;
-    if (charger === undefined || units <= 0) return;
+    if (charger === undefined || units <= 0) return 0;
     // Bookkeeping of a call that already has its answer: a store failure must not fail the call
     // (the next decision meets the store again and fails the caller that needs it).
     try {
-      await this.chargeNow(lane, charger, units);
+      return await this.chargeNow(lane, charger, units);
     } catch {
-      /* store unavailable: the correction is lost, the answer stands */
+      return 0; /* store unavailable: the correction is lost, the answer stands */
     }
   }
 
-  private async chargeNow(lane: Lane, charger: Limiter, units: number): Promise<void> {
+  private async chargeNow(lane: Lane, charger: Limiter, units: number): Promise<number> {
     const key = this.s.keyPrefix + lane.key;
     const room = (await charger.peek(key, 0)).remaining;
     const take = Math.min(units, room);
-    if (take <= 0) return;
+    if (take <= 0) return 0;
     const d = await charger.consume(key, take);
-    if (d.allowed) lane.corrections += take;
+    if (!d.allowed) return 0;
+    lane.corrections += take;
+    return take;
   }
 
   /** The server says `remaining`; ours said `p.localRemaining` at dispatch. Charge any shortfall. */
