@@ -13,7 +13,7 @@
  * if (!d.allowed) console.log(`retry in ${Math.ceil(d.retryAfterMs / 1000)} s (${d.policy})`);
  * ```
  */
-import type { ConcurrencyOptions } from './core/algorithms/concurrency.js';
+import type { ConcurrencyOptions } from './core/algorithms/concurrency/index.js';
 import type { Clock } from './core/clock.js';
 import {
   concurrencyLimiterOn,
@@ -41,12 +41,16 @@ export {
   type LimitOptions,
   type Rule,
 } from './core/rule.js';
-export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency.js';
+export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
+export type { QuotaAnchorMode, QuotaOptions } from './core/algorithms/quota/index.js';
+export { addMonths, calendarAnchor, quotaWindow, QUOTA_PERIODS, type QuotaPeriod, type QuotaWindow } from './core/calendar.js';
 export { isSyncStore, type Store, type SyncStore } from './core/store.js';
 export { DEFAULT_MAX_KEY_LENGTH } from './core/key.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
 export { limiterOn, concurrencyLimiterOn } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
+export { FallbackStore, type FallbackStats, type FallbackStoreOptions, type StoreHealthEvent } from './stores/fallback-store.js';
+export type { CircuitBreakerOptions } from './stores/circuit-breaker.js';
 
 /** Where state lives, and the clock of the default store. */
 export interface StoreOptions {

@@ -11,4 +11,5 @@
  * ```
  */
 export { RedisStore, type RedisStoreOptions } from './stores/redis-store.js';
+export type { RedisHostPort, RedisSentinelTarget } from './stores/redis/connection.js';
 export { tagOf as redisHashTagOf } from './stores/redis/keys.js';

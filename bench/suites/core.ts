@@ -1,27 +1,44 @@
 /**
- * Memory store: Sluice vs rate-limiter-flexible's RateLimiterMemory, same process, same keys,
- * same run. Limits are high enough that nothing is refused (we measure the decision path).
+ * Memory store: Sluice (the built dist/) vs rate-limiter-flexible's RateLimiterMemory, same
+ * process, same keys, same run. Limits are high enough that nothing is refused (we measure the
+ * decision path).
  *
  * Sluice is measured twice: `consumeSync` (the synchronous fast path) and `consume` (promise per
- * decision, like rate-limiter-flexible). Ratios are printed against rate-limiter-flexible.
+ * decision, like rate-limiter-flexible). Ratios are printed against rate-limiter-flexible, for
+ * decisions per second (best round) and for CPU time per decision (process.cpuUsage, best round:
+ * steadier than wall time on a shared machine, though it also counts the GC's helper threads).
  */
 import { RateLimiterMemory } from 'rate-limiter-flexible';
-import { createLimiter, MemoryStore } from '../../src/index.js';
+import { built } from '../support/built.js';
+
+const { createLimiter, MemoryStore } = await built<typeof import('../../src/index.js')>('index');
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-type Runner = (keys: string[]) => Promise<number>;
+/** Decisions per second and CPU ns per decision of one round. */
+interface Round {
+  readonly rate: number;
+  readonly cpuNs: number;
+}
+
+type Runner = (keys: string[]) => Promise<Round>;
 
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** Run `fn` repeatedly for DURATION_MS, returning decisions per second. */
-async function timeSync(keys: string[], fn: (k: string) => unknown): Promise<number> {
+function round(ops: number, start: number, end: number, cpu: NodeJS.CpuUsage): Round {
+  const used = process.cpuUsage(cpu);
+  return { rate: (ops / (end - start)) * 1000, cpuNs: ((used.user + used.system) * 1000) / ops };
+}
+
+/** Run `fn` repeatedly for DURATION_MS. */
+async function timeSync(keys: string[], fn: (k: string) => unknown): Promise<Round> {
   const n = keys.length;
   let ops = 0;
   let i = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   let now = start;
   while (now - start < DURATION_MS) {
@@ -32,13 +49,14 @@ async function timeSync(keys: string[], fn: (k: string) => unknown): Promise<num
     ops += 50_000;
     now = performance.now();
   }
-  return (ops / (now - start)) * 1000;
+  return round(ops, start, now, cpu);
 }
 
-async function timeAsync(keys: string[], fn: (k: string) => Promise<unknown>): Promise<number> {
+async function timeAsync(keys: string[], fn: (k: string) => Promise<unknown>): Promise<Round> {
   const n = keys.length;
   let ops = 0;
   let i = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   let now = start;
   const batch = 10_000;
@@ -52,7 +70,7 @@ async function timeAsync(keys: string[], fn: (k: string) => Promise<unknown>): P
     ops += batch;
     now = performance.now();
   }
-  return (ops / (now - start)) * 1000;
+  return round(ops, start, now, cpu);
 }
 
 const contenders: Record<string, (keyCount: number) => Runner> = {
@@ -74,18 +92,26 @@ async function scenario(title: string, keyCount: number): Promise<void> {
   // Keys are built the way a server builds them (fresh strings), not interned literals.
   const keys = Array.from({ length: keyCount }, (_, i) => `user:${(i * 2654435761) % 4294967296}`);
   console.log(`\n${title}: ${keyCount.toLocaleString('en')} keys, ${ROUNDS} rounds x ${DURATION_MS} ms, best round`);
-  const best: Record<string, number> = {};
+  const best: Record<string, Round> = {};
   for (const [name, make] of Object.entries(contenders)) {
     gc();
     const run = make(keyCount);
     await run(keys.slice(0, Math.min(keyCount, 100_000))); // warm-up (JIT)
-    let top = 0;
-    for (let r = 0; r < ROUNDS; r++) top = Math.max(top, await run(keys));
-    best[name] = top;
+    let rate = 0;
+    let cpuNs = Infinity;
+    for (let r = 0; r < ROUNDS; r++) {
+      const got = await run(keys);
+      rate = Math.max(rate, got.rate);
+      cpuNs = Math.min(cpuNs, got.cpuNs);
+    }
+    best[name] = { rate, cpuNs };
   }
-  const base = best['rate-limiter-flexible (memory)'] as number;
-  for (const [name, ops] of Object.entries(best)) {
-    console.log(`  ${name.padEnd(34)} ${(ops / 1e6).toFixed(2).padStart(6)} M decisions/s   x${(ops / base).toFixed(2)}`);
+  const base = best['rate-limiter-flexible (memory)'] as Round;
+  for (const [name, r] of Object.entries(best)) {
+    console.log(
+      `  ${name.padEnd(34)} ${(r.rate / 1e6).toFixed(2).padStart(6)} M decisions/s   x${(r.rate / base.rate).toFixed(2)}` +
+        `   ${r.cpuNs.toFixed(0).padStart(5)} ns CPU/decision   x${(base.cpuNs / r.cpuNs).toFixed(2)}`,
+    );
   }
 }
 

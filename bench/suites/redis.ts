@@ -1,17 +1,24 @@
 /**
- * Redis store: Sluice's RedisStore vs rate-limiter-flexible's RateLimiterRedis, one process, same
- * Redis (REDIS_URL, default the local one), same ioredis client options, same run.
+ * Redis store: Sluice's RedisStore (the built dist/) vs rate-limiter-flexible's RateLimiterRedis,
+ * one process, same Redis (REDIS_URL, default the local one), same ioredis client options, same run.
  *
- * 10k keys, a limit nothing reaches (the decision path is measured, not refusals), at concurrency
- * 1 (one caller awaiting each decision: latency-bound) and 64 (64 callers in flight: throughput).
+ * 1. 10k keys, a limit nothing reaches (the decision path is measured, not refusals), at
+ *    concurrency 1 (one caller awaiting each decision: latency-bound) and 64 (64 callers in flight:
+ *    throughput).
+ * 2. Sliding log vs GCRA in Sluice, one hot key at limit 1000 and 10 000 per second, concurrency
+ *    64: the log is full, so most decisions are refusals that must find the unit to wait for.
+ *
  * Rounds alternate between contenders so drift on this shared 2-core machine hits both alike;
  * the best round of each is reported, and the median of per-round ratios (the robust figure).
+ * Node CPU per decision (process.cpuUsage over the round) is printed with each contender.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { createLimiter } from '../../src/index.js';
-import { RedisStore } from '../../src/redis.js';
+import { built } from '../support/built.js';
+
+const { createLimiter } = await built<typeof import('../../src/index.js')>('index');
+const { RedisStore } = await built<typeof import('../../src/redis.js')>('redis');
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_MS = Number(process.env.BENCH_MS ?? 2000);
@@ -27,12 +34,19 @@ function client(): Redis {
 
 type Decide = (key: string) => Promise<unknown>;
 
-/** `concurrency` callers each awaiting one decision at a time for DURATION_MS: decisions/s. */
-async function measure(decide: Decide, concurrency: number, ms = DURATION_MS): Promise<number> {
+/** Decisions per second and Node CPU µs per decision of one round. */
+interface Round {
+  readonly rate: number;
+  readonly cpuUs: number;
+}
+
+/** `concurrency` callers each awaiting one decision at a time for `ms`. */
+async function measure(decide: Decide, concurrency: number, ms = DURATION_MS): Promise<Round> {
   let ops = 0;
   let next = 0;
   const end = performance.now() + ms;
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const worker = async () => {
     while (performance.now() < end) {
       const key = keys[next] as string;
@@ -42,7 +56,8 @@ async function measure(decide: Decide, concurrency: number, ms = DURATION_MS): P
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return (ops / (performance.now() - start)) * 1000;
+  const used = process.cpuUsage(cpu);
+  return { rate: (ops / (performance.now() - start)) * 1000, cpuUs: (used.user + used.system) / ops };
 }
 
 const rlfClient = client();
@@ -52,39 +67,70 @@ const rlf = new RateLimiterRedis({ storeClient: rlfClient, points: 1e9, duration
 const store = new RedisStore({ client: sluiceClient, prefix: `sluicebench${run}:`, timeoutMs: 5000 });
 const limiter = createLimiter({ limit: 1e9, windowMs: 3_600_000, store });
 
-const contenders: [string, Decide][] = [
-  ['rate-limiter-flexible RateLimiterRedis', (k) => rlf.consume(k)],
-  ['sluice RedisStore', (k) => limiter.consume(k)],
-];
-
-console.log(
-  `Redis store: ${KEYS.toLocaleString('en')} keys, ${URL}, ${ROUNDS} rounds x ${DURATION_MS} ms per contender ` +
-    '(alternating order); best round per contender, and the median of the per-round ratios',
-);
 const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(10);
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 };
-for (const concurrency of [1, 64]) {
+
+/**
+ * Alternating rounds of a peer and Sluice; prints best rounds, the median per-round ratio and
+ * Node CPU per decision (median over rounds).
+ */
+async function compare(title: string, contenders: [string, Decide][], concurrency: number): Promise<void> {
   for (const [, decide] of contenders) await measure(decide, concurrency, 500); // warm-up
-  const rates: Record<string, number[]> = {};
+  const rounds: Record<string, Round[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? contenders : [...contenders].reverse();
-    for (const [name, decide] of order) (rates[name] ??= []).push(await measure(decide, concurrency));
+    for (const [name, decide] of order) (rounds[name] ??= []).push(await measure(decide, concurrency));
   }
-  const [peer, ours] = contenders.map(([name]) => rates[name] as number[]) as [number[], number[]];
+  const [peer, ours] = contenders.map(([name]) => rounds[name] as Round[]) as [Round[], Round[]];
   // Both contenders of one round ran back to back, so their ratio is less exposed to the drift of
   // this shared machine than the ratio of two best rounds taken minutes apart.
-  const ratios = ours.map((r, i) => r / (peer[i] as number));
-  console.log(`\nconcurrency ${concurrency}:`);
-  console.log(`  ${contenders[0]?.[0].padEnd(40)} best ${fmt(Math.max(...peer))} decisions/s   rounds: ${peer.map((r) => Math.round(r / 1000)).join(' ')} k/s`);
-  console.log(`  ${contenders[1]?.[0].padEnd(40)} best ${fmt(Math.max(...ours))} decisions/s   rounds: ${ours.map((r) => Math.round(r / 1000)).join(' ')} k/s`);
+  const ratios = ours.map((r, i) => r.rate / (peer[i] as Round).rate);
+  const best = (rs: Round[]) => Math.max(...rs.map((r) => r.rate));
+  console.log(`\n${title}:`);
+  for (const [name, rs] of [[contenders[0]?.[0], peer], [contenders[1]?.[0], ours]] as const) {
+    console.log(
+      `  ${String(name).padEnd(40)} best ${fmt(best(rs))} decisions/s   rounds: ${rs.map((r) => Math.round(r.rate / 1000)).join(' ')} k/s` +
+        `   Node CPU ${median(rs.map((r) => r.cpuUs)).toFixed(2)} µs/decision`,
+    );
+  }
   console.log(
-    `  ratio sluice / rate-limiter-flexible: best rounds ${(Math.max(...ours) / Math.max(...peer)).toFixed(2)}x, ` +
+    `  ratio ${contenders[1]?.[0]} / ${contenders[0]?.[0]}: best rounds ${(best(ours) / best(peer)).toFixed(2)}x, ` +
       `median per-round ${median(ratios).toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
   );
+}
+
+const wanted = (process.env.BENCH_REDIS ?? 'peer,sliding-log').split(',');
+console.log(
+  `Redis store: ${URL}, ${ROUNDS} rounds x ${DURATION_MS} ms per contender ` +
+    '(alternating order); best round per contender, and the median of the per-round ratios',
+);
+if (wanted.includes('peer')) {
+  const contenders: [string, Decide][] = [
+    ['rate-limiter-flexible RateLimiterRedis', (k) => rlf.consume(k)],
+    ['sluice RedisStore', (k) => limiter.consume(k)],
+  ];
+  for (const concurrency of [1, 64]) await compare(`${KEYS.toLocaleString('en')} keys, concurrency ${concurrency}`, contenders, concurrency);
+}
+if (wanted.includes('sliding-log')) {
+  for (const limit of [1000, 10_000]) {
+    // One hot key: every decision reads the same (full) log.
+    const hot = `hot:${limit}`;
+    const of = (algorithm: 'gcra' | 'sliding-log') => createLimiter({ algorithm, limit, windowMs: 1000, store });
+    const gcra = of('gcra');
+    const log = of('sliding-log');
+    await compare(
+      `one hot key, limit ${limit.toLocaleString('en')} per second, concurrency 64`,
+      [
+        ['sluice gcra', () => gcra.consume(hot)],
+        ['sluice sliding-log', () => log.consume(hot)],
+      ],
+      64,
+    );
+  }
 }
 
 // Clean up the benchmark's keys (both prefixes) so the shared Redis does not keep them for an hour.

@@ -6,14 +6,40 @@
  *     --token-url /restapi/oauth/token --client-id ID --client-secret SECRET --jwt "$RC_JWT"
  *
  *   node --import tsx examples/sms-csv/send.ts examples/sms-csv/messages.csv --demo
- *     (starts a local strict penalty-box server with RingCentral headers and sends to it)
+ *     (starts a local API limited by Sluice's own node:http middleware, 20 per 2 s with IETF
+ *     RateLimit headers, and sends to it)
  *
  * CSV: a header line `to,text`, then one message per line (text may be quoted, "" escapes a quote).
  * Failed rows are printed at the end with their reason; the exit code is 1 when any row failed.
  */
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
 import { AuthenticationFailedError, createClient, progressBar, type OAuthOptions } from '../../src/client.js';
+import { rateLimit } from '../../src/http.js';
+
+/** A local SMS endpoint limited by Sluice's node:http middleware (the server half of the demo). */
+async function startDemoApi(limit: number, windowMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const limiter = rateLimit({ requestsAllowed: limit, timeWindowSeconds: windowMs / 1000, rateLimitBy: 'all', headerMode: 'ietf', logger: false });
+  const server = createServer(async (req, res) => {
+    if (!(await limiter(req, res))) return; // 429 problem+json already sent
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: String(Date.now()), messageStatus: 'Queued' }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 /** Minimal CSV (RFC 4180 quoting). */
 export function parseCsv(text: string): Record<string, string>[] {
@@ -55,7 +81,7 @@ const program = new Command()
   .option('--client-id <id>')
   .option('--client-secret <secret>')
   .option('--jwt <assertion>', 'JWT bearer grant assertion')
-  .option('--demo', 'send to a local strict test server (20 per 2 s)')
+  .option('--demo', 'send to a local API limited by Sluice (20 per 2 s)')
   .parse();
 
 const opts = program.opts<{ baseUrl?: string; path: string; from: string; limit: string; window: string; tokenUrl?: string; clientId?: string; clientSecret?: string; jwt?: string; demo?: boolean }>();
@@ -65,11 +91,10 @@ let limit = Number(opts.limit);
 let windowMs = Number(opts.window) * 1000;
 let stopDemo: (() => Promise<void>) | undefined;
 if (opts.demo) {
-  const { startStrictServer } = await import('../../test/client/support/strict-server.js');
-  const s = await startStrictServer({ groups: [{ name: 'medium', limit: 20, windowMs: 2000, match: '/' }], headers: 'ringcentral' });
-  baseUrl = s.url;
   limit = 20;
   windowMs = 2000;
+  const s = await startDemoApi(limit, windowMs);
+  baseUrl = s.url;
   stopDemo = () => s.close();
 }
 if (baseUrl === undefined) {

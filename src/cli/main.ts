@@ -7,18 +7,23 @@
  * - `sluice check --config FILE`: validate a config without starting (exit 1 with the field path
  *   and the reason when it is bad).
  * - `sluice start`: the first run: the gateway with examples/sluice.yaml in front of a built-in
- *   demo upstream, and a curl command that shows a 429.
+ *   demo upstream, observability on, and the commands that show a 429, the client, the dashboard.
+ * - `sluice demo-client --gateway URL`: a paced client batch against `sluice start`'s gateway.
  * - `sluice demo`: the core limiter in a terminal, no server.
  * - `sluice report`: the analytics summary of a running gateway (admin API) or of its Redis.
  * - `sluice hash-key <key>`: the digest to put in a config file's `consumers[].keys[].hash`.
  * - `sluice schema`: print the config's JSON Schema.
+ *
+ * Errors are one line on stderr (what is wrong; what to do); `--debug` adds stack traces. Exit
+ * codes: 0 success, 1 failure (invalid config, port in use, unreachable gateway), 2 bad usage.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createLimiter } from '../index.js';
+import { runDemoClient } from './demo-client.js';
+import { configError, EXIT, fail, setDebug } from './errors.js';
+import { runStart, START_HELP } from './start.js';
 
 async function demo(): Promise<void> {
   const limiter = createLimiter({
@@ -37,32 +42,32 @@ async function demo(): Promise<void> {
   }
 }
 
-/** Print a config error the way operators need it: file, field path, reason. */
-function configError(file: string, err: unknown): never {
-  const e = err as { field?: string; message?: string; name?: string };
-  if (e?.name === 'SluiceConfigError') {
-    process.stderr.write(`sluice: invalid config ${file}\n  at ${e.field}: ${String(e.message).replace(/^Invalid option "[^"]*": /, '')}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`sluice: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
-}
-
 const port = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('must be a port number 0-65535');
   return n;
 };
-
-/** examples/sluice.yaml next to the package (works from src/ with tsx and from dist/). */
-function exampleConfig(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const c of [join(here, '../../examples/sluice.yaml'), join(process.cwd(), 'examples/sluice.yaml')]) if (existsSync(c)) return c;
-  throw new Error('examples/sluice.yaml not found (run from the repository)');
-}
+const count = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new InvalidArgumentError('must be an integer from 1 to 100000');
+  return n;
+};
 
 const program = new Command();
-program.name('sluice').description('Exact rate limiting: a gateway, HTTP policies and a client that never gets throttled.');
+const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+program
+  .name('sluice')
+  .description('Exact rate limiting: a gateway, HTTP policies and a client that never gets throttled.')
+  .version(version, '-v, --version', 'print the version')
+  .option('--debug', 'print stack traces with errors')
+  .addHelpText('after', `\nExit codes: ${EXIT.ok} success, ${EXIT.failure} failure (invalid config, port in use, unreachable gateway), ${EXIT.usage} bad usage.`)
+  // Usage errors: commander's one line plus where to look, exit 2; help and version exit 0.
+  .exitOverride((err) => {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') process.exit(EXIT.ok);
+    process.exit(EXIT.usage);
+  })
+  .configureOutput({ outputError: (str, write) => write(`${str.trimEnd().replace(/^error: /, 'sluice: ')} (see sluice --help)\n`) })
+  .hook('preAction', (cmd) => setDebug(cmd.opts<{ debug?: boolean }>().debug === true));
 
 program
   .command('serve')
@@ -70,18 +75,19 @@ program
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .option('--port <port>', 'override server.port', port)
   .option('--admin-port <port>', 'override admin.port', port)
+  .option('--forward-auth-port <port>', 'override forwardAuth.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
-  .action(async (o: { config: string; port?: number; adminPort?: number; watch: boolean }) => {
+  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean }) => {
     const { startGateway } = await import('../gateway/server.js');
     let gw;
     try {
-      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
+      gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}), ...(o.forwardAuthPort !== undefined ? { forwardAuthPort: o.forwardAuthPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -89,66 +95,52 @@ program
   .description('validate a config file without starting')
   .requiredOption('-c, --config <file>', 'config file (YAML or JSON)')
   .action(async (o: { config: string }) => {
-    const { loadConfig } = await import('../gateway/config.js');
-    const { compilePolicies } = await import('../gateway/policies.js');
-    const { ConsumerRegistry } = await import('../gateway/consumers.js');
-    const { MemoryStore } = await import('../stores/memory-store.js');
+    const { checkConfig } = await import('./check.js');
     try {
-      const c = loadConfig(o.config);
-      // Compile the policies too: option errors the schema cannot see (e.g. burst with a window algorithm).
-      const registry = new ConsumerRegistry({ type: 'memory' });
-      registry.setStatic(c.consumers);
-      compilePolicies(c, registry, { store: new MemoryStore(), logger: false });
-      process.stdout.write(`${o.config}: OK (${c.routes.length} routes, ${Object.keys(c.policies).length} policies, ${Object.keys(c.upstreams).length} upstreams)\n`);
+      process.stdout.write(`${o.config}: OK (${await checkConfig(o.config)})\n`);
     } catch (err) {
       configError(o.config, err);
     }
   });
 
 program
-  .command('start')
-  .description('first run: the gateway with examples/sluice.yaml in front of a built-in demo upstream')
-  .option('--port <port>', 'gateway port (default 8080)', port)
-  .option('--admin-port <port>', 'admin port (default 9090)', port)
-  .action(async (o: { port?: number; adminPort?: number }) => {
-    const { startGateway } = await import('../gateway/server.js');
+  .command('demo-upstream')
+  .description('run only the demo upstream API (GET /hello), for the proxy examples')
+  .option('--port <port>', 'port (default 3000)', port)
+  .action(async (o: { port?: number }) => {
     const { startDemoUpstream } = await import('../gateway/demo-upstream.js');
-    const upstream = await startDemoUpstream(0);
-    const token = process.env.SLUICE_ADMIN_TOKEN || randomBytes(18).toString('base64url');
-    const env = { ...process.env, DEMO_UPSTREAM_URL: upstream.url, SLUICE_ADMIN_TOKEN: token };
-    const file = exampleConfig();
-    let gw;
+    const u = await startDemoUpstream(o.port ?? 3000);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: u.url, pid: process.pid })}\n`);
+    const stop = () => void u.close().then(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
+program
+  .command('start')
+  .description('first run: demo upstream + gateway + admin API + observability, and the commands to try')
+  .option('--port <port>', 'gateway port (default 8080; 0 = any free port)', port)
+  .option('--admin-port <port>', 'admin port (default 9090; 0 = any free port)', port)
+  .addHelpText('after', START_HELP)
+  .action(async (o: { port?: number; adminPort?: number }) => {
     try {
-      gw = await startGateway({ configFile: file, env, watch: true, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}) });
+      await runStart(o);
     } catch (err) {
-      await upstream.close();
-      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        process.stderr.write(`sluice start: port in use (${(err as Error).message}); try: npm start -- --port 8081 --admin-port 9091\n`);
-        process.exit(1);
-      }
-      configError(file, err);
+      fail(err, 'sluice start');
     }
-    process.on('exit', () => upstream.server.close());
-    const u = gw.url;
-    process.stdout.write(
-      [
-        '',
-        `  Sluice gateway   ${u}   (config ${file})`,
-        `  demo upstream    ${upstream.url}`,
-        `  admin API        ${gw.adminUrl}   (token: ${token})`,
-        '',
-        '  Policy on /hello: 5 requests per minute per client IP. Send 7 and watch the last ones get 429:',
-        '',
-        `    for i in 1 2 3 4 5 6 7; do curl -s -o /dev/null -w "%{http_code}\\n" ${u}/hello; done`,
-        '',
-        `  The 429 body (problem+json) and headers:   curl -i ${u}/hello`,
-        `  An API-key consumer (pro tier, 100/min):   curl -i -H "Authorization: Bearer demo-key-pro-0123456789" ${u}/api/hello`,
-        `  Consumers:   curl -H "Authorization: Bearer ${token}" ${gw.adminUrl}/consumers`,
-        '',
-        '  Ctrl-C stops (in-flight requests finish first).',
-        '',
-      ].join('\n'),
-    );
+  });
+
+program
+  .command('demo-client')
+  .description('a paced batch through sluice/client against the gateway of `sluice start` (zero 429s)')
+  .requiredOption('--gateway <url>', 'gateway URL printed by sluice start')
+  .option('--count <n>', 'calls in the batch', count, 50)
+  .action(async (o: { gateway: string; count: number }) => {
+    try {
+      process.exitCode = await runDemoClient(o);
+    } catch (err) {
+      fail(err, 'sluice demo-client');
+    }
   });
 
 program.command('demo').description('the core limiter in the terminal (no server)').action(demo);
@@ -163,7 +155,8 @@ program
   .option('--window <w>', '5m, 1h or 24h', '1h')
   .option('--top <n>', 'rows per table', (v) => Number(v), 10)
   .option('--json', 'print JSON')
-  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean }) => {
+  .option('--consumer <sub>', "with --admin: the consumer's usage lines (quotas, limits) instead of the summary")
+  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean; consumer?: string }) => {
     const { runReport } = await import('../observability/report.js');
     process.exitCode = await runReport(o);
   });
@@ -184,6 +177,12 @@ program
     const { configJsonSchema } = await import('../gateway/config.js');
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   });
+
+// Whatever escapes a command is still one line (stack with --debug).
+const debugFlag = process.argv.includes('--debug');
+setDebug(debugFlag);
+process.on('uncaughtException', (err) => fail(err));
+process.on('unhandledRejection', (err) => fail(err));
 
 const argv = process.argv.length <= 2 ? [...process.argv, 'demo'] : process.argv;
 await program.parseAsync(argv);

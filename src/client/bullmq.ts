@@ -57,9 +57,22 @@ export interface JobQueue {
   close(): Promise<void>;
 }
 
+/** bullmq is an optional peer: without it, say which package to install instead of a bare resolution error from dist/. */
+async function importBullmq(): Promise<typeof import('bullmq')> {
+  try {
+    return await import('bullmq');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes("'bullmq'")) {
+      throw new Error('createJobQueue needs the optional peer dependency bullmq: run `npm install bullmq`', { cause: err });
+    }
+    throw err;
+  }
+}
+
 /** Create a queue (and by default a worker) for durable, paced HTTP calls. */
 export async function createJobQueue(o: JobQueueOptions): Promise<JobQueue> {
-  const { Queue, Worker, UnrecoverableError } = await import('bullmq');
+  const { Queue, Worker, UnrecoverableError } = await importBullmq();
   const base = { connection: o.connection, ...(o.prefix !== undefined ? { prefix: o.prefix } : {}) };
   const attempts = o.attempts ?? 5;
   const keep = o.keepBodyChars ?? 2000;

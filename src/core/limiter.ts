@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { compileConcurrencyRule, type ConcurrencyOptions, type ConcurrencyRule } from './algorithms/concurrency.js';
+import { compileConcurrencyRule, type ConcurrencyOptions, type ConcurrencyRule } from './algorithms/concurrency/index.js';
 import type { Decision } from './decision.js';
 import { SluiceConfigError } from './errors.js';
 import { checkCost, checkKey, DEFAULT_MAX_KEY_LENGTH } from './key.js';

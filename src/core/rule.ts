@@ -1,4 +1,9 @@
+import { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT } from './algorithms/limits.js';
+import { ALGORITHM_OPTIONS, ALGORITHMS, findAlgorithm, type AlgorithmName, type AlgorithmOption } from './algorithms/registry.js';
+import { compileQuota, QUOTA_ONLY_FIELDS, type QuotaOptions, type QuotaSpec } from './algorithms/quota/options.js';
 import { SluiceConfigError } from './errors.js';
+
+export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT };
 
 /**
  * The counting algorithms.
@@ -13,34 +18,35 @@ import { SluiceConfigError } from './errors.js';
  *   arbitrary interval of length `windowMs` can see up to (but never) `2 * limit`.
  * - `fixed-window`: at most `limit` per clock-aligned window (epoch-aligned); up to `2 * limit`
  *   across a boundary.
+ * - `quota`: at most `limit` per `period` (hourly, daily, weekly, monthly in UTC) counted from
+ *   the key's first call or from the calendar / a billing anchor (see {@link QuotaOptions}).
  */
-export type Algorithm = 'gcra' | 'token-bucket' | 'fixed-window' | 'sliding-window' | 'sliding-log';
+export type Algorithm = AlgorithmOption;
 
-/** One limit: `limit` units per `windowMs`. */
-export interface LimitOptions {
+/** One limit: `limit` units per `windowMs` (or, for a quota, per `period`). */
+export interface LimitOptions extends QuotaOptions {
   /** Name reported in decisions, headers and logs. State is kept per (name, algorithm, key). */
   name?: string;
   /** Counting algorithm. Default `gcra`. */
   algorithm?: Algorithm;
   /** Units (requests, or cost units) allowed per window. A positive integer. */
   limit: number;
-  /** Window length in milliseconds; for GCRA, `limit / windowMs` is the sustained rate. */
-  windowMs: number;
+  /**
+   * Window length in milliseconds; for GCRA, `limit / windowMs` is the sustained rate. Required
+   * except for a quota with a `period`.
+   */
+  windowMs?: number;
   /** GCRA only: bucket capacity, the units admissible at once from a full bucket. Default `limit`. */
   burst?: number;
 }
 
 /** Longest accepted window: 10 years. Keeps every microsecond timestamp exact in a double. */
 export const MAX_WINDOW_MS = 10 * 365.25 * 24 * 3600 * 1000;
-/** Largest `limit` the exact sliding log accepts (one stored entry per admitted unit). */
-export const MAX_SLIDING_LOG_LIMIT = 10_000;
-/** Largest `limit` / `burst` accepted by any algorithm. */
-export const MAX_LIMIT = 1e12;
 
 /** Internal, validated form of a limit. Times in integer microseconds. */
 export interface Rule {
   readonly name: string;
-  readonly algorithm: 'gcra' | 'fixed-window' | 'sliding-window' | 'sliding-log';
+  readonly algorithm: AlgorithmName;
   /** Namespace of this rule's state: `<algorithm>:<name>`. */
   readonly id: string;
   readonly limit: number;
@@ -52,9 +58,13 @@ export interface Rule {
   readonly intervalUs: number;
   /** GCRA delay tolerance tau = T * burst, in µs. */
   readonly tauUs: number;
+  /**
+   * Quota rules only: the period and anchor. For the Redis script's rule spec a quota's
+   * `intervalUs` is 1 for monthly periods (0 otherwise) and `tauUs` is the anchor in µs (-1 in
+   * first-api-call mode): the spec keeps five fields for every algorithm.
+   */
+  readonly quota?: QuotaSpec;
 }
-
-const ALGORITHMS = new Set(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']);
 
 function positiveInteger(value: unknown, field: string, max: number): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
@@ -85,19 +95,26 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
     throw new SluiceConfigError(path || 'limit', `must be an object, got ${describe(options)}`);
   }
   const algorithmIn: unknown = options.algorithm === undefined ? 'gcra' : options.algorithm;
-  if (typeof algorithmIn !== 'string' || !ALGORITHMS.has(algorithmIn)) {
+  const definition = typeof algorithmIn === 'string' ? findAlgorithm(algorithmIn) : undefined;
+  if (definition === undefined) {
     throw new SluiceConfigError(
       at('algorithm'),
-      `unknown algorithm ${describe(algorithmIn)}; expected one of ${[...ALGORITHMS].join(', ')}`,
+      `unknown algorithm ${describe(algorithmIn)}; expected one of ${ALGORITHM_OPTIONS.join(', ')}`,
     );
   }
-  const algorithm = algorithmIn === 'token-bucket' ? 'gcra' : (algorithmIn as Rule['algorithm']);
-  const limit = positiveInteger(
-    options.limit,
-    at('limit'),
-    algorithm === 'sliding-log' ? MAX_SLIDING_LOG_LIMIT : MAX_LIMIT,
-  );
-  const windowMs = options.windowMs;
+  const algorithm = definition.name as AlgorithmName;
+  const limit = positiveInteger(options.limit, at('limit'), definition.maxLimit);
+  let quota: QuotaSpec | undefined;
+  let windowMs = options.windowMs;
+  if (algorithm === 'quota') {
+    const q = compileQuota(options, at);
+    quota = q.spec;
+    windowMs = q.windowMs ?? windowMs;
+  } else {
+    for (const f of QUOTA_ONLY_FIELDS) {
+      if (options[f] !== undefined) throw new SluiceConfigError(at(f), `only applies to algorithm "quota", not ${algorithm}`);
+    }
+  }
   if (typeof windowMs !== 'number' || !Number.isFinite(windowMs)) {
     throw new SluiceConfigError(at('windowMs'), `must be a finite number of milliseconds, got ${describe(windowMs)}`);
   }
@@ -107,12 +124,12 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   }
   let burst = limit;
   if (options.burst !== undefined) {
-    if (algorithm !== 'gcra') {
-      throw new SluiceConfigError(at('burst'), `only applies to the gcra algorithm, not ${algorithm}`);
+    if (!definition.burst) {
+      throw new SluiceConfigError(at('burst'), `only applies to the ${ALGORITHMS.filter((a) => a.burst).map((a) => a.name).join(', ')} algorithm, not ${algorithm}`);
     }
     burst = positiveInteger(options.burst, at('burst'), MAX_LIMIT);
   }
-  const name = options.name ?? `${limit}-per-${windowMs}ms`;
+  const name = options.name ?? (quota?.period !== undefined ? `${limit}-${quota.period}` : `${limit}-per-${windowMs}ms`);
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new SluiceConfigError(at('name'), `must be a non-empty string of at most 200 characters`);
   }
@@ -121,6 +138,9 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   const tauUs = intervalUs * burst;
   if (tauUs > 1e15) {
     throw new SluiceConfigError(at('burst'), `burst * windowMs / limit must stay under 31 years`);
+  }
+  if (quota !== undefined) {
+    return { name, algorithm, id: `${algorithm}:${name}`, limit, windowMs, windowUs, burst, intervalUs: quota.monthly ? 1 : 0, tauUs: quota.anchorUs ?? -1, quota };
   }
   return { name, algorithm, id: `${algorithm}:${name}`, limit, windowMs, windowUs, burst, intervalUs, tauUs };
 }

@@ -1,4 +1,4 @@
-import type { ConcurrencyRule } from './algorithms/concurrency.js';
+import type { ConcurrencyRule } from './algorithms/concurrency/index.js';
 import type { Decision } from './decision.js';
 import type { Rule } from './rule.js';
 

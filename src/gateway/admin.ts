@@ -7,12 +7,14 @@
  * | `GET /consumers` | list consumers with key ids and overrides |
  * | `POST /consumers` `{ sub, tier?, metadata?, issueKey? }` | create (201; `key` once when `issueKey`) |
  * | `GET /consumers/:sub` | one consumer, its keys, overrides and effective limits per policy |
+ * | `PATCH /consumers/:sub` `{ tier?, billingAnchor? }` | move it to another tier (`null`: none); set its billing anchor (ISO 8601, not in the future; `null`: none): its quotas count calendar periods from it. Its next request gets the new limits |
  * | `DELETE /consumers/:sub` | delete it, its keys and overrides (204) |
  * | `POST /consumers/:sub/keys` | issue a key (201 `{ id, key }`: the only time the key is shown) |
  * | `DELETE /consumers/:sub/keys/:id` | revoke a key (204; refused from the next request) |
- * | `PUT /consumers/:sub/overrides/:policy` `{ requestsAllowed, timeWindowMinutes? }` | set a limit for one policy, or `*` for all per-consumer policies |
+ * | `PUT /consumers/:sub/overrides/:policy` `{ requestsAllowed, timeWindowMinutes? \| timeWindowSeconds? }` | set a limit for one policy, or `*` for all per-consumer policies (validated like a tier's limits in the config) |
  * | `DELETE /consumers/:sub/overrides/:policy` | remove it (204) |
  * | `GET /consumers/:sub/state` | current counters (remaining, reset) per per-consumer policy |
+ * | `GET /consumers/:sub/usage` | what the consumer used and has left per per-consumer policy; quotas with their period and `resetsAt` |
  * | `POST /consumers/:sub/reset` `{ policy? }` | forget the consumer's counters (204) |
  * | `POST /reload` | reload the config file (200, or 409 when the new config is refused) |
  * | `GET /health` | `{ status: "ok" }` (no token needed) |
@@ -24,12 +26,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileRule, type Rule } from '../core/rule.js';
+import { compileQuotaRule, type QuotaPolicyOptions } from '../http/quota.js';
 import type { Store } from '../core/store.js';
 import { createObservabilityRoutes, type AdminHandler } from '../observability/admin-routes.js';
+import { formatPath, overrideSchema } from './config.js';
 import type { Observer } from '../observability/observer.js';
-import { checkSub, RegistryError, type ConsumerRegistry } from './consumers.js';
+import { checkSub, RegistryError, type Consumer, type ConsumerRegistry } from './consumers.js';
 import type { ConsumerPolicy } from './policies.js';
 import type { GatewayState } from './state.js';
+import { parseBillingAnchor, usageOf } from './usage.js';
 
 /** Options of {@link createAdminHandler}. */
 export interface AdminOptions {
@@ -99,9 +104,18 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
-function positiveInt(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1e12) throw new HttpError(400, `${field} must be an integer from 1 to 1e12`);
-  return v;
+/** A billing anchor from the admin API (epoch ms). */
+function billingAnchorOf(v: unknown): number {
+  const r = parseBillingAnchor(v);
+  if (typeof r === 'string') throw new HttpError(400, r);
+  return r;
+}
+
+/** A tier name from the admin API: one the config defines (own keys only: never `toString`). */
+function knownTier(v: unknown, tiers: Record<string, unknown>): string {
+  const tier = checkSub(v, 'tier');
+  if (!Object.hasOwn(tiers, tier)) throw new HttpError(400, `unknown tier "${tier}" (defined: ${Object.keys(tiers).join(', ') || 'none'})`);
+  return tier;
 }
 
 /** Build the admin request handler. */
@@ -121,10 +135,16 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
     if (p.by === 'user') return [{ key: st.policies.bucketKey('user', sub) }];
     return registry.describe(sub).keys.map((k) => ({ key: st.policies.bucketKey('apikey', k.id), keyId: k.id }));
   };
-  const ruleFor = (p: ConsumerPolicy, limit: number, windowMs: number): Rule =>
-    limit === p.rule.limit && windowMs === p.rule.windowMs
+  const ruleFor = (p: ConsumerPolicy, limit: number, windowMs: number, sub?: string): Rule => {
+    if (p.config.period !== undefined) {
+      const anchor = sub === undefined ? undefined : registry.consumer(sub)?.billingAnchor;
+      if (limit === p.rule.limit && anchor === undefined) return p.rule;
+      return compileQuotaRule(p.config as QuotaPolicyOptions, p.pool, (f) => f, { requests: limit, ...(anchor !== undefined ? { anchor } : {}) });
+    }
+    return limit === p.rule.limit && windowMs === p.rule.windowMs
       ? p.rule
       : compileRule({ name: p.pool, algorithm: p.config.algorithm ?? 'gcra', limit, windowMs, ...(p.config.burst !== undefined ? { burst: Math.max(p.config.burst, 1) } : {}) });
+  };
 
   const route = async (req: IncomingMessage, res: ServerResponse, method: string, parts: string[]): Promise<void> => {
     const st = o.state();
@@ -142,8 +162,7 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       const body = await readJson(req);
       for (const k of Object.keys(body)) if (!['sub', 'tier', 'metadata', 'issueKey'].includes(k)) throw new HttpError(400, `unknown field "${k}"`);
       const sub = checkSub(body.sub);
-      const tier = body.tier === undefined ? undefined : checkSub(body.tier, 'tier');
-      if (tier !== undefined && !(tier in st.config.tiers)) throw new HttpError(400, `unknown tier "${tier}" (defined: ${Object.keys(st.config.tiers).join(', ') || 'none'})`);
+      const tier = body.tier === undefined ? undefined : knownTier(body.tier, st.config.tiers);
       const metadata = body.metadata;
       if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) throw new HttpError(400, 'metadata must be an object');
       const consumer = await registry.createConsumer({ sub, ...(tier !== undefined ? { tier } : {}), ...(metadata !== undefined ? { metadata: metadata as Record<string, unknown> } : {}) });
@@ -166,7 +185,16 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
         await registry.deleteConsumer(sub);
         return send(res, 204);
       }
-      throw new HttpError(405, 'GET or DELETE /consumers/:sub');
+      if (method === 'PATCH') {
+        const body = await readJson(req);
+        for (const k of Object.keys(body)) if (k !== 'tier' && k !== 'billingAnchor') throw new HttpError(400, `unknown field "${k}" (PATCH changes "tier" and "billingAnchor")`);
+        if (!Object.hasOwn(body, 'tier') && !Object.hasOwn(body, 'billingAnchor')) throw new HttpError(400, 'tier (a tier name, or null for none) or billingAnchor (an ISO 8601 date in the past, or null) is required');
+        let consumer: Consumer | undefined;
+        if (Object.hasOwn(body, 'billingAnchor')) consumer = await registry.setBillingAnchor(sub, body.billingAnchor === null ? null : billingAnchorOf(body.billingAnchor));
+        if (Object.hasOwn(body, 'tier')) consumer = await registry.setTier(sub, body.tier === null ? null : knownTier(body.tier, st.config.tiers));
+        return send(res, 200, { consumer });
+      }
+      throw new HttpError(405, 'GET, PATCH or DELETE /consumers/:sub');
     }
     if (b === 'keys') {
       if (c === undefined) {
@@ -187,12 +215,16 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
         return send(res, 204);
       }
       if (method !== 'PUT') throw new HttpError(405, 'PUT or DELETE /consumers/:sub/overrides/:policy');
-      const body = await readJson(req);
-      for (const k of Object.keys(body)) if (!['requestsAllowed', 'timeWindowMinutes'].includes(k)) throw new HttpError(400, `unknown field "${k}"`);
-      const requestsAllowed = positiveInt(body.requestsAllowed, 'requestsAllowed');
-      const w = body.timeWindowMinutes;
-      if (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w <= 0 || w > 5_259_600)) throw new HttpError(400, 'timeWindowMinutes must be a positive number (at most 10 years)');
-      const rec = await registry.setOverride({ sub, policy, requestsAllowed, ...(w !== undefined ? { timeWindowMinutes: w as number } : {}) });
+      // The config's own rules (integer limit, window of at least 1 ms): an override the engine
+      // would reject must never reach it, or the consumer's requests would go unlimited.
+      const parsed = overrideSchema.safeParse(await readJson(req));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new HttpError(400, `${formatPath(issue?.path ?? [])}: ${issue?.message ?? 'invalid'}`);
+      }
+      const o = parsed.data;
+      const w = o.timeWindowSeconds !== undefined ? o.timeWindowSeconds / 60 : o.timeWindowMinutes;
+      const rec = await registry.setOverride({ sub, policy, requestsAllowed: o.requestsAllowed, ...(w !== undefined ? { timeWindowMinutes: w } : {}) });
       return send(res, 200, { override: rec });
     }
     if (b === 'state' && c === undefined) {
@@ -201,13 +233,28 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       const out = [];
       for (const p of st.policies.consumerPolicies.values()) {
         const l = st.policies.limitsFor(sub, tier, p.name);
-        const rule = ruleFor(p, l.requestsAllowed, l.windowMs);
+        const rule = ruleFor(p, l.requestsAllowed, l.windowMs, sub);
         for (const bk of bucketsOf(sub, p)) {
           const d = await store.decide(bk.key, [rule], 0, true);
           out.push({ policy: p.name, ...(bk.keyId ? { keyId: bk.keyId } : {}), limit: l.requestsAllowed, windowMs: l.windowMs, source: l.source, remaining: d.remaining, resetMs: d.resetMs });
         }
       }
       return send(res, 200, { sub, state: out });
+    }
+    if (b === 'usage' && c === undefined) {
+      if (method !== 'GET') throw new HttpError(405, 'GET /consumers/:sub/usage');
+      const consumer = registry.consumer(sub);
+      const tier = consumer?.tier;
+      const usage = [];
+      for (const p of st.policies.consumerPolicies.values()) {
+        const l = st.policies.limitsFor(sub, tier, p.name);
+        const rule = ruleFor(p, l.requestsAllowed, l.windowMs, sub);
+        for (const bk of bucketsOf(sub, p)) {
+          const d = await store.decide(bk.key, [rule], 0, true);
+          usage.push({ policy: p.name, ...(bk.keyId ? { keyId: bk.keyId } : {}), ...usageOf(rule, d, Date.now()), source: l.source });
+        }
+      }
+      return send(res, 200, { sub, ...(consumer?.billingAnchor !== undefined ? { billingAnchor: new Date(consumer.billingAnchor).toISOString() } : {}), usage });
     }
     if (b === 'reset' && c === undefined) {
       if (method !== 'POST') throw new HttpError(405, 'POST /consumers/:sub/reset');

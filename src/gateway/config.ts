@@ -10,13 +10,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
+import { compileTrustProxy } from '../http/client-ip.js';
+import type { KeyPart } from '../http/compound-key.js';
+import { windowMsOf } from '../http/options.js';
+import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
 
 const ms = (max: number) => z.number().int().min(1).max(max);
-const name = z.string().min(1).max(200);
+// `__proto__` as a record key would set the prototype of the parsed object instead of adding an entry.
+const name = z.string().min(1).max(200).refine((n) => n !== '__proto__', { message: 'the name "__proto__" is reserved' });
 const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$/, 'must be a valid HTTP header name');
 const url = z.url({ protocol: /^https?$/ });
 
@@ -26,21 +31,53 @@ const windowFields = {
   timeWindowSeconds: z.number().positive().optional(),
 };
 
+/** A quota's allowance per period (Zuplo's `allowances`). */
+const allowancesSchema = z.object({ requests: z.number().int().min(1).max(1e12).describe('Requests allowed per period.') }).strict();
+/** Response statuses: `"200-399"`, `"200-299, 404"`, `[200, 201]`. */
+const statusListSchema = z.union([z.string(), z.number().int(), z.array(z.union([z.string(), z.number().int()])).min(1)]);
+/** An instant in the past, ISO 8601 (a billing anchor). */
+const pastInstant = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}/, 'must be an ISO 8601 date, e.g. 2026-11-15T00:00:00Z')
+  .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
+  .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
+
+/** A compound key: `[ip, "header:x-tenant"]` (parts checked when the policy compiles). */
+// Typed as the HTTP layer's parts; the part names themselves are checked by compileCompoundKey.
+const keyParts = z.array(z.string().min(1).max(120)).min(1).max(10) as unknown as z.ZodArray<z.ZodType<KeyPart>>;
+
 /** One rate-limit policy: the HTTP layer's options (Zuplo names) minus the code-only ones. */
 export const policySchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
     ...windowFields,
     rateLimitBy: z
-      .enum(['ip', 'user', 'apiKey', 'header', 'all'])
+      .union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts])
       .default('ip')
-      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
+      .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket), or a list of key parts (a compound key, docs/quotas.md).'),
     headerName: headerName.optional(),
+    period: z.enum(['hourly', 'daily', 'weekly', 'monthly']).optional().describe('Makes this policy a quota: an allowance per period (UTC) instead of requestsAllowed per window.'),
+    allowances: allowancesSchema.optional().describe('Quota: what each period allows, e.g. { requests: 1000 }.'),
+    quotaBy: z.union([z.enum(['ip', 'user', 'apiKey', 'header', 'all']), keyParts]).optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
+    quotaAnchorMode: z.enum(['first-api-call', 'calendar']).optional().describe("Quota: periods from each key's first call (default), or from the calendar / a billing anchor."),
+    anchor: pastInstant.optional().describe('Quota, calendar mode: the instant periods are counted from (a consumer billingAnchor overrides it).'),
+    quotaOnStatusCodes: statusListSchema.optional().describe('Count only responses with these statuses, e.g. "200-399" (charged when the response completes).'),
+    countOnStatusCodes: statusListSchema.optional().describe('Same as quotaOnStatusCodes, for any policy.'),
+    skipSuccessfulRequests: z.boolean().optional().describe('Do not count responses below 400.'),
+    skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
+    blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
+    blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
+    statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
+    detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
+    headers: z.record(headerName, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
     burst: z.number().int().min(1).optional(),
     algorithm: z.enum(['gcra', 'token-bucket', 'fixed-window', 'sliding-window', 'sliding-log']).optional(),
     headerMode: z.enum(['retry-after', 'ietf', 'legacy', 'none']).optional(),
     mode: z.enum(['strict', 'async']).optional(),
-    onStoreError: z.enum(['allow', 'deny']).optional(),
+    onStoreError: z
+      .enum(['allow', 'deny', 'local'])
+      .optional()
+      .describe('When the store fails: allow (default), deny (503), or local (this instance enforces limit / store.expectedInstances from memory until Redis answers).'),
     throwOnFailure: z.boolean().optional(),
     shadow: z.boolean().optional(),
     allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
@@ -64,14 +101,32 @@ export const policySchema = z
   })
   .strict();
 
-/** Limits of a tier: a default for every per-consumer policy, and per-policy values. */
+/** Limits of a tier: a default for every per-consumer policy, and per-policy values (`allowances` for a quota). */
 const limitSchema = z
-  .object({ requestsAllowed: z.number().int().min(1), ...windowFields })
-  .strict();
+  .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
+  .strict()
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
+
+/**
+ * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
+ * limits (`requestsAllowed`, an optional window in minutes or seconds of at least 1 ms).
+ */
+export const overrideSchema = z
+  .object({ requestsAllowed: z.number().int().min(1).max(1e12), ...windowFields })
+  .strict()
+  .superRefine((o, ctx) => {
+    try {
+      if (o.timeWindowMinutes !== undefined || o.timeWindowSeconds !== undefined) windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
+    } catch (err) {
+      if (!(err instanceof SluiceConfigError)) throw err;
+      ctx.addIssue({ code: 'custom', path: [err.field], message: err.message.replace(/^Invalid option "[^"]*": /, '') });
+    }
+  });
 export const tierSchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional(),
     ...windowFields,
+    allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(name, limitSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
   .strict();
@@ -94,9 +149,10 @@ const routeSchema = z
     path: z
       .string()
       .regex(/^\/[^\s?#]*$/, 'must start with "/" and contain no spaces, "?" or "#"')
+      .refine((p) => !p.includes('//') && !p.includes(';'), { message: 'must not contain "//" or ";" (request paths are normalised before matching; see docs/gateway.md)' })
       .describe('Pattern: literal segments, ":param" for one segment, a trailing "*" for the rest.'),
     methods: z.array(z.string().regex(/^[A-Z]{1,20}$/, 'must be an upper-case HTTP method')).min(1).optional(),
-    upstream: name,
+    upstream: name.optional().describe('Upstream to proxy to. Absent: a decision-only route, answered on the forwardAuth listener only.'),
     policies: z.array(name).default([]).describe('Policy names, evaluated in order (longest window first).'),
     auth: z.enum(['required', 'optional', 'none']).default('optional').describe('required: 401 without valid credentials; optional: anonymous allowed; none: credentials ignored.'),
     stripPrefix: z.string().regex(/^\/[^\s?#]*$/).optional().describe('Remove this prefix from the path before forwarding.'),
@@ -113,6 +169,7 @@ const consumerSchema = z
     sub: name,
     tier: name.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    billingAnchor: pastInstant.optional().describe("This consumer's billing date: its quota periods are counted from it (calendar mode)."),
     keys: z.array(consumerKeySchema).default([]),
   })
   .strict();
@@ -120,17 +177,50 @@ const consumerSchema = z
 const redisNode = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) }).strict();
 const storeSchema = z.union([
   z.literal('memory'),
-  z.object({ type: z.literal('memory'), maxKeys: z.number().int().min(1).optional() }).strict(),
+  z
+    .object({
+      type: z.literal('memory'),
+      maxKeys: z.number().int().min(1).optional(),
+      maxBytes: z.number().int().min(1024).optional().describe('Memory budget of each policy\'s key table, in bytes (500 B per key; see docs/gateway.md).'),
+    })
+    .strict()
+    .refine((m) => m.maxKeys === undefined || m.maxBytes === undefined, { message: 'give maxKeys or maxBytes, not both', path: ['maxBytes'] }),
   z
     .object({
       type: z.literal('redis'),
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
       nodes: z.array(redisNode).min(1).optional().describe('Redis Cluster seed nodes (instead of url).'),
+      sentinel: z
+        .object({
+          sentinels: z.array(redisNode).min(1).describe('Sentinel addresses (give all of them).'),
+          name: z.string().min(1).describe('Master name, as in "sentinel monitor <name> ...".'),
+          password: z.string().optional(),
+          sentinelPassword: z.string().optional(),
+        })
+        .strict()
+        .optional()
+        .describe('A primary managed by Redis Sentinel (instead of url); the gateway follows failovers.'),
       prefix: z.string().regex(/^[^{}]*$/, 'must not contain braces').max(100).default('sluice:'),
       timeoutMs: ms(60_000).default(250),
+      expectedInstances: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(1)
+        .describe('Gateway instances sharing this Redis: while it fails, a policy with onStoreError: local allows limit / expectedInstances per instance.'),
+      localShare: z.number().gt(0).max(1).optional().describe('Share of each limit enforced locally while Redis fails (default 1 / expectedInstances).'),
+      breaker: z
+        .object({
+          failureThreshold: z.number().int().min(1).max(1_000_000).default(5).describe('Consecutive store failures that open the circuit.'),
+          probeIntervalMs: z.number().int().min(10).max(600_000).default(500).describe('While open, probe Redis this often.'),
+        })
+        .strict()
+        .default({ failureThreshold: 5, probeIntervalMs: 500 })
+        .describe('Circuit breaker: once open, decisions stop waiting for Redis until a background probe succeeds.'),
     })
     .strict()
-    .refine((s) => (s.url === undefined) !== (s.nodes === undefined), { message: 'give exactly one of url or nodes' }),
+    .refine((s) => [s.url, s.nodes, s.sentinel].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of url, nodes or sentinel' }),
 ]);
 
 const serverSchema = z
@@ -144,6 +234,11 @@ const serverSchema = z
     shutdownTimeoutMs: ms(600_000).default(10_000).describe('In-flight requests get this long to finish on shutdown.'),
     buildId: z.string().min(1).max(200).optional().describe('trace.buildId of problem bodies.'),
     trustProxy: z.union([z.literal(false), z.number().int().min(0).max(32), z.array(z.string())]).default(false).describe('Which X-Forwarded-For hops to believe for the client address forwarded upstream.'),
+    dropUnderscoreHeaders: z.boolean().default(false).describe('Drop every request header whose name contains "_" (nginx default). Underscore spellings of gateway-set headers are always dropped.'),
+    caseSensitivePaths: z
+      .boolean()
+      .default(false)
+      .describe('Match route paths case-sensitively. Default false: /V1/Orders takes the route of /v1/orders, as most upstream frameworks serve both.'),
   })
   .strict();
 
@@ -167,14 +262,36 @@ const authSchema = z
         jwksUrl: url.optional(),
         issuer: z.string().optional(),
         audience: z.string().optional(),
-        algorithms: z.array(z.string()).optional(),
+        algorithms: z
+          .array(z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+          .min(1)
+          .optional()
+          .describe('Accepted JWS algorithms: HS* with secret, the others with jwksUrl ("none" is never accepted).'),
         subClaim: z.string().min(1).default('sub'),
         tierClaim: z.string().min(1).default('tier'),
         clockToleranceSeconds: z.number().int().min(0).max(3600).default(5),
+        requireExp: z.boolean().default(true).describe('Refuse tokens without an "exp" claim (they would never expire).'),
       })
       .strict()
       .refine((j) => (j.secret === undefined) !== (j.jwksUrl === undefined), { message: 'give exactly one of secret or jwksUrl' })
+      // A secret verifies only HS* signatures and a JWKS only the others: any other pairing would refuse every token at runtime.
+      .refine((j) => j.algorithms === undefined || j.algorithms.every((a) => a.startsWith('HS') === (j.secret !== undefined)), {
+        message: 'HS256/384/512 go with secret, the other algorithms with jwksUrl',
+        path: ['algorithms'],
+      })
       .optional(),
+  })
+  .strict();
+
+/**
+ * The forward-auth decision listener (nginx `auth_request`, Caddy `forward_auth`, Traefik
+ * `ForwardAuth`): its own port, so decisions never mix with proxied paths and can be bound to an
+ * internal interface.
+ */
+const forwardAuthSchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(8082),
   })
   .strict();
 
@@ -185,7 +302,8 @@ export const gatewayConfigSchema = z
     server: serverSchema.default(serverSchema.parse({})),
     admin: adminSchema.optional().describe('Admin API on its own port; absent = no admin API.'),
     store: storeSchema.default('memory'),
-    upstreams: z.record(name, upstreamSchema).refine((u) => Object.keys(u).length > 0, { message: 'at least one upstream is required' }),
+    upstreams: z.record(name, upstreamSchema).default({}),
+    forwardAuth: forwardAuthSchema.optional().describe('Answer proxies (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth) with rate-limit decisions on this listener.'),
     policies: z.record(name, policySchema).default({}),
     tiers: z.record(name, tierSchema).default({}),
     auth: authSchema.default({}),
@@ -228,21 +346,42 @@ export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, path: Pro
   if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, i]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, env, [...path, k]);
+    for (const [k, v] of Object.entries(value)) {
+      // Assigning it would replace the object's prototype rather than add an entry.
+      if (k === '__proto__') throw new SluiceConfigError(formatPath([...path, k]), 'the name "__proto__" is reserved');
+      out[k] = interpolateEnv(v, env, [...path, k]);
+    }
     return out;
   }
   return value;
 }
 
-/** Parse file text as YAML (or JSON for `.json`). Syntax errors become a SluiceConfigError with the line. */
+/** Where a syntax error is: line and column (1-based), never the text around it (it may hold a secret). */
+function syntaxPosition(err: unknown, text: string, json: boolean): string {
+  let pos: { line: number; col: number } | undefined;
+  if (err instanceof YAMLError) pos = err.linePos?.[0];
+  else if (json) {
+    // V8's JSON.parse message quotes the text around the error and gives no position; the YAML
+    // parser in its JSON schema (JSON is YAML 1.2 flow syntax) locates the same error.
+    pos = parseDocument(text, { schema: 'json', uniqueKeys: true }).errors[0]?.linePos?.[0];
+  }
+  return pos === undefined ? 'syntax error' : `syntax error at line ${pos.line}, column ${pos.col}`;
+}
+
+/** Parse file text as YAML (or JSON for `.json`). Syntax errors become a SluiceConfigError with the line and column. */
 export function parseConfigText(text: string, file = 'config.yaml'): unknown {
+  const json = extname(file).toLowerCase() === '.json';
   try {
-    if (extname(file).toLowerCase() === '.json') return JSON.parse(text) as unknown;
+    if (json) return JSON.parse(text) as unknown;
     return parseYaml(text, { prettyErrors: true, uniqueKeys: true }) as unknown;
   } catch (err) {
-    throw new SluiceConfigError('(file)', `${file} is not valid ${extname(file).toLowerCase() === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message.split('\n')[0]}`);
+    const code = err instanceof YAMLError ? ` (${err.code})` : '';
+    throw new SluiceConfigError('(file)', `${file} is not valid ${json ? 'JSON' : 'YAML'}: ${syntaxPosition(err, text, json)}${code}`);
   }
 }
+
+const has = Object.hasOwn;
+const names = (o: object) => Object.keys(o).join(', ') || 'none';
 
 /** Validate a raw object against the schema and the cross-references (routes → upstreams, policies, tiers). */
 export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
@@ -254,25 +393,54 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
     throw new SluiceConfigError(formatPath(issue.path), issue.message);
   }
   const c = parsed.data;
+  // Object.hasOwn, never `in`: a route naming `constructor` or a tier named `toString` must not
+  // find Object.prototype's members.
   c.routes.forEach((r, i) => {
-    if (!(r.upstream in c.upstreams)) throw new SluiceConfigError(`routes[${i}].upstream`, `unknown upstream "${r.upstream}" (defined: ${Object.keys(c.upstreams).join(', ')})`);
+    if (r.upstream === undefined) {
+      if (c.forwardAuth === undefined) throw new SluiceConfigError(`routes[${i}].upstream`, 'required unless forwardAuth is configured (a route without upstream is decision-only)');
+      if (r.stripPrefix !== undefined) throw new SluiceConfigError(`routes[${i}].stripPrefix`, 'a decision-only route (no upstream) forwards nothing to strip');
+    } else if (!has(c.upstreams, r.upstream)) {
+      throw new SluiceConfigError(`routes[${i}].upstream`, `unknown upstream "${r.upstream}" (defined: ${names(c.upstreams)})`);
+    }
     r.policies.forEach((p, j) => {
-      if (!(p in c.policies)) throw new SluiceConfigError(`routes[${i}].policies[${j}]`, `unknown policy "${p}" (defined: ${Object.keys(c.policies).join(', ') || 'none'})`);
+      if (!has(c.policies, p)) throw new SluiceConfigError(`routes[${i}].policies[${j}]`, `unknown policy "${p}" (defined: ${names(c.policies)})`);
     });
     if (new Set(r.policies).size !== r.policies.length) throw new SluiceConfigError(`routes[${i}].policies`, 'lists a policy twice');
     if (r.stripPrefix !== undefined && !r.path.startsWith(r.stripPrefix)) throw new SluiceConfigError(`routes[${i}].stripPrefix`, `"${r.stripPrefix}" is not a prefix of path "${r.path}"`);
   });
+  for (const [name, p] of Object.entries(c.policies)) {
+    // Zuplo's `quotaBy` is `rateLimitBy` under another name: one field downstream.
+    if (p.quotaBy !== undefined) {
+      if ((raw as { policies?: Record<string, { rateLimitBy?: unknown }> }).policies?.[name]?.rateLimitBy !== undefined) {
+        throw new SluiceConfigError(`policies.${name}.quotaBy`, 'give either rateLimitBy or quotaBy, not both');
+      }
+      p.rateLimitBy = p.quotaBy;
+      delete p.quotaBy;
+    }
+  }
   for (const [tier, t] of Object.entries(c.tiers)) {
-    for (const p of Object.keys(t.policies ?? {})) {
-      if (!(p in c.policies)) throw new SluiceConfigError(`tiers.${tier}.policies.${p}`, `unknown policy "${p}"`);
+    for (const [p, l] of Object.entries(t.policies ?? {})) {
+      if (!has(c.policies, p)) throw new SluiceConfigError(`tiers.${tier}.policies.${p}`, `unknown policy "${p}"`);
+      const quota = (c.policies[p] as PolicyConfig).period !== undefined;
+      if (quota && l.allowances === undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is a quota: give allowances: { requests: N }`);
+      if (!quota && l.allowances !== undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is not a quota (no period): give requestsAllowed`);
     }
   }
   const subs = new Set<string>();
+  const keyOwners = new Map<string, string>();
   c.consumers.forEach((k, i) => {
     if (subs.has(k.sub)) throw new SluiceConfigError(`consumers[${i}].sub`, `duplicate consumer "${k.sub}"`);
     subs.add(k.sub);
-    if (k.tier !== undefined && !(k.tier in c.tiers)) throw new SluiceConfigError(`consumers[${i}].tier`, `unknown tier "${k.tier}" (defined: ${Object.keys(c.tiers).join(', ') || 'none'})`);
+    if (k.tier !== undefined && !has(c.tiers, k.tier)) throw new SluiceConfigError(`consumers[${i}].tier`, `unknown tier "${k.tier}" (defined: ${names(c.tiers)})`);
+    k.keys.forEach((key, j) => {
+      // One key, one consumer: otherwise the key would silently authenticate as the last one listed.
+      const hash = Object.hasOwn(key, 'hash') ? (key as { hash: string }).hash : hashKey((key as { value: string }).value);
+      const owner = keyOwners.get(hash);
+      if (owner !== undefined) throw new SluiceConfigError(`consumers[${i}].keys[${j}]`, `this key is already a key of consumer "${owner}"`);
+      keyOwners.set(hash, k.sub);
+    });
   });
+  compileTrustProxy(c.server.trustProxy, 'server.trustProxy');
   return c;
 }
 

@@ -8,11 +8,13 @@
  * override (admin API) first, else its tier's limits from the config, else the policy's own. The
  * lookup is a synchronous read of the registry's replica.
  */
+import { PERIOD_MS } from '../core/algorithms/quota/index.js';
 import { compileRule, type Rule } from '../core/rule.js';
+import { compileQuotaRule, type QuotaPolicyOptions } from '../http/quota.js';
 import { compileTrustProxy, clientIp, ipBucket, type TrustRule } from '../http/client-ip.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
 import { hashIdentity, MAX_RAW_IDENTITY } from '../http/identify.js';
-import { windowMsOf, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
+import { compilePolicy, windowMsOf, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
 import type { HttpRequestInfo } from '../http/request.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
@@ -24,6 +26,8 @@ export interface GatewayRequestInfo extends HttpRequestInfo {
   keyId?: string;
   /** Milliseconds the policy engine took (store round trips included), for observability. */
   policyMs?: number;
+  /** Upstream path and query when the route strips a prefix (built from the matched path). */
+  target?: string;
 }
 
 /** Limits resolved for one consumer under one policy. */
@@ -61,9 +65,24 @@ function engineKey(raw: string): string {
   return `fn:${safe}`;
 }
 
+/** A policy's window: its quota period's nominal length, or its time window. */
 function policyWindowMs(p: PolicyConfig, name: string): number {
+  if (p.period !== undefined) return PERIOD_MS[p.period];
   return windowMsOf(p.timeWindowMinutes, p.timeWindowSeconds, `policies.${name}.timeWindow`);
 }
+
+/** Run `f`; a config error it throws names its full path under `policies.<name>` (`policies.p.burst`). */
+function underPolicy<T>(name: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof SluiceConfigError) || err.field.startsWith('policies.')) throw err;
+    const field = err.field.startsWith(`${name}.`) ? err.field : `${name}.${err.field}`;
+    throw new SluiceConfigError(`policies.${field}`, err.message.replace(/^Invalid option "[^"]*": /, ''));
+  }
+}
+
+const own = <T>(o: Record<string, T>, k: string): T | undefined => (Object.hasOwn(o, k) ? o[k] : undefined);
 
 /** Compile every route's engine. Throws SluiceConfigError with a `policies.<name>.<option>` field. */
 export function compilePolicies(
@@ -75,31 +94,49 @@ export function compilePolicies(
   const tiers = config.tiers;
 
   const limitsFor = (sub: string, tier: string | undefined, policy: string): EffectiveLimits => {
-    const p = config.policies[policy] as PolicyConfig;
+    const p = own(config.policies, policy) as PolicyConfig;
     const base = policyWindowMs(p, policy);
+    if (p.period !== undefined) return quotaLimitsFor(sub, tier, policy, p, base);
     const o = registry.override(sub, policy);
     if (o !== undefined) return { requestsAllowed: o.requestsAllowed, windowMs: o.timeWindowMinutes !== undefined ? o.timeWindowMinutes * 60_000 : base, source: 'override' };
     if (tier !== undefined) {
-      const t = tiers[tier];
-      const per = t?.policies?.[policy];
-      if (per !== undefined) return { requestsAllowed: per.requestsAllowed, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
+      const t = own(tiers, tier);
+      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+      if (per !== undefined) return { requestsAllowed: per.requestsAllowed as number /* validateConfig: a rate limit's tier entry has requestsAllowed */, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
       if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
     }
     return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
   };
 
+  /**
+   * A quota's allowance for a consumer: an override made for this very policy (a `*` override
+   * sets rate limits, never a quota), else its tier's `allowances` for the policy, else the tier's
+   * `allowances`, else the policy's.
+   */
+  const quotaLimitsFor = (sub: string, tier: string | undefined, policy: string, p: PolicyConfig, windowMs: number): EffectiveLimits => {
+    const o = registry.override(sub, policy);
+    if (o !== undefined && o.policy === policy) return { requestsAllowed: o.requestsAllowed, windowMs, source: 'override' };
+    if (tier !== undefined) {
+      const t = own(tiers, tier);
+      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+      const requests = per?.allowances?.requests ?? t?.allowances?.requests;
+      if (requests !== undefined) return { requestsAllowed: requests, windowMs, source: 'tier' };
+    }
+    return { requestsAllowed: p.allowances?.requests ?? 1, windowMs, source: 'policy' };
+  };
+
   // Compile each named policy's options once (the same object feeds every route naming it).
   const options = new Map<string, RateLimitPolicyOptions & { name: string }>();
-  for (const [name, p] of Object.entries(config.policies)) {
+  const compileOne = (name: string, p: PolicyConfig): void => {
     const { rateLimitBy, ...rest } = p;
     if (rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') {
       options.set(name, { ...rest, rateLimitBy, name });
-      continue;
+      return;
     }
     if (p.failedAuth !== undefined) {
       // Failed-auth counting by consumer: no per-consumer limits apply, keep the plain mode.
       options.set(name, { ...rest, rateLimitBy, name });
-      continue;
+      return;
     }
     const defaultMs = policyWindowMs(p, name);
     const trust: TrustRule = compileTrustProxy(p.trustProxy ?? false, `policies.${name}.trustProxy`);
@@ -118,12 +155,30 @@ export function compilePolicies(
         return ip === undefined ? undefined : { key: `ip:${ipBucket(ip, subnet)}` };
       }
       const l = limitsFor(u.sub, u.tier, name);
+      if (p.period !== undefined) {
+        const anchor = registry.consumer(u.sub)?.billingAnchor;
+        if (l.source === 'policy' && anchor === undefined) return { key: id };
+        return { key: id, requestsAllowed: l.requestsAllowed, ...(anchor !== undefined ? { quotaAnchor: anchor } : {}) };
+      }
       if (l.source === 'policy') return { key: id };
       return l.windowMs === defaultMs ? { key: id, requestsAllowed: l.requestsAllowed } : { key: id, requestsAllowed: l.requestsAllowed, timeWindowMinutes: l.windowMs / 60_000 };
     };
     options.set(name, { ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name });
-    const rule = compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
+    const rule =
+      p.period !== undefined
+        ? compileQuotaRule(p as QuotaPolicyOptions, p.pool ?? name, (f) => f)
+        : compileRule({ name: p.pool ?? name, algorithm: p.algorithm ?? 'gcra', limit: p.requestsAllowed ?? 1, windowMs: defaultMs, ...(p.burst !== undefined ? { burst: p.burst } : {}) });
     consumerPolicies.set(name, { name, pool: p.pool ?? name, by, config: p, rule });
+  };
+
+  for (const [name, p] of Object.entries(config.policies)) {
+    underPolicy(name, () => {
+      compileOne(name, p);
+      // Every policy is checked now, used by a route or not: a later reload naming it must not be
+      // the first to find its error.
+      // (a placeholder route label: the `route` part of a compound key is bound per route below)
+      compilePolicy(options.get(name) as RateLimitPolicyOptions, name, '(check)');
+    });
   }
 
   // Tier windows are checked now, not at the first request of a consumer of that tier.
@@ -135,10 +190,18 @@ export function compilePolicies(
   const engines: (PolicyEngine | undefined)[] = [];
   const requireUser: boolean[] = [];
   config.routes.forEach((route, i) => {
+    if (route.auth === 'none') {
+      // `auth: none` never authenticates, so `deny` would have nobody to let through and nobody to refuse.
+      const deny = route.policies.find((n) => {
+        const p = config.policies[n] as PolicyConfig;
+        return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
+      });
+      if (deny !== undefined) throw new SluiceConfigError(`routes[${i}].auth`, `"none" cannot be combined with policy "${deny}" (onUnidentified: deny needs authentication): use auth: required, or onUnidentified: ip`);
+    }
     requireUser.push(
       route.auth === 'required' ||
         route.policies.some((n) => {
-          const p = config.policies[n] as PolicyConfig;
+          const p = own(config.policies, n) as PolicyConfig;
           return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
         }),
     );
@@ -147,7 +210,7 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
+      engines.push(createPolicyEngine({ ...settings, route: route.name ?? route.path, policies: route.policies.map((n) => options.get(n) as RateLimitPolicyOptions & { name: string }) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
         const msg = err.message.replace(/^Invalid option "[^"]*": /, '');

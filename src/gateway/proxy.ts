@@ -15,6 +15,52 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'p
 /** Headers a client must not be able to forge towards the upstream: the gateway sets them. */
 const GATEWAY_SET = new Set(['x-sluice-consumer', 'x-sluice-tier', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
 
+/**
+ * Whether a client header must not reach the upstream because of its underscores. CGI-style
+ * stacks (WSGI, PHP-FPM, Rack) map both `-` and `_` to `HTTP_X_SLUICE_CONSUMER`, so
+ * `X_Sluice_Consumer` would read as the gateway-set header: such spellings of gateway-set or
+ * hop-by-hop names are always dropped; `dropAll` drops every underscore header (nginx's default).
+ */
+export function droppedForUnderscore(name: string, dropAll: boolean): boolean {
+  if (!name.includes('_')) return false;
+  if (dropAll) return true;
+  const dashed = name.replaceAll('_', '-');
+  return GATEWAY_SET.has(dashed) || HOP_BY_HOP.has(dashed);
+}
+
+/**
+ * A consumer `sub` or tier as a header value. Header values are bytes (undici refuses anything
+ * outside Latin-1, and Latin-1 itself is ambiguous to upstreams), so `%`, controls and every
+ * non-ASCII character are percent-encoded as UTF-8; plain ASCII names pass unchanged, and
+ * `decodeURIComponent` on the upstream recovers the original.
+ */
+export function headerSafe(value: string): string {
+  // toWellFormed: a lone surrogate (possible in a JWT claim) would make encodeURIComponent throw.
+  return /^[\x20-\x24\x26-\x7e]*$/.test(value) ? value : encodeURIComponent(value.toWellFormed());
+}
+
+/** Characters a path segment may carry unencoded (RFC 3986 pchar without pct-encoded). */
+const PCHAR = /[^A-Za-z0-9\-._~!$&'()*+,;=:@]/g;
+const encodeSegment = (s: string) => s.replace(PCHAR, (c) => encodeURIComponent(c));
+
+/**
+ * The upstream target of a route with `stripPrefix`, built from the decoded segments the route
+ * matched (as nginx does for `proxy_pass` with a URI), never by cutting the raw URL: a raw cut
+ * after a decoded match turns `/%70ublic/hello` into `/ic/hello`. The rest of the path is
+ * re-encoded (only characters a segment cannot carry); the query is passed on as received.
+ */
+export function strippedTarget(segments: readonly string[], prefix: string, url: string): string {
+  const q = url.indexOf('?');
+  const query = q < 0 ? '' : url.slice(q);
+  const decoded = `/${segments.join('/')}`;
+  const p = prefix.replace(/\/+$/, '');
+  let rest: string;
+  if (decoded.startsWith(p)) rest = decoded.slice(p.length);
+  else rest = `/${segments.slice(p.split('/').length - 1).join('/')}`;
+  if (rest.charCodeAt(0) !== 47) rest = `/${rest}`;
+  return rest.split('/').map(encodeSegment).join('/') + query;
+}
+
 /** Names listed in a `Connection` header (also hop-by-hop). */
 function connectionTokens(v: string | string[] | undefined): Set<string> | undefined {
   if (v === undefined) return undefined;
@@ -40,6 +86,8 @@ export interface ForwardContext {
   /** Problem `instance` (the request path). */
   path: string;
   buildId: string;
+  /** Drop every request header whose name contains `_` (`server.dropUnderscoreHeaders`). */
+  dropUnderscoreHeaders?: boolean;
   /** Called once with the final status (observability, failed-auth counting). */
   done(status: number): void;
 }
@@ -73,8 +121,9 @@ export class Upstream {
     const inH = req.headers;
     const dropIn = connectionTokens(inH.connection);
     const headers: Record<string, string | string[]> = {};
+    const dropAll = ctx.dropUnderscoreHeaders === true;
     for (const name in inH) {
-      if (HOP_BY_HOP.has(name) || GATEWAY_SET.has(name) || dropIn?.has(name)) continue;
+      if (HOP_BY_HOP.has(name) || GATEWAY_SET.has(name) || dropIn?.has(name) || droppedForUnderscore(name, dropAll)) continue;
       const v = inH[name];
       if (v !== undefined) headers[name] = v;
     }
@@ -84,8 +133,8 @@ export class Upstream {
     if (typeof inH.host === 'string') headers['x-forwarded-host'] = inH.host;
     headers['x-request-id'] = ctx.requestId;
     if (ctx.consumer !== undefined) {
-      headers['x-sluice-consumer'] = ctx.consumer.sub;
-      if (ctx.consumer.tier !== undefined) headers['x-sluice-tier'] = ctx.consumer.tier;
+      headers['x-sluice-consumer'] = headerSafe(ctx.consumer.sub);
+      if (ctx.consumer.tier !== undefined) headers['x-sluice-tier'] = headerSafe(ctx.consumer.tier);
     }
     const hasBody = (inH['content-length'] !== undefined && inH['content-length'] !== '0') || inH['transfer-encoding'] !== undefined;
 

@@ -2,34 +2,41 @@
  * The running gateway: the public HTTP server (route → authenticate → policy engine → upstream),
  * the admin server, config reload (SIGHUP / file change / admin) and graceful shutdown.
  *
- * Request path, in order: path validation (400), route match (404), authentication (401), the
- * route's policy engine (the HTTP layer answers 429/503/403 itself), then the upstream (502/504 on
- * failure). Every refusal is problem+json in the shape of the 429.
+ * Request path, in order: path validation (400), route match (404), authentication, the route's
+ * policy engine (the HTTP layer answers 429/503/403 itself), then the upstream (502/504 on
+ * failure). Requests whose authentication fails still pass through the policy engine before their
+ * 401, so limits and `failedAuth` penalties apply to credential guessing too. Every refusal is
+ * problem+json in the shape of the 429.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
-import { clientIp, compileTrustProxy, type TrustRule } from '../http/client-ip.js';
-import type { PolicyResult } from '../http/engine.js';
+import { clientIp, type TrustRule } from '../http/client-ip.js';
+import type { PolicyEvent, PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
 import { pathOf } from '../http/request.js';
 import { eventFromPolicy } from '../observability/from-policy.js';
 import { observerFromConfig } from '../observability/config.js';
 import type { Observer } from '../observability/observer.js';
 import { MemoryStore } from '../stores/memory-store.js';
+import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
+import { createRedisConnection, type RedisTarget } from '../stores/redis/connection.js';
 import { RedisStore } from '../stores/redis-store.js';
 import { createAdminHandler } from './admin.js';
 import type { AuthResult } from './auth.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { loadConfig, type GatewayConfig, type StoreConfig } from './config.js';
 import { ConsumerRegistry } from './consumers.js';
 import type { GatewayRequestInfo } from './policies.js';
-import { problemText, sendProblem } from './proxy.js';
+import { problemText, sendProblem, strippedTarget } from './proxy.js';
 import { splitPath } from './routes.js';
-import { buildState, type CompiledRoute, type GatewayState } from './state.js';
+import { buildState, findRoute, type CompiledRoute, type GatewayState } from './state.js';
+import { admit, type Admission } from './admission.js';
+import { createForwardAuthHandler } from './forward-auth.js';
 import { watchConfig } from './reload.js';
+import { throttledWarn } from './throttled-log.js';
 
 /** Where the gateway writes its own operational messages. */
 export interface GatewayLogger {
@@ -61,6 +68,7 @@ export interface GatewayOptions {
   /** Override the listen ports (tests: 0). */
   port?: number;
   adminPort?: number;
+  forwardAuthPort?: number;
 }
 
 /** A running gateway. */
@@ -69,6 +77,8 @@ export interface Gateway {
   readonly url: string;
   /** Base URL of the admin API, when configured. */
   readonly adminUrl: string | undefined;
+  /** Base URL of the forward-auth decision listener, when `forwardAuth` is configured. */
+  readonly forwardAuthUrl: string | undefined;
   readonly state: GatewayState;
   readonly store: Store;
   readonly registry: ConsumerRegistry;
@@ -79,10 +89,24 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-function storeOf(config: GatewayConfig): Store {
+function storeOf(config: GatewayConfig, onEvent: (e: StoreHealthEvent) => void): Store {
   const s = config.store;
-  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s !== 'memory' && s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {});
-  return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
+  if (s === 'memory' || s.type === 'memory') return new MemoryStore(s === 'memory' ? {} : { ...(s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {}), ...(s.maxBytes !== undefined ? { maxBytes: s.maxBytes } : {}) });
+  const redis = new RedisStore({ ...redisTargetOf(s), prefix: s.prefix, timeoutMs: s.timeoutMs });
+  // The breaker protects every policy; only those with onStoreError: local decide locally.
+  return new FallbackStore({
+    store: redis,
+    onStoreError: 'error',
+    expectedInstances: s.expectedInstances,
+    ...(s.localShare !== undefined ? { localShare: s.localShare } : {}),
+    breaker: s.breaker,
+    onEvent,
+  });
+}
+
+/** Where the config's Redis is (url, Cluster nodes or Sentinel). */
+function redisTargetOf(s: Exclude<StoreConfig, 'memory' | { type: 'memory' }>): RedisTarget {
+  return { ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), ...(s.sentinel !== undefined ? { sentinel: s.sentinel } : {}) };
 }
 
 const listen = (server: Server, port: number, host: string) =>
@@ -107,23 +131,42 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const buildId = config.server.buildId ?? env.SLUICE_BUILD_ID ?? randomUUID();
 
   const storeConfigJson = JSON.stringify(config.store);
-  const store = storeOf(config);
-  const sc = config.store;
-  const registry = new ConsumerRegistry(sc === 'memory' || sc.type === 'memory' ? { type: 'memory' } : { type: 'redis', ...(sc.url !== undefined ? { url: sc.url } : {}), ...(sc.nodes !== undefined ? { nodes: sc.nodes } : {}), prefix: sc.prefix });
-  registry.setStatic(config.consumers);
-  let analyticsRedis: Redis | undefined;
   let observer: Observer | undefined;
+  const store = storeOf(config, (e) => {
+    const h = summarizeHealthEvent(e);
+    log[h.level](h.msg, h.fields);
+    observer?.metrics.storeHealth(h.kind);
+  });
+  const sc = config.store;
+  const registry = new ConsumerRegistry(sc === 'memory' || sc.type === 'memory' ? { type: 'memory' } : { type: 'redis', ...redisTargetOf(sc), prefix: sc.prefix });
+  registry.setStatic(config.consumers);
+  let analyticsRedis: Redis | Cluster | undefined;
   let state: GatewayState;
+  const warnOnce = throttledWarn(log);
+  // Store failures by request id, so a request let through under `onStoreError: allow` is still
+  // counted as a store error (the engine's result only says "allowed"). Entries live until the
+  // request finishes; the cap only matters if requests never finish.
+  const storeFailures = new Map<string, string>();
+  const onEngineEvent = (e: PolicyEvent) => {
+    if (e.type !== 'store-error' && e.type !== 'identifier-error') return;
+    const error = e.error instanceof Error ? ((e.error as { code?: string }).code ?? e.error.message) : String(e.error);
+    warnOnce(`store:${e.policy}`, e.type === 'store-error' ? 'rate-limit store failed; the policy\'s onStoreError decides' : 'rate-limit identifier failed', { policy: e.policy, error });
+    if (observer === undefined) return;
+    if (storeFailures.size >= 10_000) storeFailures.clear();
+    storeFailures.set(e.requestId, error);
+  };
+  const engineOptions = { logger: false as const, onEvent: onEngineEvent };
   try {
     await registry.start();
     if (config.observability !== undefined) {
-      if (sc !== 'memory' && sc.type === 'redis' && sc.url !== undefined) {
-        analyticsRedis = new Redis(sc.url, { maxRetriesPerRequest: 1 });
+      if (sc !== 'memory' && sc.type === 'redis') {
+        // Shared analytics and warning deduplication on every kind of Redis (Cluster and Sentinel too).
+        analyticsRedis = createRedisConnection(redisTargetOf(sc), { profile: 'patient' });
         analyticsRedis.on('error', () => {});
       }
       observer = observerFromConfig(config.observability, analyticsRedis ? { redis: analyticsRedis, prefix: sc === 'memory' || sc.type !== 'redis' ? undefined : sc.prefix } : {});
     }
-    state = buildState(config, { store, registry, buildId, engine: { logger: false } });
+    state = buildState(config, { store, registry, buildId, engine: engineOptions });
   } catch (err) {
     await registry.close();
     await store.close().catch(() => {});
@@ -134,27 +177,37 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let closing = false;
   let inFlight = 0;
-  let serverTrust: TrustRule = compileTrustProxy(config.server.trustProxy, 'server.trustProxy');
+  let serverTrust: TrustRule = state.trust;
 
   // ---------------- the proxy handler ----------------
-  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number) => {
+  /** One request event for the observer (proxied or decided for a proxy). */
+  const observe = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused: boolean, ip: string) => {
+    if (observer === undefined) return;
+    let storeError: string | undefined;
+    if (result !== undefined && storeFailures.size > 0) {
+      storeError = storeFailures.get(result.requestId);
+      storeFailures.delete(result.requestId);
+    }
+    observer.record(
+      eventFromPolicy({
+        route: route.name,
+        request: info,
+        ...(result ? { result } : {}),
+        status,
+        time: t0,
+        durationMs: Date.now() - t0,
+        ip,
+        ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
+        ...(refused ? { refused } : {}),
+        ...(storeError !== undefined ? { storeError } : {}),
+      }),
+    );
+  };
+  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false) => {
     inFlight--;
     result?.complete(status);
-    if (observer !== undefined) {
-      observer.record(
-        eventFromPolicy({
-          route: route.name,
-          request: info,
-          ...(result ? { result } : {}),
-          status,
-          time: t0,
-          durationMs: Date.now() - t0,
-          // The client as the server's trustProxy believes it (the socket address otherwise).
-          ip: clientIp(info, serverTrust) ?? info.remoteAddress,
-          ...(info.policyMs !== undefined ? { storeLatencyMs: info.policyMs } : {}),
-        }),
-      );
-    }
+    // The client as the server's trustProxy believes it (the socket address otherwise).
+    if (observer !== undefined) observe(route, info, result, status, t0, refused, clientIp(info, serverTrust) ?? info.remoteAddress);
   };
 
   const forward = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, requestId: string, t0: number) => {
@@ -165,7 +218,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     const url = info.url as string;
-    const target = route.strip === 0 ? url : url.slice(route.strip) || '/';
+    const target = info.target ?? url;
     const remote = info.remoteAddress;
     let forwardedFor = remote;
     if (!('hops' in serverTrust && serverTrust.hops === 0)) {
@@ -174,7 +227,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (typeof prior === 'string' && believed !== undefined && believed !== remote) forwardedFor = `${prior}, ${remote}`;
     }
     if (closing) res.setHeader('connection', 'close');
-    route.upstream.forward(req, res, {
+    (route.upstream as NonNullable<CompiledRoute['upstream']>).forward(req, res, {
       target: target.charCodeAt(0) === 47 ? target : `/${target}`,
       requestId,
       forwardedFor,
@@ -182,40 +235,34 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       responseHeaders: result?.headers ?? { 'x-request-id': requestId },
       path: info.path,
       buildId,
+      dropUnderscoreHeaders: config.server.dropUnderscoreHeaders,
       done: (status) => finish(route, info, result, status, t0),
     });
   };
 
+  /** 401 for a request the engine let through (or that no policy covers); its rate-limit headers kept. */
+  const unauthorized = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, reason: string, result: PolicyResult | undefined, t0: number) => {
+    const requestId = result?.requestId ?? requestIdOf(req.headers['x-request-id']);
+    sendProblem(res, 401, reason, info.path, requestId, buildId, { ...result?.headers, 'www-authenticate': 'Bearer realm="sluice"' });
+    // complete(401) inside finish is what failedAuth policies count.
+    finish(route, info, result, 401, t0, true);
+  };
+
   const afterAuth = (req: IncomingMessage, res: ServerResponse, route: CompiledRoute, info: GatewayRequestInfo, a: AuthResult, t0: number) => {
-    if (a.kind === 'invalid' || (a.kind === 'anonymous' && route.requireUser)) {
-      const requestId = requestIdOf(req.headers['x-request-id']);
-      sendProblem(res, 401, a.kind === 'invalid' ? a.reason : 'credentials are required (Authorization: Bearer <key or token>)', info.path, requestId, buildId, { 'www-authenticate': 'Bearer realm="sluice"' });
-      finish(route, info, undefined, 401, t0);
-      return;
-    }
-    if (a.kind === 'user') {
-      info.user = a.user;
-      if (a.keyId !== undefined) info.keyId = a.keyId;
-    }
-    const engine = route.engine;
-    if (engine === undefined) {
-      forward(req, res, route, info, undefined, requestIdOf(req.headers['x-request-id']), t0);
-      return;
-    }
+    const answer = (x: Admission) => {
+      if (observer !== undefined && route.engine !== undefined) info.policyMs = performance.now() - p0;
+      if (x.kind === 'unavailable') {
+        // The gateway cannot check credentials (JWKS down): its own failure, so 503, not 401.
+        warnOnce(`auth:${route.name}`, 'cannot check credentials', { route: route.name, error: x.reason });
+        sendProblem(res, 503, 'credentials cannot be checked right now; retry later', info.path, requestIdOf(req.headers['x-request-id']), buildId, { 'retry-after': '5' });
+        finish(route, info, undefined, 503, t0, true);
+      } else if (x.kind === 'unauthorized') unauthorized(req, res, route, info, x.detail, x.result, t0);
+      else forward(req, res, route, info, x.result, x.result?.requestId ?? requestIdOf(req.headers['x-request-id']), t0);
+    };
     const p0 = observer === undefined ? 0 : performance.now();
-    const r = engine.evaluate(info);
-    if (r instanceof Promise) {
-      r.then(
-        (x) => {
-          if (observer !== undefined) info.policyMs = performance.now() - p0;
-          forward(req, res, route, info, x, x.requestId, t0);
-        },
-        (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)),
-      );
-    } else {
-      if (observer !== undefined) info.policyMs = performance.now() - p0;
-      forward(req, res, route, info, r, r.requestId, t0);
-    }
+    const x = admit(route, info, a);
+    if (x instanceof Promise) x.then(answer, (err: unknown) => fail(res, info.path, err, () => finish(route, info, undefined, 500, t0)));
+    else answer(x);
   };
 
   const fail = (res: ServerResponse, path: string, err: unknown, done: () => void) => {
@@ -235,20 +282,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     const method = req.method ?? 'GET';
-    let route: CompiledRoute | undefined;
-    for (const r of st.routes) {
-      if (r.methods !== undefined && !r.methods.has(method)) continue;
-      if (r.match(segs)) {
-        route = r;
-        break;
-      }
-    }
+    const route = findRoute(st, method, segs, true);
     if (route === undefined) {
       sendProblem(res, 404, `no route for ${method} ${path.slice(0, 200)}`, path.slice(0, 200), requestIdOf(req.headers['x-request-id']), buildId);
       return;
     }
     inFlight++;
     const info: GatewayRequestInfo = { method, path, url, headers: req.headers, remoteAddress: req.socket.remoteAddress ?? '' };
+    if (route.stripPrefix !== undefined) info.target = strippedTarget(segs, route.stripPrefix, url);
     try {
       if (route.auth === 'none') {
         afterAuth(req, res, route, info, { kind: 'anonymous' }, t0);
@@ -293,9 +334,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const applyConfig = async (next: GatewayConfig): Promise<boolean> => {
     if (JSON.stringify(next.store) !== storeConfigJson) throw new SluiceConfigError('store', 'changing the store needs a restart');
     const old = state;
-    const built = buildState(next, { store, registry, buildId, engine: { logger: false } }, old);
+    // Everything is compiled (routes, policies, trustProxy, auth) before any shared state changes:
+    // a refused config must not have granted or revoked a single key.
+    const built = buildState(next, { store, registry, buildId, engine: engineOptions }, old);
     registry.setStatic(next.consumers);
-    serverTrust = compileTrustProxy(next.server.trustProxy, 'server.trustProxy');
+    serverTrust = built.trust;
     server.headersTimeout = next.server.headersTimeoutMs;
     server.requestTimeout = next.server.requestTimeoutMs;
     server.keepAliveTimeout = next.server.keepAliveTimeoutMs;
@@ -346,6 +389,33 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
+  // ---------------- forward-auth decisions ----------------
+  let decisions: Server | undefined;
+  let decisionsPort: number | undefined;
+  if (config.forwardAuth !== undefined) {
+    if ('hops' in serverTrust && serverTrust.hops === 0) {
+      log.warn('forwardAuth without server.trustProxy: the proxy is every request\'s client address, so IP-keyed policies share one bucket; list the proxy in server.trustProxy');
+    }
+    const handle = createForwardAuthHandler({
+      state: () => state,
+      trust: () => serverTrust,
+      buildId,
+      onError: (err) => log.error('forward-auth decision failed', { error: String(err) }),
+      // A 401/503 the policies did not refuse is the gateway's own refusal: counted as denied.
+      record: (route, info, result, status, ip, t0) => observe(route, info, result, status, t0, status >= 400 && result?.action !== 'deny', ip),
+    });
+    decisions = createServer({ maxHeaderSize: sv.maxHeaderSize, requestTimeout: sv.requestTimeoutMs, headersTimeout: sv.headersTimeoutMs, keepAliveTimeout: sv.keepAliveTimeoutMs, noDelay: true }, handle);
+    try {
+      decisionsPort = await listen(decisions, options.forwardAuthPort ?? config.forwardAuth.port, config.forwardAuth.host);
+    } catch (err) {
+      server.close();
+      admin?.close();
+      await registry.close();
+      await store.close().catch(() => {});
+      throw err;
+    }
+  }
+
   const stopWatching = file !== undefined && options.watch ? watchConfig(file, () => void reload(), log) : undefined;
 
   // ---------------- shutdown ----------------
@@ -357,6 +427,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const drained = new Promise<void>((resolve) => server.close(() => resolve()));
       admin?.close();
       admin?.closeIdleConnections();
+      decisions?.close();
+      decisions?.closeIdleConnections();
       // Keep-alive connections that finish a response are closed rather than kept for the next one.
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownTimeoutMs).unref());
@@ -366,6 +438,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (inFlight > 0) log.warn('shutdown timeout: closing connections with requests in flight', { inFlight });
       server.closeAllConnections();
       admin?.closeAllConnections();
+      decisions?.closeAllConnections();
       await Promise.all([...state.upstreams.values()].map((u) => u.close().catch(() => {})));
       await observer?.close().catch(() => {});
       await registry.close();
@@ -392,6 +465,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url: base,
     adminUrl: adminPort === undefined ? undefined : `http://${hostForUrl(config.admin?.host ?? '127.0.0.1')}:${adminPort}`,
+    forwardAuthUrl: decisionsPort === undefined ? undefined : `http://${hostForUrl(config.forwardAuth?.host ?? '127.0.0.1')}:${decisionsPort}`,
     get state() {
       return state;
     },

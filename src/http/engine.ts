@@ -20,13 +20,17 @@ import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { compileRule, describe, type Rule } from '../core/rule.js';
 import { isSyncStore, type Decider, type Store } from '../core/store.js';
+import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
 import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
 import { penaltyStatus, recordOutcome, type DecideFn } from './failed-auth.js';
-import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { retryAfterSeconds, writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
+import { blockStatus, startBlock } from './block.js';
+import { applyHandler } from './refusal.js';
+import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 
 /** Why the engine answered as it did. */
@@ -101,6 +105,8 @@ export interface PolicyEngineOptions {
   logger?: PolicyLogger | false;
   /** Called for every {@link PolicyEvent} (metrics, alerts). Must not throw. */
   onEvent?: (event: PolicyEvent) => void;
+  /** A label of the route these policies guard: the `route` part of compound keys. */
+  route?: string;
 }
 
 /** Counters since the engine started. */
@@ -133,6 +139,7 @@ export interface PolicyEngine {
 
 /** Per-request state shared by the helpers that build a result. */
 interface RequestContext {
+  readonly request: HttpRequestInfo;
   readonly requestId: string;
   readonly headers: Record<string, string>;
   readonly path: string;
@@ -150,6 +157,13 @@ const defaultLogger: PolicyLogger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
 };
 
+/** Log a store health event of an engine-made {@link FallbackStore} (the switch to local and back). */
+function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void {
+  if (logger === undefined) return;
+  const h = summarizeHealthEvent(e);
+  logger.warn(h.fields, h.msg);
+}
+
 const MAX_DYNAMIC_RULES = 1000;
 const MAX_ASYNC_BLOCKS = 100_000;
 
@@ -164,10 +178,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const policies = list.map((p, i) => {
     const name = (p as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || name.length === 0) throw new SluiceConfigError(`policies[${i}].name`, `is required, got ${describe(name)}`);
-    return compilePolicy(p, name);
+    return compilePolicy(p, name, options.route);
   });
   const names = new Set<string>();
   const pools = new Set<string>();
+  const byName = new Map(policies.map((p) => [p.name, p]));
   policies.forEach((p, i) => {
     if (names.has(p.name)) throw new SluiceConfigError(`policies[${i}].name`, `duplicate policy name "${p.name}"`);
     if (pools.has(p.pool)) throw new SluiceConfigError(`${p.name}.pool`, `counter "${p.pool}" is already used by another policy of this route`);
@@ -186,7 +201,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
-  const needsCompletion = policies.some((p) => p.failedAuth !== undefined);
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
 
   // --- store access: the memory store's prepared synchronous deciders when available ---
   const sync = isSyncStore(store) ? store : undefined;
@@ -225,9 +240,25 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   /** Synchronous decision when the store allows it (hot path: no promise). */
   const decideNow = sync === undefined ? undefined : (key: string, rules: readonly Rule[], peek: boolean) => deciderFor(sync, rules)(key, 1, peek);
 
+  // --- onStoreError: 'local': the store's FallbackStore decides locally while the shared store fails ---
+  // A FallbackStore given as the store is used as is (its own mode applies to the other policies);
+  // a plain remote store is wrapped for the 'local' policies only (breaker + local share 1).
+  const anyLocal = policies.some((p) => p.onStoreError === 'local');
+  const fallback =
+    store instanceof FallbackStore
+      ? store
+      : anyLocal && sync === undefined
+        ? new FallbackStore({ store, onStoreError: 'error', closeStore: false, onEvent: (e) => logHealth(logger, e) })
+        : undefined;
+  const decideLocal: DecideFn | undefined = fallback === undefined ? undefined : (key, rules, cost, peek) => fallback.decideOrLocal(key, rules, cost, peek);
+  /** The decision function for a policy (or a group of policies sharing a key: local if any is). */
+  const decideFor = (g: readonly { policy: CompiledPolicy }[]): DecideFn =>
+    decideLocal !== undefined && g.some((s) => s.policy.onStoreError === 'local') ? decideLocal : decide;
+
   // --- per-request limits from identifier functions, compiled once per distinct value ---
   const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
   const ruleFor = (p: CompiledPolicy, limits: IdentifierResult): Rule => {
+    if (p.quota !== undefined) return quotaRuleFor(p, p.quota, limits);
     const limit = limits.requestsAllowed ?? p.rule.limit;
     const windowMs = limits.timeWindowMinutes === undefined ? p.rule.windowMs : windowMsOf(limits.timeWindowMinutes, undefined, `${p.name}.identifier() timeWindow`);
     if (limit === p.rule.limit && windowMs === p.rule.windowMs) return p.rule;
@@ -238,6 +269,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (r === undefined) {
       // Same name (hence same counter) as the static rule: a caller moving between tiers keeps its state.
       r = compileRule({ name: p.pool, algorithm: p.algorithm, limit, windowMs, ...(p.burst !== undefined ? { burst: Math.max(p.burst, 1) } : {}) }, `${p.name}.identifier()`);
+      if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
+      cache.set(sig, r);
+    }
+    return r;
+  };
+
+  /** A quota's rule for a caller's own allowance (tier) and billing anchor, compiled once per distinct pair. */
+  const quotaRuleFor = (p: CompiledPolicy, q: NonNullable<CompiledPolicy['quota']>, limits: IdentifierResult): Rule => {
+    const requests = limits.requestsAllowed ?? p.rule.limit;
+    const anchor = limits.quotaAnchor;
+    if (requests === p.rule.limit && anchor === undefined) return p.rule;
+    let cache = dynamic.get(p);
+    if (cache === undefined) dynamic.set(p, (cache = new Map()));
+    const sig = `${requests}@${anchor ?? ''}`;
+    let r = cache.get(sig);
+    if (r === undefined) {
+      // Same name, same counter: a consumer changing tier keeps its count for the period.
+      r = compileQuotaRule(q, p.pool, (f) => `${p.name}.identifier() ${f}`, { requests, ...(anchor !== undefined ? { anchor } : {}) });
       if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
       cache.set(sig, r);
     }
@@ -258,10 +307,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const NOOP = () => {};
 
   function denyWith(ctx: RequestContext, status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult {
-    if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
+    const limited = reason === 'rate-limited' || reason === 'penalty';
+    if (limited) stats.limited++;
     else stats.denied++;
+    // A policy's custom refusal (statusCode, detail, headers, handler) applies to its 429s.
+    const refusal = limited ? byName.get(policy)?.refusal : undefined;
+    if (refusal !== undefined) {
+      status = refusal.statusCode;
+      detail = refusal.detail ?? detail;
+      if (refusal.headers !== undefined) Object.assign(ctx.headers, refusal.headers);
+    }
     ctx.headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    const body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    let body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    if (refusal?.handler !== undefined) {
+      const change = applyHandler(refusal.handler, { request: ctx.request, policy, decision, status, headers: { ...ctx.headers }, body });
+      if (change?.status !== undefined) status = change.status;
+      if (change?.headers !== undefined) Object.assign(ctx.headers, change.headers);
+      if (change?.body !== undefined) body = change.body;
+    }
     const r: PolicyResult = { action: 'deny', status, reason, headers: ctx.headers, body, requestId: ctx.requestId, policy, shadowLimited: ctx.shadowLimited, complete: NOOP };
     if (decision !== undefined) (r as { decision?: Decision }).decision = decision;
     return r;
@@ -277,11 +340,12 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const path = pathOf(req.path);
 
-    const ctx: RequestContext = { requestId, headers, path, shadowLimited: false };
+    const ctx: RequestContext = { request: req, requestId, headers, path, shadowLimited: false };
 
     let strict: Pending[] | undefined;
     let later: Pending[] | undefined; // shadow and async policies
     let failedAuth: Pending[] | undefined;
+    let byResponse: Pending[] | undefined; // charged in complete(status), peeked here
     for (const p of policies) {
       if (p.deny !== undefined || p.allow !== undefined) {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
@@ -322,6 +386,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       }
       const pending: Pending = { policy: p, key: id.key, rule };
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
+      else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
       else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
       else (strict ??= []).push(pending);
     }
@@ -331,7 +396,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const f of failedAuth) {
         let d: Decision;
         try {
-          d = (yield penaltyStatus(decide, f.policy, f.key)) as Decision;
+          d = (yield penaltyStatus(decideFor([f]), f.policy, f.key)) as Decision;
         } catch (err) {
           const r = failWith(ctx, f.policy, f.key, err, 'store-error');
           if (r) return r;
@@ -342,6 +407,50 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           if (f.policy.headerMode !== 'none') headers['retry-after'] = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
           return denyWith(ctx, 429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
         }
+      }
+    }
+
+    // Block duration: a key refused by a policy with a block stays refused until the block ends.
+    for (const list of [strict, byResponse]) {
+      if (list === undefined) continue;
+      for (const s of list) {
+        if (s.policy.block === undefined) continue;
+        let d: Decision;
+        try {
+          d = (yield blockStatus(decide, s.policy.block, s.key)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, s.policy, s.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        if (!d.allowed) {
+          emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path });
+          if (s.policy.headerMode !== 'none') headers['retry-after'] = String(retryAfterSeconds(d.retryAfterMs));
+          return denyWith(ctx, 429, blockedDetail(s.policy, d), 'penalty', s.policy.name, d);
+        }
+      }
+    }
+
+    // Count-by-response policies: a peek now (an exhausted key is refused), the charge in complete().
+    let byResponseInputs: HeaderInput[] | undefined;
+    if (byResponse !== undefined) {
+      for (const b of byResponse) {
+        let d: Decision;
+        try {
+          d = (yield decide(b.key, [b.rule], 1, true)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, b.policy, b.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        const input: HeaderInput = { name: b.policy.pool, headerMode: b.policy.headerMode, quota: b.rule.limit, outcome: d };
+        if (!d.allowed) {
+          emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
+          const dd = b.policy.block === undefined ? d : ((yield blockAfter(b.policy, b.key, d)) as Decision);
+          writeRateLimitHeaders(headers, [input], dd.retryAfterMs, clock());
+          return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, dd);
+        }
+        (byResponseInputs ??= []).push(input);
       }
     }
 
@@ -375,9 +484,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       decision = outcome.decision;
       if (decision !== undefined && !decision.allowed) {
         const refusing = outcome.refusing as CompiledPolicy;
+        const pending = strict.find((s) => s.policy === refusing) as Pending;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
-        writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
+        const shown = refusing.block === undefined ? decision : ((yield blockAfter(refusing, pending.key, decision)) as Decision);
+        writeRateLimitHeaders(headers, inputs, shown.retryAfterMs, clock());
+        return denyWith(ctx, 429, refusalDetail(refusing, pending.rule, decision), 'rate-limited', refusing.name, shown);
       }
     }
 
@@ -408,22 +519,31 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             failed(err);
           }
         } else {
-          decide(a.key, [a.rule], 1, false).then(settle, failed);
+          decideFor([a])(a.key, [a.rule], 1, false).then(settle, failed);
         }
       }
     }
 
+    if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
     if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
     stats.allowed++;
     let complete: (status: number) => void = NOOP;
-    if (failedAuth !== undefined) {
+    if (failedAuth !== undefined || byResponse !== undefined) {
       let done = false;
-      const fa = failedAuth;
+      const fa = failedAuth ?? [];
+      const br = byResponse ?? [];
       complete = (status: number) => {
         if (done) return;
         done = true;
+        for (const b of br) {
+          if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
+          decide(b.key, [b.rule], 1, false).catch((err: unknown) => {
+            stats.storeErrors++;
+            emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
+          });
+        }
         for (const f of fa) {
-          recordOutcome(decide, f.policy, f.key, status).then(
+          recordOutcome(decideFor([f]), f.policy, f.key, status).then(
             (started) => {
               if (started) emit({ type: 'penalty-started', policy: f.policy.name, key: f.key, requestId, path }, 'failed-auth penalty started');
             },
@@ -438,6 +558,31 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
+  }
+
+  /**
+   * Start the block of a policy that just refused `key`; the refusal then shows the longer of the
+   * two waits (Retry-After, analytics). A store failure here keeps the plain refusal.
+   */
+  async function blockAfter(p: CompiledPolicy, key: string, d: Decision): Promise<Decision> {
+    try {
+      const ms = await startBlock(decide, p.block as Rule, key);
+      return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
+    } catch (err) {
+      stats.storeErrors++;
+      emit({ type: 'store-error', policy: p.name, key, requestId: '', path: '', error: err }, 'rate-limit store failed');
+      return d;
+    }
+  }
+
+  /** The 429 `detail` of a blocked key. */
+  function blockedDetail(p: CompiledPolicy, d: Decision): string {
+    return `Rate limit exceeded: blocked by "${p.pool}" until ${new Date(Math.round((clock() + d.retryAfterMs) / 1000) * 1000).toISOString()} after an earlier refusal`;
+  }
+
+  /** The 429 `detail`: a quota says it is exhausted and when it renews. */
+  function refusalDetail(p: CompiledPolicy, rule: Rule, d: Decision): string {
+    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock()) : DETAILS.rateLimited;
   }
 
   /** All pending policies share one key (so one atomic call decides them). */
@@ -496,7 +641,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
       const k = (g[0] as Pending).key;
       if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
-      return decide(k, rulesOf(g), 1, peek);
+      return decideFor(g)(k, rulesOf(g), 1, peek);
     };
     const failing = (g: readonly Pending[]) => g.find((s) => s.policy.onStoreError === 'deny') ?? (g[0] as Pending);
 
@@ -523,7 +668,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             const d = decisions[i];
             if (d === undefined || !d.allowed) return;
             try {
-              decisions[i] = await decide((g[0] as Pending).key, rulesOf(g), 0, true);
+              decisions[i] = await decideFor(g)((g[0] as Pending).key, rulesOf(g), 0, true);
             } catch {
               decisions[i] = undefined;
             }
@@ -614,6 +759,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     buildId,
     needsCompletion,
     stats,
-    close: () => (ownStore ? store.close() : Promise.resolve()),
+    close: async () => {
+      if (fallback !== undefined && fallback !== store) await fallback.close(); // our wrapper: stops its probe only
+      if (ownStore) await store.close();
+    },
   };
 }

@@ -2,6 +2,8 @@
  * Who is this request? Turns a request into the bucket key of one policy (and, for
  * `rateLimitBy: function`, per-request limits). Keys are namespaced by kind (`ip:`, `user:`,
  * `key:`, `hdr:`, `fn:`) so a user called "1.2.3.4" never shares the bucket of that address.
+ * API keys and header values are hashed (they may be secrets); user subs and identifier keys are
+ * kept readable when short.
  */
 import { createHash } from 'node:crypto';
 import { clientIp, ipBucket } from './client-ip.js';
@@ -63,7 +65,13 @@ export function identify(req: HttpRequestInfo, policy: CompiledPolicy): Identity
     }
     case 'header': {
       const v = headerValue(req.headers, policy.headerName as string);
-      return v !== undefined && v.length > 0 ? { kind: 'key', key: `hdr:${safe(v)}` } : UNIDENTIFIED;
+      // Header values are often credentials (`authorization`, `x-api-key`): like API keys, only
+      // their hash reaches the store and the logs.
+      return v !== undefined && v.length > 0 ? { kind: 'key', key: `hdr:${hashIdentity(v)}` } : UNIDENTIFIED;
+    }
+    case 'compound': {
+      const k = (policy.compound as NonNullable<CompiledPolicy['compound']>)(req);
+      return k === undefined ? UNIDENTIFIED : { kind: 'key', key: k };
     }
     case 'function': {
       const out = (policy.identifier as NonNullable<CompiledPolicy['identifier']>)(req, policy.name);
@@ -77,6 +85,6 @@ function fromIdentifier(r: IdentifierResult | undefined | null, name: string): I
   if (typeof r !== 'object' || typeof r.key !== 'string') {
     throw new TypeError(`policy "${name}": identifier must return { key: string, ... }, undefined or null; got key of type ${typeof (r as { key?: unknown })?.key}`);
   }
-  const limits = r.requestsAllowed !== undefined || r.timeWindowMinutes !== undefined ? r : undefined;
+  const limits = r.requestsAllowed !== undefined || r.timeWindowMinutes !== undefined || r.quotaAnchor !== undefined ? r : undefined;
   return limits === undefined ? { kind: 'key', key: `fn:${safe(r.key)}` } : { kind: 'key', key: `fn:${safe(r.key)}`, limits };
 }

@@ -12,7 +12,8 @@
  */
 import type { Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
-import { outcomeOf, whoOf, type RequestEvent } from './events.js';
+import { ipBucket } from '../http/client-ip.js';
+import { outcomeOf, type RequestEvent } from './events.js';
 import { printable } from './sanitize.js';
 
 /** The windows the analytics answer for. */
@@ -213,14 +214,17 @@ export class AnalyticsRecorder {
     m.total++;
     const ep = this.endpointKey(e.route, e.status);
     inc(m.endpoints, ep);
-    const who = this.guard(whoOf(e));
+    // A request nobody identified (a 401, a route without a policy) counts under its IP's bucket
+    // (the /64 for IPv6), so rotating through one's own addresses does not add entries.
+    const bucket = ipBucket(e.ip);
+    const who = this.guard(e.consumer ?? e.key ?? bucket);
     let c = m.consumers.get(who);
     if (!c) m.consumers.set(who, (c = new Map()));
     inc(c, ep);
     if (limited) {
       m.limited++;
       inc(m.throttledConsumers, who);
-      inc(m.throttledIps, this.guard(e.ip));
+      inc(m.throttledIps, this.guard(bucket));
     }
     const d = e.decision;
     if (d && nearAny(d, this.threshold)) {

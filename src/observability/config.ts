@@ -12,6 +12,8 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
+import { SluiceConfigError } from '../core/errors.js';
+import { checkLogDestination } from './log-destination.js';
 import { createObserver, type Observer } from './observer.js';
 
 /** Schema of the `observability` block (every field optional, unknown keys refused). */
@@ -22,8 +24,19 @@ export const observabilityConfigSchema = z
         enabled: z.boolean().default(true),
         /** Share of allowed requests logged, 0..1. Refused and failed requests are always logged. */
         sampleRate: z.number().min(0).max(1).default(0.01),
-        /** `stdout` or a file path. */
-        destination: z.string().min(1).default('stdout'),
+        /** `stdout` or a file path (checked when the config is loaded: its directory must exist and be writable). */
+        destination: z
+          .string()
+          .min(1)
+          .default('stdout')
+          .superRefine((d, ctx) => {
+            if (d === 'stdout') return;
+            try {
+              checkLogDestination(d);
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', message: err instanceof SluiceConfigError ? err.message.replace(/^Invalid option "[^"]*": /, '') : String(err) });
+            }
+          }),
         maxFieldLength: z.number().int().min(8).max(65_536).default(256),
       })
       .strict()

@@ -23,6 +23,10 @@ export interface PolicyEventInput {
   storeLatencyMs?: number;
   /** The client IP the limiter used (default: the socket address). */
   ip?: string;
+  /** The request was refused outside the engine (the gateway's own 401 / 503): counted as `denied`. */
+  refused?: boolean;
+  /** The store failed while deciding, even if the policy then let the request through (`onStoreError: allow`). */
+  storeError?: string;
 }
 
 /** Map a policy result onto a request event. */
@@ -42,9 +46,9 @@ export function eventFromPolicy(i: PolicyEventInput): RequestEvent {
     ip: i.ip ?? i.request.remoteAddress,
     policy: r?.policy ?? r?.decision?.policy,
     decision: r?.decision,
-    allowed: r === undefined || r.action === 'allow',
+    allowed: i.refused !== true && (r === undefined || r.action === 'allow'),
     shadow: r?.shadowLimited || undefined,
-    storeError: r?.reason === 'store-error' ? 'store-error' : undefined,
+    storeError: r?.reason === 'store-error' ? 'store-error' : i.storeError,
     durationMs: i.durationMs,
     storeLatencyMs: i.storeLatencyMs,
   };

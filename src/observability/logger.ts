@@ -9,6 +9,7 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { SluiceConfigError } from '../core/errors.js';
 import { outcomeOf, type RequestEvent } from './events.js';
+import { DroppingDestination, type LogWriteStats } from './log-destination.js';
 import { field, MAX_FIELD_LENGTH } from './sanitize.js';
 
 /** Options of {@link createRequestLogger}. */
@@ -17,6 +18,8 @@ export interface RequestLoggerOptions {
    * Where lines go: a stream (`{ write(line) }`), a file path, or a file descriptor.
    * Default: stdout (fd 1). Writes are asynchronous (lines written while a write is in flight are
    * coalesced into the next one) and never wait for a buffer to fill, so a lone 429 shows at once.
+   * A path in a missing directory throws SluiceConfigError here. A write that fails (full disk)
+   * drops its lines and is counted in `stats`; it never blocks or throws.
    */
   destination?: DestinationStream | string | number;
   /** Share of allowed requests to log, 0..1 (exact: 0.1 logs every 10th). Default 0.01. */
@@ -40,6 +43,8 @@ export interface RequestLogger {
   readonly pino: Logger;
   /** Write out buffered lines. */
   flush(): Promise<void>;
+  /** Failed writes and dropped lines (zero when a custom stream or logger was given). */
+  readonly stats: LogWriteStats;
 }
 
 /** Validate the sample rate at construction. */
@@ -56,14 +61,17 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
   const max = options.maxFieldLength ?? MAX_FIELD_LENGTH;
   if (!Number.isInteger(max) || max < 8) throw new SluiceConfigError('maxFieldLength', `must be an integer >= 8, got ${JSON.stringify(max)}`);
   let log: Logger;
+  let stats: LogWriteStats = { writeErrors: 0, droppedLines: 0 };
   if (options.logger) {
     log = options.logger;
   } else {
     const dest = options.destination;
-    const stream =
-      dest === undefined || typeof dest === 'number' || typeof dest === 'string'
-        ? pino.destination({ dest: dest ?? 1, sync: false, minLength: 0 })
-        : dest;
+    let stream: DestinationStream;
+    if (dest === undefined || typeof dest === 'number' || typeof dest === 'string') {
+      const d = new DroppingDestination(dest ?? 1);
+      stats = d.stats;
+      stream = d;
+    } else stream = dest;
     log = pino({ level: options.level ?? 'info', base: { service: 'sluice' } }, stream);
   }
   // Exact sampling without randomness: an accumulator that logs each time it passes 1.
@@ -77,6 +85,7 @@ export function createRequestLogger(options: RequestLoggerOptions = {}): Request
 
   return {
     pino: log,
+    stats,
     log(e) {
       const outcome = outcomeOf(e);
       if (outcome === 'allowed') {

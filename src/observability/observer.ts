@@ -10,6 +10,7 @@ import { AnalyticsRecorder, MemoryAnalytics, type AnalyticsStore } from './analy
 import type { RequestEvent } from './events.js';
 import { createRequestLogger, type RequestLogger, type RequestLoggerOptions } from './logger.js';
 import { createMetrics, type MetricsOptions, type SluiceMetrics } from './metrics.js';
+import { createOtelRecorder } from './otel.js';
 import { RedisAnalytics } from './redis-analytics.js';
 import { WarningEmitter, type NearLimitWarning, type WarningOptions } from './warnings.js';
 
@@ -31,6 +32,8 @@ export interface ObserverOptions {
   /** Most distinct consumers/IPs tracked per flush. Default 10 000. */
   maxDistinct?: number;
   clock?: () => number;
+  /** Record decisions as OpenTelemetry metrics and spans (no-op until the application registers an SDK). Default true. */
+  openTelemetry?: boolean;
 }
 
 /** What the gateway and the admin routes use. */
@@ -60,6 +63,7 @@ export function createObserver(options: ObserverOptions = {}): Observer {
   if (!Number.isInteger(interval) || interval < 10) throw new SluiceConfigError('flushIntervalMs', `must be an integer >= 10, got ${JSON.stringify(interval)}`);
   const logger = options.logs === false ? undefined : createRequestLogger(options.logs ?? {});
   const metrics = createMetrics(options.metrics ?? {});
+  if (logger !== undefined) metrics.trackLogWrites(logger.stats);
   const a = options.analytics;
   const analytics: AnalyticsStore = isStore(a)
     ? a
@@ -82,6 +86,7 @@ export function createObserver(options: ObserverOptions = {}): Observer {
   });
   const recorder = new AnalyticsRecorder({ nearLimitThreshold: warnings.threshold, maxDistinct: options.maxDistinct });
   const stats = { recorded: 0, flushErrors: 0 };
+  const otel = options.openTelemetry === false ? undefined : createOtelRecorder();
 
   let flushing: Promise<void> | undefined;
   const flushOnce = async () => {
@@ -117,6 +122,7 @@ export function createObserver(options: ObserverOptions = {}): Observer {
         logger?.log(e);
         recorder.add(e);
         warnings.check(e);
+        otel?.record(e);
       } catch (err) {
         // Observability must never fail a request.
         logger?.warn({ error: err instanceof Error ? err.message : String(err) }, 'observer.record failed');

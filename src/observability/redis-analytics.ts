@@ -8,6 +8,12 @@
  * `consumer SEP policy`, ZADD GT), `c:M:<consumer>` hash (that consumer's calls per route and
  * status). Per epoch second S: `s:S` hash (`t`, `l`). Every key gets EXPIREAT (end of its bucket
  * + retention), so Redis itself drops old buckets even if no instance is running.
+ *
+ * Distinct members are capped per minute, as in {@link MemoryAnalytics}: the first
+ * `maxDistinctPerMinute` consumers (and, separately, IPs) of a minute are admitted in the `dw:M` /
+ * `di:M` sets, across every instance; later newcomers are counted as `(other)`. Without the cap,
+ * traffic from rotating addresses would add a `c:M:<who>` hash per address and request (about
+ * 190 B each, kept for the retention) to the Redis that holds the limits.
  */
 import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
@@ -19,12 +25,14 @@ import {
   retentionMinutes,
   SEP,
   topOf,
+  OTHER,
   WINDOWS,
   type AnalyticsBatch,
   type AnalyticsStore,
   type AnalyticsSummary,
   type ConsumerDetail,
   type LiveSeries,
+  type MinuteDelta,
   type WindowName,
 } from './analytics.js';
 
@@ -36,7 +44,36 @@ export interface RedisAnalyticsOptions {
   prefix?: string;
   /** How long minute buckets are kept. Default 24 h; at least 5 minutes. */
   retentionMs?: number;
+  /** Most distinct consumers (and, separately, IPs) one minute keeps, across instances; newcomers beyond it count as `(other)`. Default 5000. */
+  maxDistinctPerMinute?: number;
   clock?: () => number;
+}
+
+/**
+ * Admit members into a minute's distinct set: KEYS[1] the set, ARGV[1] the cap, ARGV[2] its
+ * EXPIREAT, ARGV[3..] members. Returns 1 (admitted: known or room left) or 0 per member.
+ */
+const ADMIT = `local n = redis.call('SCARD', KEYS[1])
+local cap = tonumber(ARGV[1])
+local out = {}
+for i = 3, #ARGV do
+  local m = ARGV[i]
+  if redis.call('SISMEMBER', KEYS[1], m) == 1 then out[#out + 1] = 1
+  elseif n < cap then redis.call('SADD', KEYS[1], m); n = n + 1; out[#out + 1] = 1
+  else out[#out + 1] = 0 end
+end
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return out`;
+
+/** The members of one minute that need admission: who (consumers, their near-limit entries) and IPs. */
+function membersOf(d: MinuteDelta): { who: string[]; ips: string[] } {
+  const who = new Set<string>(d.consumers.keys());
+  for (const c of d.throttledConsumers.keys()) who.add(c);
+  for (const k of d.nearLimit.keys()) who.add(k.slice(0, k.lastIndexOf(SEP)));
+  who.delete(OTHER);
+  const ips = new Set(d.throttledIps.keys());
+  ips.delete(OTHER);
+  return { who: [...who], ips: [...ips] };
 }
 
 const num = (v: string | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
@@ -53,6 +90,7 @@ export class RedisAnalytics implements AnalyticsStore {
   private readonly client: Redis | Cluster;
   private readonly p: string;
   private readonly keep: number;
+  private readonly cap: number;
   private readonly clock: () => number;
 
   constructor(options: RedisAnalyticsOptions) {
@@ -64,10 +102,43 @@ export class RedisAnalytics implements AnalyticsStore {
     this.client = options.client;
     this.p = `${prefix}{a}:`;
     this.keep = retentionMinutes(options.retentionMs ?? 24 * 3_600_000);
+    const cap = options.maxDistinctPerMinute ?? 5000;
+    if (!Number.isInteger(cap) || cap < 1) throw new SluiceConfigError('maxDistinctPerMinute', `must be a positive integer, got ${JSON.stringify(cap)}`);
+    this.cap = cap;
     this.clock = options.clock ?? Date.now;
   }
 
+  /** Per minute, the members the cap admits (one round trip for the whole batch). */
+  private async admit(batch: AnalyticsBatch): Promise<Map<number, { who: Set<string>; ips: Set<string> }>> {
+    const out = new Map<number, { who: Set<string>; ips: Set<string> }>();
+    const asks: { min: number; kind: 'who' | 'ips'; members: string[] }[] = [];
+    const p = this.client.pipeline();
+    for (const [min, d] of batch.minutes) {
+      out.set(min, { who: new Set(), ips: new Set() });
+      // The sets only serve while the minute can still receive events (late flushes included).
+      const until = (min + 6) * 60;
+      const m = membersOf(d);
+      for (const kind of ['who', 'ips'] as const) {
+        if (m[kind].length === 0) continue;
+        asks.push({ min, kind, members: m[kind] });
+        p.eval(ADMIT, 1, `${this.p}${kind === 'who' ? 'dw' : 'di'}:${min}`, this.cap, until, ...m[kind]);
+      }
+    }
+    if (asks.length === 0) return out;
+    const res = (await p.exec()) ?? [];
+    asks.forEach((a, i) => {
+      const [err, flags] = res[i] ?? [new Error('no reply')];
+      if (err) throw err;
+      const set = out.get(a.min)?.[a.kind] as Set<string>;
+      (flags as number[]).forEach((f, j) => {
+        if (f === 1) set.add(a.members[j] as string);
+      });
+    });
+    return out;
+  }
+
   async apply(batch: AnalyticsBatch): Promise<void> {
+    const admitted = await this.admit(batch);
     const p = this.client.pipeline();
     const p_ = this.p;
     for (const [sec, [t, l]] of batch.seconds) {
@@ -78,6 +149,9 @@ export class RedisAnalytics implements AnalyticsStore {
     }
     for (const [min, d] of batch.minutes) {
       const at = (min + 1) * 60 + this.keep * 60;
+      const ok = admitted.get(min) as { who: Set<string>; ips: Set<string> };
+      const who = (c: string) => (c === OTHER || ok.who.has(c) ? c : OTHER);
+      const ip = (v: string) => (v === OTHER || ok.ips.has(v) ? v : OTHER);
       const mk = `${p_}m:${min}`;
       p.hincrby(mk, 't', d.total);
       if (d.limited) p.hincrby(mk, 'l', d.limited);
@@ -85,21 +159,24 @@ export class RedisAnalytics implements AnalyticsStore {
       p.expireat(mk, at);
       if (d.throttledConsumers.size) {
         const k = `${p_}tc:${min}`;
-        for (const [c, n] of d.throttledConsumers) p.zincrby(k, n, c);
+        for (const [c, n] of d.throttledConsumers) p.zincrby(k, n, who(c));
         p.expireat(k, at);
       }
       if (d.throttledIps.size) {
         const k = `${p_}ti:${min}`;
-        for (const [ip, n] of d.throttledIps) p.zincrby(k, n, ip);
+        for (const [v, n] of d.throttledIps) p.zincrby(k, n, ip(v));
         p.expireat(k, at);
       }
       if (d.nearLimit.size) {
         const k = `${p_}nl:${min}`;
-        for (const [m, u] of d.nearLimit) p.zadd(k, 'GT', u, m);
+        for (const [m, u] of d.nearLimit) {
+          const i = m.lastIndexOf(SEP);
+          p.zadd(k, 'GT', u, `${who(m.slice(0, i))}${m.slice(i)}`);
+        }
         p.expireat(k, at);
       }
       for (const [c, eps] of d.consumers) {
-        const k = `${p_}c:${min}:${c}`;
+        const k = `${p_}c:${min}:${who(c)}`;
         for (const [e, n] of eps) p.hincrby(k, e, n);
         p.expireat(k, at);
       }

@@ -3,7 +3,7 @@
  * itself `leaseMs` after it was taken, so a crashed holder cannot leak a slot.
  */
 import { describe, expect, it } from 'vitest';
-import { acquire, compileConcurrencyRule, release, type LeaseEntry } from '../../src/core/algorithms/concurrency.js';
+import { acquire, compileConcurrencyRule, release, type LeaseEntry } from '../../src/core/algorithms/concurrency/index.js';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { createConcurrencyLimiter, MemoryStore } from '../../src/index.js';
 import { microClock, T0_US } from './harness.js';

@@ -3,7 +3,7 @@
  * Refused requests are not counted.
  */
 import { describe, expect, it } from 'vitest';
-import { fixedWindow } from '../../src/core/algorithms/fixed-window.js';
+import { fixedWindow } from '../../src/core/algorithms/fixed-window/index.js';
 import { MAX_WINDOW_MS } from '../../src/core/rule.js';
 import { createLimiter } from '../../src/index.js';
 import { microClock, rule, runner, T0_US, us } from './harness.js';

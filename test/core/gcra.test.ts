@@ -3,7 +3,7 @@
  * one number (the theoretical arrival time) per key, all times in integer µs.
  */
 import { describe, expect, it } from 'vitest';
-import { gcra } from '../../src/core/algorithms/gcra.js';
+import { gcra } from '../../src/core/algorithms/gcra/index.js';
 import { MAX_WINDOW_MS } from '../../src/core/rule.js';
 import { createLimiter } from '../../src/index.js';
 import { microClock, rule, runner, T0_US, us } from './harness.js';

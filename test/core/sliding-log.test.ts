@@ -3,7 +3,7 @@
  * interval of length W. Decisions equal a brute-force count over every admitted unit.
  */
 import { describe, expect, it } from 'vitest';
-import { slidingLog } from '../../src/core/algorithms/sliding-log.js';
+import { slidingLog } from '../../src/core/algorithms/sliding-log/index.js';
 import { MAX_SLIDING_LOG_LIMIT, MAX_WINDOW_MS } from '../../src/core/rule.js';
 import { createLimiter } from '../../src/index.js';
 import { microClock, rule, runner, T0_US, us } from './harness.js';

@@ -3,7 +3,7 @@
  * `prev * (W - elapsed) / W + curr`, and a request is admitted iff estimate + cost <= limit.
  */
 import { describe, expect, it } from 'vitest';
-import { slidingWindow } from '../../src/core/algorithms/sliding-window.js';
+import { slidingWindow } from '../../src/core/algorithms/sliding-window/index.js';
 import { MAX_WINDOW_MS } from '../../src/core/rule.js';
 import { microClock, rule, runner, T0_US, us } from './harness.js';
 import { createLimiter } from '../../src/index.js';

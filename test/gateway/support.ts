@@ -54,6 +54,8 @@ export function echoUpstream() {
 export interface GatewayProcess {
   url: string;
   adminUrl: string;
+  /** The forward-auth listener, when the config has `forwardAuth`. */
+  forwardAuthUrl: string | null;
   proc: ChildProcess;
   stderr(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -61,7 +63,7 @@ export interface GatewayProcess {
 
 /** Spawn `sluice serve --config file` and wait for its `listening` line. */
 export async function spawnGateway(file: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', file, '--port', '0', '--admin-port', '0'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', file, '--port', '0', '--admin-port', '0', '--forward-auth-port', '0'], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,11 +83,12 @@ export async function spawnGateway(file: string, env: Record<string, string> = {
     proc.stdout!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`gateway exited with ${code} before listening: ${err}`)));
   });
-  const info = JSON.parse(line) as { url: string; adminUrl: string };
+  const info = JSON.parse(line) as { url: string; adminUrl: string; forwardAuthUrl?: string | null };
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
     url: info.url,
     adminUrl: info.adminUrl,
+    forwardAuthUrl: info.forwardAuthUrl ?? null,
     proc,
     stderr: () => err,
     stop: async (signal = 'SIGTERM') => {

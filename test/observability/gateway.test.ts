@@ -27,7 +27,8 @@ function config(log: string) {
   return {
     server: { host: '127.0.0.1', port: 0 },
     admin: { host: '127.0.0.1', port: 0, token: ADMIN_TOKEN },
-    store: { type: 'redis', url: REDIS_URL, prefix },
+    // Generous store timeout: counts must be exact; a 250 ms timeout fails open on a loaded machine.
+    store: { type: 'redis', url: REDIS_URL, prefix, timeoutMs: 5000 },
     upstreams: { echo: { url: up.url } },
     policies: {
       'per-consumer': { rateLimitBy: 'user', requestsAllowed: 10, timeWindowMinutes: 1, algorithm: 'fixed-window' },

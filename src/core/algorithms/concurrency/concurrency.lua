@@ -1,15 +1,12 @@
-/**
- * The Lua script of the concurrency limiter (port of src/core/algorithms/concurrency.ts).
- *
- * State: one hash per key, field = lease id, value = `<cost>:<expiresUs>`. Expired leases are
- * dropped on every call; the key's PEXPIRE follows the latest live lease, so a crashed holder
- * leaks nothing.
- *
- * KEYS[1] the lease hash. ARGV: op ('A' acquire | 'R' release), now µs or '' (Redis TIME),
- * TTL floor ms, limit, leaseUs, cost, lease id.
- * Reply (acquire): { allowed 1|0, remaining, resetUs, retryAfterUs (-1 = never) }; release: {}.
- */
-export const LEASE_SCRIPT = `
+-- The concurrency limiter (port of step.ts).
+--
+-- State: one hash per key, field = lease id, value = '<cost>:<expiresUs>'. Expired leases are
+-- dropped on every call; the key's PEXPIRE follows the latest live lease, so a crashed holder
+-- leaks nothing.
+--
+-- KEYS[1] the lease hash. ARGV: op ('A' acquire | 'R' release), now µs or '' (Redis TIME),
+-- TTL floor ms, limit, leaseUs, cost, lease id.
+-- Reply (acquire): { allowed 1|0, remaining, resetUs, retryAfterUs (-1 = never) }; release: {}.
 if redis.replicate_commands then redis.replicate_commands() end
 local key = KEYS[1]
 local op = ARGV[1]
@@ -88,4 +85,3 @@ if cost <= limit then
   end
 end
 return { 0, limit - held, reset, retry }
-`;

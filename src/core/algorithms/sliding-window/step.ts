@@ -1,5 +1,5 @@
-import type { Rule } from '../rule.js';
-import { ms, type Step } from './step.js';
+import type { Rule } from '../../rule.js';
+import { ms, type Step } from '../step.js';
 
 /** Weighted two-window counter state: current window start (µs) and both windows' counts. */
 export interface SlidingWindowState {

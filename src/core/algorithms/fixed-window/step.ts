@@ -1,5 +1,5 @@
-import type { Rule } from '../rule.js';
-import { ms, type Step } from './step.js';
+import type { Rule } from '../../rule.js';
+import { ms, type Step } from '../step.js';
 
 /** Fixed-window state: the window's start (µs, epoch-aligned) and the units admitted in it. */
 export interface FixedWindowState {

@@ -1,5 +1,5 @@
-import type { Rule } from '../rule.js';
-import { ms, type Step } from './step.js';
+import type { Rule } from '../../rule.js';
+import { ms, type Step } from '../step.js';
 
 /**
  * Exact sliding log: one timestamp (µs) per admitted unit, oldest first. A unit admitted at `t`

@@ -1,6 +1,7 @@
-import { SluiceConfigError } from '../errors.js';
-import { describe, MAX_LIMIT } from '../rule.js';
-import { ms, type Step } from './step.js';
+import { SluiceConfigError } from '../../errors.js';
+import { describe } from '../../rule.js';
+import { MAX_LIMIT } from '../limits.js';
+import { ms, type Step } from '../step.js';
 
 /** Options of a concurrency limit: at most `limit` units held at once per key. */
 export interface ConcurrencyOptions {

@@ -1,5 +1,5 @@
-import type { Rule } from '../rule.js';
-import { ms, type Step } from './step.js';
+import type { Rule } from '../../rule.js';
+import { ms, type Step } from '../step.js';
 
 /**
  * GCRA (generic cell rate algorithm), the exact form of a token bucket with one stored number per

@@ -1,0 +1,36 @@
+import type { AlgorithmDefinition } from './algorithm.js';
+import { fixedWindowAlgorithm } from './fixed-window/index.js';
+import { gcraAlgorithm } from './gcra/index.js';
+import { quotaAlgorithm } from './quota/index.js';
+import { slidingLogAlgorithm } from './sliding-log/index.js';
+import { slidingWindowAlgorithm } from './sliding-window/index.js';
+
+/**
+ * Every counting algorithm. Rule compilation, the memory store and the Redis store read this
+ * list; adding an algorithm is its folder plus one entry here.
+ */
+export const ALGORITHMS = [gcraAlgorithm, fixedWindowAlgorithm, slidingWindowAlgorithm, slidingLogAlgorithm, quotaAlgorithm] as const;
+
+/** The canonical name of an algorithm (aliases resolved). */
+export type AlgorithmName = (typeof ALGORITHMS)[number]['name'];
+/** Every name accepted in options, aliases included. */
+export type AlgorithmOption = AlgorithmName | (typeof ALGORITHMS)[number]['aliases'][number];
+
+const byName = new Map<string, AlgorithmDefinition>();
+// Each entry is checked against AlgorithmDefinition<its state> where it is defined.
+for (const a of ALGORITHMS as readonly unknown[] as readonly AlgorithmDefinition[]) {
+  for (const n of [a.name, ...a.aliases]) byName.set(n, a);
+}
+
+/** Every accepted name, aliases included (for error messages and schemas). */
+export const ALGORITHM_OPTIONS: readonly AlgorithmOption[] = [...byName.keys()] as AlgorithmOption[];
+
+/** The algorithm a name or alias denotes, or undefined. */
+export function findAlgorithm(name: string): AlgorithmDefinition | undefined {
+  return byName.get(name);
+}
+
+/** The algorithm of a compiled rule (its name is always a registered one). */
+export function algorithmOf(rule: { readonly algorithm: AlgorithmName }): AlgorithmDefinition {
+  return byName.get(rule.algorithm) as AlgorithmDefinition;
+}

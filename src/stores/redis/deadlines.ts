@@ -1,0 +1,89 @@
+/**
+ * Time limits for many in-flight calls with one timer. Every call of a store gets the same
+ * `timeoutMs`, so deadlines come in the order the calls started: a queue, whose head is always the
+ * next to expire. One timer is armed for the head and re-armed when it fires, instead of a
+ * `setTimeout` + `clearTimeout` per call, which at one decision per round trip cost measurable
+ * latency (see docs/benchmarks.md, Redis store).
+ */
+export class Deadlines {
+  private queue: Deadline[] = [];
+  private head = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Calls started and not yet settled or expired. */
+  private pending = 0;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  /**
+   * Start timing one call: `expire` runs once `timeoutMs` has passed unless the returned deadline
+   * is settled first.
+   */
+  start(expire: () => void): Deadline {
+    const d = new Deadline(this, performance.now() + this.timeoutMs, expire);
+    this.queue.push(d);
+    this.pending++;
+    // The timer stays armed until it fires, so a steady stream of calls arms it once per
+    // timeoutMs. It holds the process open only while a call is pending, as a per-call timer did.
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+    else if (this.pending === 1) this.timer.ref();
+    return d;
+  }
+
+  /** A call settled or expired. */
+  ended(): void {
+    this.pending--;
+    if (this.pending === 0) this.timer?.unref();
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.check, Math.max(1, ms));
+    if (this.pending === 0) this.timer.unref();
+  }
+
+  private readonly check = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    const q = this.queue;
+    while (this.head < q.length) {
+      const d = q[this.head] as Deadline;
+      if (!d.settled && d.at > now) break;
+      this.head++;
+      if (!d.settled) d.expire();
+    }
+    if (this.head === q.length) {
+      this.queue = [];
+      this.head = 0;
+      return;
+    }
+    // Drop passed entries in one go now and then rather than shifting the array per call.
+    if (this.head > 1024) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+    this.arm((this.queue[this.head] as Deadline).at - now);
+  };
+}
+
+/** One timed call. */
+export class Deadline {
+  settled = false;
+
+  constructor(
+    private readonly owner: Deadlines,
+    readonly at: number,
+    private readonly onExpire: () => void,
+  ) {}
+
+  /** The call finished in time: its expiry will not run. */
+  settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.owner.ended();
+  }
+
+  /** Called by {@link Deadlines} when the time is up. */
+  expire(): void {
+    this.settle();
+    this.onExpire();
+  }
+}
