@@ -32,9 +32,13 @@ export { InvalidKeyError, SluiceConfigError, StoreError } from './core/errors.js
 export { manualClock, systemClock, type Clock, type ManualClock } from './core/clock.js';
 export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT, MAX_WINDOW_MS, type Algorithm, type LimitOptions, type Rule } from './core/rule.js';
 export type { ConcurrencyOptions, ConcurrencyRule } from './core/algorithms/concurrency/index.js';
+export type { QuotaAnchorMode, QuotaOptions } from './core/algorithms/quota/index.js';
+export type { QuotaPeriod } from './core/calendar.js';
 export type { Store } from './core/store.js';
 export type { CommonOptions, ConcurrencyLimiter, Limiter, LimiterRulesOptions } from './core/limiter.js';
 export { MemoryStore, type MemoryStoreOptions } from './stores/memory-store.js';
+export { FallbackStore, type FallbackStats, type FallbackStoreOptions, type StoreHealthEvent } from './stores/fallback-store.js';
+export type { CircuitBreakerOptions } from './stores/circuit-breaker.js';
 
 /** Where state lives, and the clock of the default store. */
 export interface StoreOptions {

@@ -11,3 +11,4 @@
  * ```
  */
 export { RedisStore, type RedisStoreOptions } from './stores/redis-store.js';
+export type { RedisHostPort, RedisSentinelTarget } from './stores/redis/connection.js';

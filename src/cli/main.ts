@@ -77,17 +77,41 @@ program
   .option('--admin-port <port>', 'override admin.port', port)
   .option('--forward-auth-port <port>', 'override forwardAuth.port', port)
   .option('--no-watch', 'do not reload when the file changes (SIGHUP still reloads)')
-  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean }) => {
+  .option('--rls-port <port>', 'override rls.port (the Envoy rate limit service)', port)
+  .action(async (o: { config: string; port?: number; adminPort?: number; forwardAuthPort?: number; watch: boolean; rlsPort?: number }) => {
     const { startGateway } = await import('../gateway/server.js');
+    const { planRls, serveRlsAlone } = await import('./rls.js');
+    let plan;
+    try {
+      // The rls: section's own files are read (and every error reported) before any port opens.
+      plan = planRls(o.config);
+      if (plan?.alone === true) {
+        const rls = await serveRlsAlone(plan, o.rlsPort);
+        process.stdout.write(`${JSON.stringify({ event: 'listening', url: null, adminUrl: null, rls: rls.address, pid: process.pid })}\n`);
+        process.stderr.write(`sluice rate limit service (Envoy gRPC) on ${rls.address} (config ${resolve(o.config)})\n`);
+        return;
+      }
+    } catch (err) {
+      configError(o.config, err);
+    }
     let gw;
     try {
       gw = await startGateway({ configFile: o.config, watch: o.watch, signals: true, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.adminPort !== undefined ? { adminPort: o.adminPort } : {}), ...(o.forwardAuthPort !== undefined ? { forwardAuthPort: o.forwardAuthPort } : {}) });
     } catch (err) {
       configError(o.config, err);
     }
+    let rls;
+    if (plan !== undefined) {
+      try {
+        rls = await plan.start(gw.store, o.rlsPort);
+      } catch (err) {
+        await gw.close();
+        configError(o.config, err);
+      }
+    }
     // One machine-readable line for scripts and tests, then the human one.
-    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, pid: process.pid })}\n`);
-    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''} (config ${resolve(o.config)})\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: gw.url, adminUrl: gw.adminUrl ?? null, forwardAuthUrl: gw.forwardAuthUrl ?? null, ...(rls ? { rls: rls.address } : {}), pid: process.pid })}\n`);
+    process.stderr.write(`sluice gateway on ${gw.url}${gw.adminUrl ? `, admin API on ${gw.adminUrl}` : ''}${gw.forwardAuthUrl ? `, forward-auth decisions on ${gw.forwardAuthUrl}` : ''}${rls ? `, rate limit service (Envoy gRPC) on ${rls.address}` : ''} (config ${resolve(o.config)})\n`);
   });
 
 program
@@ -155,7 +179,8 @@ program
   .option('--window <w>', '5m, 1h or 24h', '1h')
   .option('--top <n>', 'rows per table', (v) => Number(v), 10)
   .option('--json', 'print JSON')
-  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean }) => {
+  .option('--consumer <sub>', "with --admin: the consumer's usage lines (quotas, limits) instead of the summary")
+  .action(async (o: { admin?: string; token?: string; redis?: string; prefix: string; window: string; top: number; json?: boolean; consumer?: string }) => {
     const { runReport } = await import('../observability/report.js');
     process.exitCode = await runReport(o);
   });

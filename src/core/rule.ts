@@ -1,5 +1,6 @@
 import { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT } from './algorithms/limits.js';
 import { ALGORITHM_OPTIONS, ALGORITHMS, findAlgorithm, type AlgorithmName, type AlgorithmOption } from './algorithms/registry.js';
+import { compileQuota, QUOTA_ONLY_FIELDS, type QuotaOptions, type QuotaSpec } from './algorithms/quota/options.js';
 import { SluiceConfigError } from './errors.js';
 
 export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT };
@@ -17,19 +18,24 @@ export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT };
  *   arbitrary interval of length `windowMs` can see up to (but never) `2 * limit`.
  * - `fixed-window`: at most `limit` per clock-aligned window (epoch-aligned); up to `2 * limit`
  *   across a boundary.
+ * - `quota`: at most `limit` per `period` (hourly, daily, weekly, monthly in UTC) counted from
+ *   the key's first call or from the calendar / a billing anchor (see {@link QuotaOptions}).
  */
 export type Algorithm = AlgorithmOption;
 
-/** One limit: `limit` units per `windowMs`. */
-export interface LimitOptions {
+/** One limit: `limit` units per `windowMs` (or, for a quota, per `period`). */
+export interface LimitOptions extends QuotaOptions {
   /** Name reported in decisions, headers and logs. State is kept per (name, algorithm, key). */
   name?: string;
   /** Counting algorithm. Default `gcra`. */
   algorithm?: Algorithm;
   /** Units (requests, or cost units) allowed per window. A positive integer. */
   limit: number;
-  /** Window length in milliseconds; for GCRA, `limit / windowMs` is the sustained rate. */
-  windowMs: number;
+  /**
+   * Window length in milliseconds; for GCRA, `limit / windowMs` is the sustained rate. Required
+   * except for a quota with a `period`.
+   */
+  windowMs?: number;
   /** GCRA only: bucket capacity, the units admissible at once from a full bucket. Default `limit`. */
   burst?: number;
 }
@@ -52,6 +58,12 @@ export interface Rule {
   readonly intervalUs: number;
   /** GCRA delay tolerance tau = T * burst, in µs. */
   readonly tauUs: number;
+  /**
+   * Quota rules only: the period and anchor. For the Redis script's rule spec a quota's
+   * `intervalUs` is 1 for monthly periods (0 otherwise) and `tauUs` is the anchor in µs (-1 in
+   * first-api-call mode): the spec keeps five fields for every algorithm.
+   */
+  readonly quota?: QuotaSpec;
 }
 
 function positiveInteger(value: unknown, field: string, max: number): number {
@@ -92,7 +104,17 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   }
   const algorithm = definition.name as AlgorithmName;
   const limit = positiveInteger(options.limit, at('limit'), definition.maxLimit);
-  const windowMs = options.windowMs;
+  let quota: QuotaSpec | undefined;
+  let windowMs = options.windowMs;
+  if (algorithm === 'quota') {
+    const q = compileQuota(options, at);
+    quota = q.spec;
+    windowMs = q.windowMs ?? windowMs;
+  } else {
+    for (const f of QUOTA_ONLY_FIELDS) {
+      if (options[f] !== undefined) throw new SluiceConfigError(at(f), `only applies to algorithm "quota", not ${algorithm}`);
+    }
+  }
   if (typeof windowMs !== 'number' || !Number.isFinite(windowMs)) {
     throw new SluiceConfigError(at('windowMs'), `must be a finite number of milliseconds, got ${describe(windowMs)}`);
   }
@@ -107,7 +129,7 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
     }
     burst = positiveInteger(options.burst, at('burst'), MAX_LIMIT);
   }
-  const name = options.name ?? `${limit}-per-${windowMs}ms`;
+  const name = options.name ?? (quota?.period !== undefined ? `${limit}-${quota.period}` : `${limit}-per-${windowMs}ms`);
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new SluiceConfigError(at('name'), `must be a non-empty string of at most 200 characters`);
   }
@@ -116,6 +138,9 @@ export function compileRule(options: LimitOptions, path = ''): Rule {
   const tauUs = intervalUs * burst;
   if (tauUs > 1e15) {
     throw new SluiceConfigError(at('burst'), `burst * windowMs / limit must stay under 31 years`);
+  }
+  if (quota !== undefined) {
+    return { name, algorithm, id: `${algorithm}:${name}`, limit, windowMs, windowUs, burst, intervalUs: quota.monthly ? 1 : 0, tauUs: quota.anchorUs ?? -1, quota };
   }
   return { name, algorithm, id: `${algorithm}:${name}`, limit, windowMs, windowUs, burst, intervalUs, tauUs };
 }

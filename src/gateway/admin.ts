@@ -7,13 +7,14 @@
  * | `GET /consumers` | list consumers with key ids and overrides |
  * | `POST /consumers` `{ sub, tier?, metadata?, issueKey? }` | create (201; `key` once when `issueKey`) |
  * | `GET /consumers/:sub` | one consumer, its keys, overrides and effective limits per policy |
- * | `PATCH /consumers/:sub` `{ tier }` | move it to another tier (`null`: none); its next request gets the new limits |
+ * | `PATCH /consumers/:sub` `{ tier?, billingAnchor? }` | move it to another tier (`null`: none); set its billing anchor (ISO 8601, not in the future; `null`: none): its quotas count calendar periods from it. Its next request gets the new limits |
  * | `DELETE /consumers/:sub` | delete it, its keys and overrides (204) |
  * | `POST /consumers/:sub/keys` | issue a key (201 `{ id, key }`: the only time the key is shown) |
  * | `DELETE /consumers/:sub/keys/:id` | revoke a key (204; refused from the next request) |
  * | `PUT /consumers/:sub/overrides/:policy` `{ requestsAllowed, timeWindowMinutes? \| timeWindowSeconds? }` | set a limit for one policy, or `*` for all per-consumer policies (validated like a tier's limits in the config) |
  * | `DELETE /consumers/:sub/overrides/:policy` | remove it (204) |
  * | `GET /consumers/:sub/state` | current counters (remaining, reset) per per-consumer policy |
+ * | `GET /consumers/:sub/usage` | what the consumer used and has left per per-consumer policy; quotas with their period and `resetsAt` |
  * | `POST /consumers/:sub/reset` `{ policy? }` | forget the consumer's counters (204) |
  * | `POST /reload` | reload the config file (200, or 409 when the new config is refused) |
  * | `GET /health` | `{ status: "ok" }` (no token needed) |
@@ -23,15 +24,18 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SluiceConfigError } from '../core/errors.js';
+import type { Rule } from '../core/rule.js';
 import { ruleWithLimits } from '../http/options.js';
+import { compileQuotaRule, type QuotaPolicyOptions } from '../http/quota.js';
 import type { Store } from '../core/store.js';
 import { hasAdminToken, sendAdminProblem, sendAdminUnauthorized } from '../observability/admin-auth.js';
 import { createObservabilityRoutes, type AdminHandler } from '../observability/admin-routes.js';
 import { formatPath, overrideSchema } from './config.js';
 import type { Observer } from '../observability/observer.js';
-import { checkSub, RegistryError, type ConsumerRegistry } from './consumers.js';
+import { checkSub, RegistryError, type Consumer, type ConsumerRegistry } from './consumers.js';
 import type { ConsumerPolicy } from './policies.js';
 import type { GatewayState } from './state.js';
+import { parseBillingAnchor, usageOf } from './usage.js';
 
 /** Options of {@link createAdminHandler}. */
 export interface AdminOptions {
@@ -86,6 +90,13 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
+/** A billing anchor from the admin API (epoch ms). */
+function billingAnchorOf(v: unknown): number {
+  const r = parseBillingAnchor(v);
+  if (typeof r === 'string') throw new HttpError(400, r);
+  return r;
+}
+
 /** A tier name from the admin API: one the config defines (own keys only: never `toString`). */
 function knownTier(v: unknown, tiers: Record<string, unknown>): string {
   const tier = checkSub(v, 'tier');
@@ -109,6 +120,14 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
     const st = o.state();
     if (p.by === 'user') return [{ key: st.policies.bucketKey('user', sub) }];
     return registry.describe(sub).keys.map((k) => ({ key: st.policies.bucketKey('apikey', k.id), keyId: k.id }));
+  };
+  const ruleFor = (p: ConsumerPolicy, limit: number, windowMs: number, sub?: string): Rule => {
+    if (p.config.period !== undefined) {
+      const anchor = sub === undefined ? undefined : registry.consumer(sub)?.billingAnchor;
+      if (limit === p.rule.limit && anchor === undefined) return p.rule;
+      return compileQuotaRule(p.config as QuotaPolicyOptions, p.pool, (f) => f, { requests: limit, ...(anchor !== undefined ? { anchor } : {}) });
+    }
+    return ruleWithLimits(p.policy, limit, windowMs);
   };
 
   const route = async (req: IncomingMessage, res: ServerResponse, method: string, parts: string[]): Promise<void> => {
@@ -152,10 +171,12 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       }
       if (method === 'PATCH') {
         const body = await readJson(req);
-        for (const k of Object.keys(body)) if (k !== 'tier') throw new HttpError(400, `unknown field "${k}" (PATCH changes only "tier")`);
-        if (!Object.hasOwn(body, 'tier')) throw new HttpError(400, 'tier is required (a tier name, or null for none)');
-        const tier = body.tier === null ? null : knownTier(body.tier, st.config.tiers);
-        return send(res, 200, { consumer: await registry.setTier(sub, tier) });
+        for (const k of Object.keys(body)) if (k !== 'tier' && k !== 'billingAnchor') throw new HttpError(400, `unknown field "${k}" (PATCH changes "tier" and "billingAnchor")`);
+        if (!Object.hasOwn(body, 'tier') && !Object.hasOwn(body, 'billingAnchor')) throw new HttpError(400, 'tier (a tier name, or null for none) or billingAnchor (an ISO 8601 date in the past, or null) is required');
+        let consumer: Consumer | undefined;
+        if (Object.hasOwn(body, 'billingAnchor')) consumer = await registry.setBillingAnchor(sub, body.billingAnchor === null ? null : billingAnchorOf(body.billingAnchor));
+        if (Object.hasOwn(body, 'tier')) consumer = await registry.setTier(sub, body.tier === null ? null : knownTier(body.tier, st.config.tiers));
+        return send(res, 200, { consumer });
       }
       throw new HttpError(405, 'GET, PATCH or DELETE /consumers/:sub');
     }
@@ -196,13 +217,28 @@ export function createAdminHandler(o: AdminOptions): (req: IncomingMessage, res:
       const out = [];
       for (const p of st.policies.consumerPolicies.values()) {
         const l = st.policies.limitsFor(sub, tier, p.name);
-        const rule = ruleWithLimits(p.policy, l.requestsAllowed, l.windowMs);
+        const rule = ruleFor(p, l.requestsAllowed, l.windowMs, sub);
         for (const bk of bucketsOf(sub, p)) {
           const d = await store.decide(bk.key, [rule], 0, true);
           out.push({ policy: p.name, ...(bk.keyId ? { keyId: bk.keyId } : {}), limit: l.requestsAllowed, windowMs: l.windowMs, source: l.source, remaining: d.remaining, resetMs: d.resetMs });
         }
       }
       return send(res, 200, { sub, state: out });
+    }
+    if (b === 'usage' && c === undefined) {
+      if (method !== 'GET') throw new HttpError(405, 'GET /consumers/:sub/usage');
+      const consumer = registry.consumer(sub);
+      const tier = consumer?.tier;
+      const usage = [];
+      for (const p of st.policies.consumerPolicies.values()) {
+        const l = st.policies.limitsFor(sub, tier, p.name);
+        const rule = ruleFor(p, l.requestsAllowed, l.windowMs, sub);
+        for (const bk of bucketsOf(sub, p)) {
+          const d = await store.decide(bk.key, [rule], 0, true);
+          usage.push({ policy: p.name, ...(bk.keyId ? { keyId: bk.keyId } : {}), ...usageOf(rule, d, Date.now()), source: l.source });
+        }
+      }
+      return send(res, 200, { sub, ...(consumer?.billingAnchor !== undefined ? { billingAnchor: new Date(consumer.billingAnchor).toISOString() } : {}), usage });
     }
     if (b === 'reset' && c === undefined) {
       if (method !== 'POST') throw new HttpError(405, 'POST /consumers/:sub/reset');

@@ -14,9 +14,10 @@ import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileTrustProxy } from '../http/client-ip.js';
-import { formatPath, headerNameSchema, nameSchema, overrideSchema, policySchema, tierSchema } from '../policy/schema.js';
+import { formatPath, headerNameSchema, nameSchema, overrideSchema, pastInstantSchema, policySchema, tierSchema, type PolicyConfig } from '../policy/schema.js';
 import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
+import { rlsConfigSchema } from '../decisions/rls/settings.js';
 
 const ms = (max: number) => z.number().int().min(1).max(max);
 const name = nameSchema;
@@ -61,6 +62,7 @@ const consumerSchema = z
     sub: name,
     tier: name.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    billingAnchor: pastInstantSchema.optional().describe("This consumer's billing date: its quota periods are counted from it (calendar mode)."),
     keys: z.array(consumerKeySchema).default([]),
   })
   .strict();
@@ -81,11 +83,37 @@ const storeSchema = z.union([
       type: z.literal('redis'),
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
       nodes: z.array(redisNode).min(1).optional().describe('Redis Cluster seed nodes (instead of url).'),
+      sentinel: z
+        .object({
+          sentinels: z.array(redisNode).min(1).describe('Sentinel addresses (give all of them).'),
+          name: z.string().min(1).describe('Master name, as in "sentinel monitor <name> ...".'),
+          password: z.string().optional(),
+          sentinelPassword: z.string().optional(),
+        })
+        .strict()
+        .optional()
+        .describe('A primary managed by Redis Sentinel (instead of url); the gateway follows failovers.'),
       prefix: z.string().regex(/^[^{}]*$/, 'must not contain braces').max(100).default('sluice:'),
       timeoutMs: ms(60_000).default(250),
+      expectedInstances: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(1)
+        .describe('Gateway instances sharing this Redis: while it fails, a policy with onStoreError: local allows limit / expectedInstances per instance.'),
+      localShare: z.number().gt(0).max(1).optional().describe('Share of each limit enforced locally while Redis fails (default 1 / expectedInstances).'),
+      breaker: z
+        .object({
+          failureThreshold: z.number().int().min(1).max(1_000_000).default(5).describe('Consecutive store failures that open the circuit.'),
+          probeIntervalMs: z.number().int().min(10).max(600_000).default(500).describe('While open, probe Redis this often.'),
+        })
+        .strict()
+        .default({ failureThreshold: 5, probeIntervalMs: 500 })
+        .describe('Circuit breaker: once open, decisions stop waiting for Redis until a background probe succeeds.'),
     })
     .strict()
-    .refine((s) => (s.url === undefined) !== (s.nodes === undefined), { message: 'give exactly one of url or nodes' }),
+    .refine((s) => [s.url, s.nodes, s.sentinel].filter((x) => x !== undefined).length === 1, { message: 'give exactly one of url, nodes or sentinel' }),
 ]);
 
 const serverSchema = z
@@ -173,10 +201,15 @@ export const gatewayConfigSchema = z
     tiers: z.record(name, tierSchema).default({}),
     auth: authSchema.default({}),
     consumers: z.array(consumerSchema).default([]),
-    routes: z.array(routeSchema).min(1, 'at least one route is required'),
+    routes: z.array(routeSchema).default([]),
     observability: observabilityConfigSchema.optional(),
+    rls: rlsConfigSchema.optional().describe('Envoy rate limit service (gRPC) over envoyproxy/ratelimit config files.'),
   })
-  .strict();
+  .strict()
+  // Routes may be left out only when the file runs the Envoy rate limit service alone.
+  .superRefine((c, ctx) => {
+    if (c.rls === undefined && c.routes.length === 0) ctx.addIssue({ code: 'custom', path: ['routes'], message: 'at least one route is required' });
+  });
 
 /** A parsed, defaulted config. */
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
@@ -263,9 +296,22 @@ export function validateConfig(raw: unknown, env: NodeJS.ProcessEnv = process.en
     if (new Set(r.policies).size !== r.policies.length) throw new SluiceConfigError(`routes[${i}].policies`, 'lists a policy twice');
     if (r.stripPrefix !== undefined && !r.path.startsWith(r.stripPrefix)) throw new SluiceConfigError(`routes[${i}].stripPrefix`, `"${r.stripPrefix}" is not a prefix of path "${r.path}"`);
   });
+  for (const [name, p] of Object.entries(c.policies)) {
+    // Zuplo's `quotaBy` is `rateLimitBy` under another name: one field downstream.
+    if (p.quotaBy !== undefined) {
+      if ((raw as { policies?: Record<string, { rateLimitBy?: unknown }> }).policies?.[name]?.rateLimitBy !== undefined) {
+        throw new SluiceConfigError(`policies.${name}.quotaBy`, 'give either rateLimitBy or quotaBy, not both');
+      }
+      p.rateLimitBy = p.quotaBy;
+      delete p.quotaBy;
+    }
+  }
   for (const [tier, t] of Object.entries(c.tiers)) {
-    for (const p of Object.keys(t.policies ?? {})) {
+    for (const [p, l] of Object.entries(t.policies ?? {})) {
       if (!has(c.policies, p)) throw new SluiceConfigError(`tiers.${tier}.policies.${p}`, `unknown policy "${p}"`);
+      const quota = (c.policies[p] as PolicyConfig).period !== undefined;
+      if (quota && l.allowances === undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is a quota: give allowances: { requests: N }`);
+      if (!quota && l.allowances !== undefined) throw new SluiceConfigError(`tiers.${tier}.policies.${p}.allowances`, `"${p}" is not a quota (no period): give requestsAllowed`);
     }
   }
   const subs = new Set<string>();

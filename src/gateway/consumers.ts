@@ -15,7 +15,8 @@
  * the plaintext is returned once, when the key is issued.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { Cluster, Redis, type ClusterNode } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { createRedisConnection, defaultRedisUrl, type RedisTarget } from '../stores/redis/connection.js';
 import { SluiceConfigError } from '../core/errors.js';
 
 /** A consumer: who calls the API. */
@@ -23,6 +24,11 @@ export interface Consumer {
   sub: string;
   tier?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * Billing anchor (epoch ms): the consumer's quota periods are counted from it (calendar mode),
+   * e.g. the day its subscription started. Set in the config or through the admin API.
+   */
+  billingAnchor?: number;
   createdAt: number;
   /** Defined in the config file (cannot be changed through the admin API). */
   fromConfig?: boolean;
@@ -56,7 +62,7 @@ export interface KeyMatch {
 }
 
 /** Where the registry keeps shared state. */
-export type RegistryBackend = { type: 'memory' } | { type: 'redis'; url?: string; nodes?: ClusterNode[]; client?: Redis | Cluster; prefix: string; pollMs?: number };
+export type RegistryBackend = { type: 'memory' } | ({ type: 'redis'; client?: Redis | Cluster; prefix: string; pollMs?: number } & RedisTarget);
 
 /** SHA-256 hex of an API key. */
 export function hashKey(key: string): string {
@@ -95,6 +101,8 @@ export interface StaticConsumer {
   sub: string;
   tier?: string;
   metadata?: Record<string, unknown>;
+  /** ISO 8601 billing anchor (see {@link Consumer.billingAnchor}). */
+  billingAnchor?: string;
   keys: ({ hash: string } | { value: string })[];
 }
 
@@ -123,10 +131,9 @@ export class ConsumerRegistry {
   async start(): Promise<void> {
     const b = this.backend;
     if (b.type !== 'redis') return;
-    const opts = { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 5000 };
     if (b.client !== undefined) this.redis = b.client;
     else {
-      this.redis = b.nodes !== undefined ? new Cluster(b.nodes, { redisOptions: opts }) : new Redis(b.url ?? 'redis://127.0.0.1:6379', opts);
+      this.redis = createRedisConnection(b.url === undefined && b.nodes === undefined && b.sentinel === undefined ? { url: defaultRedisUrl() } : b, { profile: 'patient' });
       this.ownClient = true;
       this.redis.on('error', () => {});
     }
@@ -201,7 +208,7 @@ export class ConsumerRegistry {
   private rebuild(): void {
     const m: Snapshot = { consumers: new Map(this.dynamic.consumers), keys: new Map(this.dynamic.keys), overrides: this.dynamic.overrides };
     for (const s of this.statics) {
-      m.consumers.set(s.sub, { sub: s.sub, ...(s.tier !== undefined ? { tier: s.tier } : {}), ...(s.metadata !== undefined ? { metadata: s.metadata } : {}), createdAt: 0, fromConfig: true });
+      m.consumers.set(s.sub, { sub: s.sub, ...(s.tier !== undefined ? { tier: s.tier } : {}), ...(s.metadata !== undefined ? { metadata: s.metadata } : {}), ...(s.billingAnchor !== undefined ? { billingAnchor: Date.parse(s.billingAnchor) } : {}), createdAt: 0, fromConfig: true });
       for (const k of s.keys) {
         const hash = Object.hasOwn(k, 'hash') ? (k as { hash: string }).hash : hashKey((k as { value: string }).value);
         m.keys.set(hash, { id: `cfg_${hash.slice(0, 12)}`, sub: s.sub, hash, createdAt: 0, fromConfig: true });
@@ -271,6 +278,17 @@ export class ConsumerRegistry {
     if (c.fromConfig) throw new RegistryError(409, `consumer "${sub}" is defined in the config file; change its tier there`);
     const { tier: _old, ...rest } = c;
     const next: Consumer = { ...rest, ...(tier !== null ? { tier } : {}) };
+    await this.write((s) => s.consumers.set(sub, next), (m) => m.hset(this.k.consumers, sub, JSON.stringify(next)));
+    return next;
+  }
+
+  /** Set (or with `null` remove) a consumer's billing anchor (epoch ms, validated by the caller). */
+  async setBillingAnchor(sub: string, anchor: number | null): Promise<Consumer> {
+    const c = this.merged.consumers.get(sub);
+    if (c === undefined) throw new RegistryError(404, `no consumer "${sub}"`);
+    if (c.fromConfig) throw new RegistryError(409, `consumer "${sub}" is defined in the config file; change its billingAnchor there`);
+    const { billingAnchor: _old, ...rest } = c;
+    const next: Consumer = { ...rest, ...(anchor !== null ? { billingAnchor: anchor } : {}) };
     await this.write((s) => s.consumers.set(sub, next), (m) => m.hset(this.k.consumers, sub, JSON.stringify(next)));
     return next;
   }

@@ -8,10 +8,11 @@
  * override (admin API) first, else its tier's limits from the config, else the policy's own. The
  * lookup is a synchronous read of the registry's replica.
  */
+import { PERIOD_MS } from '../core/algorithms/quota/index.js';
 import type { Rule } from '../core/rule.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
 import { identifierKey, ipKey } from '../http/identify.js';
-import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult } from '../http/options.js';
+import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
 import type { HttpRequestInfo } from '../http/request.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
@@ -58,7 +59,9 @@ export interface CompiledPolicies {
   bucketKey(kind: 'user' | 'apikey', id: string): string;
 }
 
+/** A policy's window: its quota period's nominal length, or its time window. */
 function policyWindowMs(p: PolicyConfig, name: string): number {
+  if (p.period !== undefined) return PERIOD_MS[p.period];
   return windowMsOf(p.timeWindowMinutes, p.timeWindowSeconds, `policies.${name}.timeWindow`);
 }
 
@@ -86,23 +89,43 @@ export function compilePolicies(
   const limitsFor = (sub: string, tier: string | undefined, policy: string): EffectiveLimits => {
     const p = own(config.policies, policy) as PolicyConfig;
     const base = policyWindowMs(p, policy);
+    if (p.period !== undefined) return quotaLimitsFor(sub, tier, policy, p, base);
     const o = registry.override(sub, policy);
     if (o !== undefined) return { requestsAllowed: o.requestsAllowed, windowMs: o.timeWindowMinutes !== undefined ? o.timeWindowMinutes * 60_000 : base, source: 'override' };
     if (tier !== undefined) {
       const t = own(tiers, tier);
       const per = t?.policies === undefined ? undefined : own(t.policies, policy);
-      if (per !== undefined) return { requestsAllowed: per.requestsAllowed, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
+      if (per !== undefined) return { requestsAllowed: per.requestsAllowed as number /* validateConfig: a rate limit's tier entry has requestsAllowed */, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
       if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
     }
     return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
   };
 
-  // Compile each named policy once: every route naming it shares the compiled object.
+  /**
+   * A quota's allowance for a consumer: an override made for this very policy (a `*` override
+   * sets rate limits, never a quota), else its tier's `allowances` for the policy, else the tier's
+   * `allowances`, else the policy's.
+   */
+  const quotaLimitsFor = (sub: string, tier: string | undefined, policy: string, p: PolicyConfig, windowMs: number): EffectiveLimits => {
+    const o = registry.override(sub, policy);
+    if (o !== undefined && o.policy === policy) return { requestsAllowed: o.requestsAllowed, windowMs, source: 'override' };
+    if (tier !== undefined) {
+      const t = own(tiers, tier);
+      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+      const requests = per?.allowances?.requests ?? t?.allowances?.requests;
+      if (requests !== undefined) return { requestsAllowed: requests, windowMs, source: 'tier' };
+    }
+    return { requestsAllowed: p.allowances?.requests ?? 1, windowMs, source: 'policy' };
+  };
+
+  // Compile each named policy once: every route naming it shares the compiled object, except a
+  // compound key with a `route` part, which is compiled per route (the route label is in its key).
   const compiled = new Map<string, CompiledPolicy>();
-  const compileOne = (name: string, p: PolicyConfig): CompiledPolicy => {
+  const compileOne = (name: string, p: PolicyConfig, route = '(check)'): CompiledPolicy => {
     const { rateLimitBy, ...rest } = p;
     // Failed-auth counting by consumer: no per-consumer limits apply, keep the plain mode.
-    if ((rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') || p.failedAuth !== undefined) return compilePolicy({ ...rest, rateLimitBy, name }, name);
+    if ((rateLimitBy !== 'user' && rateLimitBy !== 'apiKey') || p.failedAuth !== undefined) // Compound-key part names are checked by compilePolicy (the schema only knows they are strings).
+      return compilePolicy({ ...rest, rateLimitBy, name } as RateLimitPolicyOptions, name, route);
     const defaultMs = policyWindowMs(p, name);
     const fallback = p.onUnidentified ?? 'ip';
     const by = rateLimitBy;
@@ -118,10 +141,15 @@ export function compilePolicies(
         return ip === undefined ? undefined : { key: ip };
       }
       const l = limitsFor(u.sub, u.tier, name);
+      if (p.period !== undefined) {
+        const anchor = registry.consumer(u.sub)?.billingAnchor;
+        if (l.source === 'policy' && anchor === undefined) return { key: id };
+        return { key: id, requestsAllowed: l.requestsAllowed, ...(anchor !== undefined ? { quotaAnchor: anchor } : {}) };
+      }
       if (l.source === 'policy') return { key: id };
       return l.windowMs === defaultMs ? { key: id, requestsAllowed: l.requestsAllowed } : { key: id, requestsAllowed: l.requestsAllowed, timeWindowMinutes: l.windowMs / 60_000 };
     };
-    self = compilePolicy({ ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name }, name);
+    self = compilePolicy({ ...rest, onUnidentified: fallback === 'deny' ? 'allow' : fallback, rateLimitBy: 'function', identifier, name } as RateLimitPolicyOptions, name, route);
     consumerPolicies.set(name, { name, pool: self.pool, by, config: p, policy: self, rule: self.rule });
     return self;
   };
@@ -129,6 +157,11 @@ export function compilePolicies(
   // Every policy is compiled now, used by a route or not: a later reload naming it must not be
   // the first to find its error.
   for (const [name, p] of Object.entries(config.policies)) compiled.set(name, underPolicy(name, () => compileOne(name, p)));
+  const perRoute = (name: string, label: string): CompiledPolicy => {
+    const p = own(config.policies, name) as PolicyConfig;
+    const parts = p.rateLimitBy ?? p.quotaBy;
+    return Array.isArray(parts) && parts.includes('route') ? underPolicy(name, () => compileOne(name, p, label)) : (compiled.get(name) as CompiledPolicy);
+  };
 
   // Tier windows are checked now, not at the first request of a consumer of that tier.
   for (const [tier, t] of Object.entries(tiers)) {
@@ -159,7 +192,7 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => compiled.get(n) as CompiledPolicy) }));
+      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => perRoute(n, route.name ?? route.path)) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
         const field = err.field.includes('.') ? `policies.${err.field}` : `routes[${i}].policies (${err.field})`;

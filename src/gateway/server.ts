@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
 import { clientIp, type TrustRule } from '../http/client-ip.js';
@@ -22,10 +22,12 @@ import { eventFromPolicy } from '../observability/from-policy.js';
 import { observerFromConfig } from '../observability/config.js';
 import type { Observer } from '../observability/observer.js';
 import { MemoryStore } from '../stores/memory-store.js';
+import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
+import { createRedisConnection, type RedisTarget } from '../stores/redis/connection.js';
 import { RedisStore } from '../stores/redis-store.js';
 import { createAdminHandler } from './admin.js';
 import type { AuthResult } from './auth.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { loadConfig, type GatewayConfig, type StoreConfig } from './config.js';
 import { ConsumerRegistry } from './consumers.js';
 import type { GatewayRequestInfo } from './policies.js';
 import { problemText, sendProblem, strippedTarget } from './proxy.js';
@@ -87,10 +89,25 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-function storeOf(config: GatewayConfig): Store {
+/** The store a config names (memory, or Redis behind its breaker). */
+export function storeOf(config: GatewayConfig, onEvent: (e: StoreHealthEvent) => void): Store {
   const s = config.store;
   if (s === 'memory' || s.type === 'memory') return new MemoryStore(s === 'memory' ? {} : { ...(s.maxKeys !== undefined ? { maxKeys: s.maxKeys } : {}), ...(s.maxBytes !== undefined ? { maxBytes: s.maxBytes } : {}) });
-  return new RedisStore({ ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), prefix: s.prefix, timeoutMs: s.timeoutMs });
+  const redis = new RedisStore({ ...redisTargetOf(s), prefix: s.prefix, timeoutMs: s.timeoutMs });
+  // The breaker protects every policy; only those with onStoreError: local decide locally.
+  return new FallbackStore({
+    store: redis,
+    onStoreError: 'error',
+    expectedInstances: s.expectedInstances,
+    ...(s.localShare !== undefined ? { localShare: s.localShare } : {}),
+    breaker: s.breaker,
+    onEvent,
+  });
+}
+
+/** Where the config's Redis is (url, Cluster nodes or Sentinel). */
+function redisTargetOf(s: Exclude<StoreConfig, 'memory' | { type: 'memory' }>): RedisTarget {
+  return { ...(s.url !== undefined ? { url: s.url } : {}), ...(s.nodes !== undefined ? { nodes: s.nodes } : {}), ...(s.sentinel !== undefined ? { sentinel: s.sentinel } : {}) };
 }
 
 const listen = (server: Server, port: number, host: string) =>
@@ -115,12 +132,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const buildId = config.server.buildId ?? env.SLUICE_BUILD_ID ?? randomUUID();
 
   const storeConfigJson = JSON.stringify(config.store);
-  const store = storeOf(config);
-  const sc = config.store;
-  const registry = new ConsumerRegistry(sc === 'memory' || sc.type === 'memory' ? { type: 'memory' } : { type: 'redis', ...(sc.url !== undefined ? { url: sc.url } : {}), ...(sc.nodes !== undefined ? { nodes: sc.nodes } : {}), prefix: sc.prefix });
-  registry.setStatic(config.consumers);
-  let analyticsRedis: Redis | undefined;
   let observer: Observer | undefined;
+  const store = storeOf(config, (e) => {
+    const h = summarizeHealthEvent(e);
+    log[h.level](h.msg, h.fields);
+    observer?.metrics.storeHealth(h.kind);
+  });
+  const sc = config.store;
+  const registry = new ConsumerRegistry(sc === 'memory' || sc.type === 'memory' ? { type: 'memory' } : { type: 'redis', ...redisTargetOf(sc), prefix: sc.prefix });
+  registry.setStatic(config.consumers);
+  let analyticsRedis: Redis | Cluster | undefined;
   let state: GatewayState;
   const warnOnce = throttledWarn(log);
   // Store failures by request id, so a request let through under `onStoreError: allow` is still
@@ -139,8 +160,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     await registry.start();
     if (config.observability !== undefined) {
-      if (sc !== 'memory' && sc.type === 'redis' && sc.url !== undefined) {
-        analyticsRedis = new Redis(sc.url, { maxRetriesPerRequest: 1 });
+      if (sc !== 'memory' && sc.type === 'redis') {
+        // Shared analytics and warning deduplication on every kind of Redis (Cluster and Sentinel too).
+        analyticsRedis = createRedisConnection(redisTargetOf(sc), { profile: 'patient' });
         analyticsRedis.on('error', () => {});
       }
       observer = observerFromConfig(config.observability, analyticsRedis ? { redis: analyticsRedis, prefix: sc === 'memory' || sc.type !== 'redis' ? undefined : sc.prefix } : {});

@@ -11,6 +11,7 @@
 import { combine, type Decision, type RuleOutcome } from '../core/decision.js';
 import type { Rule } from '../core/rule.js';
 import type { DecideNow, Deciders } from './deciders.js';
+import type { DecideFn } from './failed-auth.js';
 import type { HeaderInput } from './headers.js';
 import type { CompiledPolicy } from './options.js';
 
@@ -91,7 +92,11 @@ export function decideSyncGroup(g: readonly Pending[], inputs: HeaderInput[], no
 }
 
 /** Decide the strict policies: one atomic call per distinct key; peek first when there are several keys. */
-export async function decideStrict(strict: readonly Pending[], inputs: HeaderInput[], { decide, decideNow }: Deciders): Promise<StrictOutcome> {
+export async function decideStrict(
+  strict: readonly Pending[],
+  inputs: HeaderInput[],
+  { decideFor, decideNow }: { decideFor: (g: readonly Pending[]) => DecideFn; decideNow: Deciders['decideNow'] },
+): Promise<StrictOutcome> {
   // Group by key, keeping first-appearance order.
   const first = strict[0] as Pending;
   let groups: Pending[][];
@@ -108,7 +113,7 @@ export async function decideStrict(strict: readonly Pending[], inputs: HeaderInp
   const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
     const k = (g[0] as Pending).key;
     if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
-    return decide(k, rulesOf(g), 1, peek);
+    return decideFor(g)(k, rulesOf(g), 1, peek);
   };
 
   const decisions: (Decision | undefined)[] = new Array<Decision | undefined>(groups.length);
@@ -134,7 +139,7 @@ export async function decideStrict(strict: readonly Pending[], inputs: HeaderInp
           const d = decisions[i];
           if (d === undefined || !d.allowed) return;
           try {
-            decisions[i] = await decide((g[0] as Pending).key, rulesOf(g), 0, true);
+            decisions[i] = await decideFor(g)((g[0] as Pending).key, rulesOf(g), 0, true);
           } catch {
             decisions[i] = undefined;
           }

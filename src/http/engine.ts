@@ -26,10 +26,15 @@ import { AsyncBlocks } from './async-mode.js';
 import { decideStrict, decideSyncGroup, headerInput, sameKey, type Pending, type StrictOutcome } from './decide.js';
 import { createDeciders } from './deciders.js';
 import { penaltyStatus, recordOutcome } from './failed-auth.js';
-import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { retryAfterSeconds, writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
+import type { DecideFn } from './failed-auth.js';
 import { identify, ipKey, type Identity } from './identify.js';
 import { compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
+import { blockStatus, startBlock } from './block.js';
+import { applyHandler } from './refusal.js';
+import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 import type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
@@ -49,6 +54,8 @@ export interface PolicyEngineOptions {
   logger?: PolicyLogger | false;
   /** Called for every {@link PolicyEvent} (metrics, alerts). Must not throw. */
   onEvent?: (event: PolicyEvent) => void;
+  /** A label of the route these policies guard: the `route` part of compound keys. */
+  route?: string;
 }
 
 /** A compiled set of policies bound to a store. */
@@ -72,6 +79,7 @@ export interface PolicyEngine {
 
 /** Per-request state shared by the helpers that build a result. */
 interface RequestContext {
+  readonly request: HttpRequestInfo;
   readonly requestId: string;
   readonly headers: Record<string, string>;
   readonly path: string;
@@ -81,6 +89,13 @@ interface RequestContext {
 const defaultLogger: PolicyLogger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
 };
+
+/** Log a store health event of an engine-made {@link FallbackStore} (the switch to local and back). */
+function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void {
+  if (logger === undefined) return;
+  const h = summarizeHealthEvent(e);
+  logger.warn(h.fields, h.msg);
+}
 
 const MAX_DYNAMIC_RULES = 1000;
 
@@ -96,10 +111,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (isCompiledPolicy(p)) return p;
     const name = (p as { name?: unknown } | null)?.name;
     if (typeof name !== 'string' || name.length === 0) throw new SluiceConfigError(`policies[${i}].name`, `is required, got ${describe(name)}`);
-    return compilePolicy(p as RateLimitPolicyOptions, name);
+    return compilePolicy(p as RateLimitPolicyOptions, name, options.route);
   });
   const names = new Set<string>();
   const pools = new Set<string>();
+  const byName = new Map(policies.map((p) => [p.name, p]));
   policies.forEach((p, i) => {
     if (names.has(p.name)) throw new SluiceConfigError(`policies[${i}].name`, `duplicate policy name "${p.name}"`);
     if (pools.has(p.pool)) throw new SluiceConfigError(`${p.name}.pool`, `counter "${p.pool}" is already used by another policy of this route`);
@@ -118,14 +134,30 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
-  const needsCompletion = policies.some((p) => p.failedAuth !== undefined);
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
 
   const deciders = createDeciders(store);
   const { decide, decideNow } = deciders;
 
+  // --- onStoreError: 'local': the store's FallbackStore decides locally while the shared store fails ---
+  // A FallbackStore given as the store is used as is (its own mode applies to the other policies);
+  // a plain remote store is wrapped for the 'local' policies only (breaker + local share 1).
+  const anyLocal = policies.some((p) => p.onStoreError === 'local');
+  const fallback =
+    store instanceof FallbackStore
+      ? store
+      : anyLocal && decideNow === undefined
+        ? new FallbackStore({ store, onStoreError: 'error', closeStore: false, onEvent: (e) => logHealth(logger, e) })
+        : undefined;
+  const decideLocal: DecideFn | undefined = fallback === undefined ? undefined : (key, rules, cost, peek) => fallback.decideOrLocal(key, rules, cost, peek);
+  /** The decision function for a policy (or a group of policies sharing a key: local if any is). */
+  const decideFor = (g: readonly { policy: CompiledPolicy }[]): DecideFn =>
+    decideLocal !== undefined && g.some((s) => s.policy.onStoreError === 'local') ? decideLocal : decide;
+
   // --- per-request limits from identifier functions, compiled once per distinct value ---
   const dynamic = new Map<CompiledPolicy, Map<string, Rule>>();
   const ruleFor = (p: CompiledPolicy, limits: IdentifierResult): Rule => {
+    if (p.quota !== undefined) return quotaRuleFor(p, p.quota, limits);
     const limit = limits.requestsAllowed ?? p.rule.limit;
     const windowMs = limits.timeWindowMinutes === undefined ? p.rule.windowMs : windowMsOf(limits.timeWindowMinutes, undefined, `${p.name}.identifier() timeWindow`);
     if (limit === p.rule.limit && windowMs === p.rule.windowMs) return p.rule;
@@ -135,6 +167,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     let r = cache.get(sig);
     if (r === undefined) {
       r = ruleWithLimits(p, limit, windowMs, `${p.name}.identifier()`);
+      if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
+      cache.set(sig, r);
+    }
+    return r;
+  };
+
+  /** A quota's rule for a caller's own allowance (tier) and billing anchor, compiled once per distinct pair. */
+  const quotaRuleFor = (p: CompiledPolicy, q: NonNullable<CompiledPolicy['quota']>, limits: IdentifierResult): Rule => {
+    const requests = limits.requestsAllowed ?? p.rule.limit;
+    const anchor = limits.quotaAnchor;
+    if (requests === p.rule.limit && anchor === undefined) return p.rule;
+    let cache = dynamic.get(p);
+    if (cache === undefined) dynamic.set(p, (cache = new Map()));
+    const sig = `${requests}@${anchor ?? ''}`;
+    let r = cache.get(sig);
+    if (r === undefined) {
+      // Same name, same counter: a consumer changing tier keeps its count for the period.
+      r = compileQuotaRule(q, p.pool, (f) => `${p.name}.identifier() ${f}`, { requests, ...(anchor !== undefined ? { anchor } : {}) });
       if (cache.size >= MAX_DYNAMIC_RULES) cache.clear();
       cache.set(sig, r);
     }
@@ -155,10 +205,24 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const NOOP = () => {};
 
   function denyWith(ctx: RequestContext, status: number, detail: string, reason: PolicyReason, policy: string, decision?: Decision): PolicyResult {
-    if (reason === 'rate-limited' || reason === 'penalty') stats.limited++;
+    const limited = reason === 'rate-limited' || reason === 'penalty';
+    if (limited) stats.limited++;
     else stats.denied++;
+    // A policy's custom refusal (statusCode, detail, headers, handler) applies to its 429s.
+    const refusal = limited ? byName.get(policy)?.refusal : undefined;
+    if (refusal !== undefined) {
+      status = refusal.statusCode;
+      detail = refusal.detail ?? detail;
+      if (refusal.headers !== undefined) Object.assign(ctx.headers, refusal.headers);
+    }
     ctx.headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    const body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    let body = problemBody(problem(status, detail, ctx.path, { requestId: ctx.requestId, timestamp: new Date(clock()).toISOString(), buildId }));
+    if (refusal?.handler !== undefined) {
+      const change = applyHandler(refusal.handler, { request: ctx.request, policy, decision, status, headers: { ...ctx.headers }, body });
+      if (change?.status !== undefined) status = change.status;
+      if (change?.headers !== undefined) Object.assign(ctx.headers, change.headers);
+      if (change?.body !== undefined) body = change.body;
+    }
     const r: PolicyResult = { action: 'deny', status, reason, headers: ctx.headers, body, requestId: ctx.requestId, policy, shadowLimited: ctx.shadowLimited, complete: NOOP };
     if (decision !== undefined) (r as { decision?: Decision }).decision = decision;
     return r;
@@ -174,11 +238,12 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const headers: Record<string, string> = { 'x-request-id': requestId };
     const path = pathOf(req.path);
 
-    const ctx: RequestContext = { requestId, headers, path, shadowLimited: false };
+    const ctx: RequestContext = { request: req, requestId, headers, path, shadowLimited: false };
 
     let strict: Pending[] | undefined;
     let later: Pending[] | undefined; // shadow and async policies
     let failedAuth: Pending[] | undefined;
+    let byResponse: Pending[] | undefined; // charged in complete(status), peeked here
     for (const p of policies) {
       if (p.deny !== undefined || p.allow !== undefined) {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
@@ -219,6 +284,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       }
       const pending: Pending = { policy: p, key: id.key, rule };
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
+      else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
       else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
       else (strict ??= []).push(pending);
     }
@@ -228,7 +294,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const f of failedAuth) {
         let d: Decision;
         try {
-          d = (yield penaltyStatus(decide, f.policy, f.key)) as Decision;
+          d = (yield penaltyStatus(decideFor([f]), f.policy, f.key)) as Decision;
         } catch (err) {
           const r = failWith(ctx, f.policy, f.key, err, 'store-error');
           if (r) return r;
@@ -240,6 +306,50 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           writeRateLimitHeaders(headers, [headerInput(f, d)], d.retryAfterMs, clock());
           return denyWith(ctx, 429, DETAILS.rateLimited, 'penalty', f.policy.name, d);
         }
+      }
+    }
+
+    // Block duration: a key refused by a policy with a block stays refused until the block ends.
+    for (const list of [strict, byResponse]) {
+      if (list === undefined) continue;
+      for (const s of list) {
+        if (s.policy.block === undefined) continue;
+        let d: Decision;
+        try {
+          d = (yield blockStatus(decide, s.policy.block, s.key)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, s.policy, s.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        if (!d.allowed) {
+          emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path });
+          if (s.policy.headerMode !== 'none') headers['retry-after'] = String(retryAfterSeconds(d.retryAfterMs));
+          return denyWith(ctx, 429, blockedDetail(s.policy, d), 'penalty', s.policy.name, d);
+        }
+      }
+    }
+
+    // Count-by-response policies: a peek now (an exhausted key is refused), the charge in complete().
+    let byResponseInputs: HeaderInput[] | undefined;
+    if (byResponse !== undefined) {
+      for (const b of byResponse) {
+        let d: Decision;
+        try {
+          d = (yield decide(b.key, [b.rule], 1, true)) as Decision;
+        } catch (err) {
+          const r = failWith(ctx, b.policy, b.key, err, 'store-error');
+          if (r) return r;
+          continue;
+        }
+        const input: HeaderInput = { name: b.policy.pool, headerMode: b.policy.headerMode, quota: b.rule.limit, outcome: d };
+        if (!d.allowed) {
+          emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
+          const dd = b.policy.block === undefined ? d : ((yield blockAfter(b.policy, b.key, d)) as Decision);
+          writeRateLimitHeaders(headers, [input], dd.retryAfterMs, clock());
+          return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, dd);
+        }
+        (byResponseInputs ??= []).push(input);
       }
     }
 
@@ -261,7 +371,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const inputs: HeaderInput[] = [];
     if (strict !== undefined) {
       // Synchronous store, single key: decided inline (no promise): the hot path of a plain policy.
-      const outcome = decideNow !== undefined && (strict.length === 1 || sameKey(strict)) ? decideSyncGroup(strict, inputs, decideNow) : ((yield decideStrict(strict, inputs, deciders)) as StrictOutcome);
+      const outcome = decideNow !== undefined && (strict.length === 1 || sameKey(strict)) ? decideSyncGroup(strict, inputs, decideNow) : ((yield decideStrict(strict, inputs, { decideFor, decideNow })) as StrictOutcome);
       if (outcome.error !== undefined) {
         const r = failWith(ctx, outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
         if (r) return r;
@@ -269,9 +379,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       decision = outcome.decision;
       if (decision !== undefined && !decision.allowed) {
         const refusing = outcome.refusing as CompiledPolicy;
+        const pending = strict.find((s) => s.policy === refusing) as Pending;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
-        writeRateLimitHeaders(headers, inputs, decision.retryAfterMs, clock());
-        return denyWith(ctx, 429, DETAILS.rateLimited, 'rate-limited', refusing.name, decision);
+        const shown = refusing.block === undefined ? decision : ((yield blockAfter(refusing, pending.key, decision)) as Decision);
+        writeRateLimitHeaders(headers, inputs, shown.retryAfterMs, clock());
+        return denyWith(ctx, 429, refusalDetail(refusing, pending.rule, decision), 'rate-limited', refusing.name, shown);
       }
     }
 
@@ -300,22 +412,31 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             failed(err);
           }
         } else {
-          decide(a.key, [a.rule], 1, false).then(settle, failed);
+          decideFor([a])(a.key, [a.rule], 1, false).then(settle, failed);
         }
       }
     }
 
+    if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
     if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
     stats.allowed++;
     let complete: (status: number) => void = NOOP;
-    if (failedAuth !== undefined) {
+    if (failedAuth !== undefined || byResponse !== undefined) {
       let done = false;
-      const fa = failedAuth;
+      const fa = failedAuth ?? [];
+      const br = byResponse ?? [];
       complete = (status: number) => {
         if (done) return;
         done = true;
+        for (const b of br) {
+          if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
+          decide(b.key, [b.rule], 1, false).catch((err: unknown) => {
+            stats.storeErrors++;
+            emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
+          });
+        }
         for (const f of fa) {
-          recordOutcome(decide, f.policy, f.key, status).then(
+          recordOutcome(decideFor([f]), f.policy, f.key, status).then(
             (started) => {
               if (started) emit({ type: 'penalty-started', policy: f.policy.name, key: f.key, requestId, path }, 'failed-auth penalty started');
             },
@@ -330,6 +451,31 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
+  }
+
+  /**
+   * Start the block of a policy that just refused `key`; the refusal then shows the longer of the
+   * two waits (Retry-After, analytics). A store failure here keeps the plain refusal.
+   */
+  async function blockAfter(p: CompiledPolicy, key: string, d: Decision): Promise<Decision> {
+    try {
+      const ms = await startBlock(decide, p.block as Rule, key);
+      return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
+    } catch (err) {
+      stats.storeErrors++;
+      emit({ type: 'store-error', policy: p.name, key, requestId: '', path: '', error: err }, 'rate-limit store failed');
+      return d;
+    }
+  }
+
+  /** The 429 `detail` of a blocked key. */
+  function blockedDetail(p: CompiledPolicy, d: Decision): string {
+    return `Rate limit exceeded: blocked by "${p.pool}" until ${new Date(Math.round((clock() + d.retryAfterMs) / 1000) * 1000).toISOString()} after an earlier refusal`;
+  }
+
+  /** The 429 `detail`: a quota says it is exhausted and when it renews. */
+  function refusalDetail(p: CompiledPolicy, rule: Rule, d: Decision): string {
+    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock()) : DETAILS.rateLimited;
   }
 
   /**
@@ -370,6 +516,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     buildId,
     needsCompletion,
     stats,
-    close: () => (ownStore ? store.close() : Promise.resolve()),
+    close: async () => {
+      if (fallback !== undefined && fallback !== store) await fallback.close(); // our wrapper: stops its probe only
+      if (ownStore) await store.close();
+    },
   };
 }

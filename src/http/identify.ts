@@ -74,6 +74,10 @@ export function identify(req: HttpRequestInfo, policy: CompiledPolicy): Identity
       // their hash reaches the store and the logs.
       return v !== undefined && v.length > 0 ? { kind: 'key', key: `hdr:${hashIdentity(v)}` } : UNIDENTIFIED;
     }
+    case 'compound': {
+      const k = (policy.compound as NonNullable<CompiledPolicy['compound']>)(req);
+      return k === undefined ? UNIDENTIFIED : { kind: 'key', key: k };
+    }
     case 'function': {
       const out = (policy.identifier as NonNullable<CompiledPolicy['identifier']>)(req, policy.name);
       return out instanceof Promise ? out.then((r) => fromIdentifier(r, policy.name)) : fromIdentifier(out, policy.name);
@@ -86,7 +90,7 @@ function fromIdentifier(r: IdentifierResult | undefined | null, name: string): I
   if (typeof r !== 'object' || typeof r.key !== 'string') {
     throw new TypeError(`policy "${name}": identifier must return { key: string, ... }, undefined or null; got key of type ${typeof (r as { key?: unknown })?.key}`);
   }
-  const limits = r.requestsAllowed !== undefined || r.timeWindowMinutes !== undefined ? r : undefined;
+  const limits = r.requestsAllowed !== undefined || r.timeWindowMinutes !== undefined || r.quotaAnchor !== undefined ? r : undefined;
   const key = identifierKey(r.key);
   return limits === undefined ? { kind: 'key', key } : { kind: 'key', key, limits };
 }

@@ -9,6 +9,11 @@ import { compileRule, describe, type Algorithm, type Rule } from '../core/rule.j
 import type { z } from 'zod';
 import { firstIssue, HEADER_MODES, policyOptionsSchema, RATE_LIMIT_BY, windowMsOf } from '../policy/schema.js';
 import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRule } from './client-ip.js';
+import { compileBlock, type BlockOptions } from './block.js';
+import { compileCompoundKey, type CompoundKey, type KeyPart } from './compound-key.js';
+import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
+import { compileRefusal, type CompiledRefusal, type RefusalOptions } from './refusal.js';
+import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
 
 /** What identifies a bucket. */
@@ -28,6 +33,11 @@ export interface IdentifierResult {
   requestsAllowed?: number;
   /** Overrides the policy's window for this request (minutes, fractions allowed). */
   timeWindowMinutes?: number;
+  /**
+   * Quota policies: this caller's own billing anchor (epoch ms, not in the future): its periods
+   * are counted from it (calendar mode) instead of the policy's anchor.
+   */
+  quotaAnchor?: number;
 }
 
 /** A custom identifier: Zuplo's `CustomRateLimitFunction`, given the request and the policy name. */
@@ -69,8 +79,12 @@ export interface FailedAuthOptions {
   penaltySeconds?: number;
 }
 
-/** Options of one rate-limit policy. */
-export interface RateLimitPolicyOptions {
+/**
+ * Options of one rate-limit policy. With `period` and `allowances` (Zuplo's `quota-inbound`) the
+ * policy is a quota: an allowance per hourly / daily / weekly / monthly period instead of
+ * `requestsAllowed` per window.
+ */
+export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByResponseOptions, BlockOptions, RefusalOptions {
   /** Policy name: counters are kept per (name or `pool`, key); shown in headers and logs. */
   name?: string;
   /** Requests allowed per window. Required unless `failedAuth` is set. */
@@ -79,8 +93,13 @@ export interface RateLimitPolicyOptions {
   timeWindowMinutes?: number;
   /** Window in seconds. */
   timeWindowSeconds?: number;
-  /** What identifies a bucket. Default `ip`. */
-  rateLimitBy?: RateLimitBy;
+  /**
+   * What identifies a bucket. Default `ip`. A list of parts is a compound key (e.g. `['ip',
+   * 'header:x-tenant']`, `['user', 'route']`; see compound-key.ts).
+   */
+  rateLimitBy?: RateLimitBy | readonly KeyPart[];
+  /** Zuplo's name of `rateLimitBy` on a quota. */
+  quotaBy?: RateLimitBy | readonly KeyPart[];
   /** Header whose value is the key, for `rateLimitBy: header` (case-insensitive). */
   headerName?: string;
   /** Header carrying the API key when the request has no `apiKey` from an auth step. Default `x-api-key`. */
@@ -99,8 +118,13 @@ export interface RateLimitPolicyOptions {
    * at most the requests of one key that arrive while one store round trip is in flight.
    */
   mode?: 'strict' | 'async';
-  /** When the store fails: `allow` (default, fail open, logged) or `deny` (503 problem+json). */
-  onStoreError?: 'allow' | 'deny';
+  /**
+   * When the store fails: `allow` (default, fail open, logged), `deny` (503 problem+json), or
+   * `local`: decide from this process's own memory store at a share of the limit until the store
+   * answers again (the share is the store's: see `FallbackStore`'s `expectedInstances`; with a
+   * plain store the engine wraps it, share 1).
+   */
+  onStoreError?: 'allow' | 'deny' | 'local';
   /** Zuplo's name for `onStoreError: 'deny'`. */
   throwOnFailure?: boolean;
   /** Dry run: count and log what would be refused, never refuse, send no rate-limit headers. */
@@ -130,7 +154,10 @@ export interface RateLimitPolicyOptions {
 export interface CompiledPolicy {
   readonly name: string;
   readonly pool: string;
-  readonly rateLimitBy: RateLimitBy;
+  /** `compound` when `rateLimitBy` was a list of parts (see `compound`). */
+  readonly rateLimitBy: RateLimitBy | 'compound';
+  /** The compound key, when `rateLimitBy` was a list of parts. */
+  readonly compound: CompoundKey | undefined;
   readonly headerName: string | undefined;
   readonly apiKeyHeader: string;
   readonly identifier: IdentifierFunction | undefined;
@@ -140,7 +167,7 @@ export interface CompiledPolicy {
   readonly burst: number | undefined;
   readonly headerMode: HeaderMode;
   readonly mode: 'strict' | 'async';
-  readonly onStoreError: 'allow' | 'deny';
+  readonly onStoreError: 'allow' | 'deny' | 'local';
   readonly shadow: boolean;
   readonly allow: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
   readonly deny: ((req: HttpRequestInfo, ip: () => string | undefined) => boolean) | undefined;
@@ -151,6 +178,14 @@ export interface CompiledPolicy {
   readonly failedAuth:
     | { readonly countStatuses: ReadonlySet<number>; readonly penaltyRule: Rule; readonly threshold: number }
     | undefined;
+  /** Quota policies: the quota options (per-caller allowances and anchors are compiled from them). */
+  readonly quota: QuotaPolicyOptions | undefined;
+  /** Count-by-response policies: the statuses charged when the response completes. */
+  readonly countOn: StatusFilter | undefined;
+  /** Block duration: the rule holding this policy's blocks (see block.ts). */
+  readonly block: Rule | undefined;
+  /** Custom refusal (status, detail, headers, handler), undefined for the defaults. */
+  readonly refusal: CompiledRefusal | undefined;
 }
 
 /** A window from minutes or seconds (exactly one may be given), in ms. */
@@ -194,11 +229,19 @@ function compileMatcher(value: unknown, field: string): CompiledPolicy['allow'] 
   };
 }
 
+/** A failed-auth policy has its own penalty: a block duration there is a mistake. */
+function noBlock(o: Record<string, unknown>, at: (f: string) => string): undefined {
+  for (const k of ['blockDurationMinutes', 'blockDurationSeconds']) {
+    if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (it has failedAuth.penaltyMinutes)');
+  }
+  return undefined;
+}
+
 /**
  * Validate one policy and compile it. Throws {@link SluiceConfigError} whose `field` is
  * `<name>.<option>` so a config file with many policies points at the right one.
  */
-export function compilePolicy(options: RateLimitPolicyOptions, name: string): CompiledPolicy {
+export function compilePolicy(options: RateLimitPolicyOptions, name: string, route?: string): CompiledPolicy {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) {
     throw new SluiceConfigError('name', `a policy needs a non-empty name of at most 200 characters, got ${describe(name)}`);
   }
@@ -223,13 +266,16 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     }
   };
 
-  const rateLimitBy: RateLimitBy = options.rateLimitBy ?? 'ip';
+  if (o.rateLimitBy !== undefined && o.quotaBy !== undefined) throw new SluiceConfigError(at('quotaBy'), 'give either rateLimitBy or quotaBy, not both');
+  const byField = o.quotaBy !== undefined ? 'quotaBy' : 'rateLimitBy';
+  const parts = Array.isArray(o[byField]) ? (o[byField] as unknown[]) : undefined;
+  const rateLimitBy: RateLimitBy | 'compound' = parts !== undefined ? 'compound' : ((o[byField] as RateLimitBy | undefined) ?? 'ip');
   const headerMode: HeaderMode = options.headerMode ?? 'retry-after';
   const mode = options.mode ?? 'strict';
   const throwOnFailure = options.throwOnFailure ?? false;
   const onStoreError = options.onStoreError ?? (throwOnFailure ? 'deny' : 'allow');
-  if (throwOnFailure && onStoreError === 'allow') {
-    throw new SluiceConfigError(at('throwOnFailure'), 'contradicts onStoreError: "allow"');
+  if (throwOnFailure && onStoreError !== 'deny') {
+    throw new SluiceConfigError(at('throwOnFailure'), `contradicts onStoreError: "${onStoreError}"`);
   }
   const shadow = options.shadow ?? false;
   const onUnidentified = options.onUnidentified ?? 'ip';
@@ -259,13 +305,27 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
   const pool = options.pool ?? name;
   const trust = wrap(() => compileTrustProxy(o.trustProxy, at('trustProxy')));
   const ipv6Subnet = options.ipv6Subnet ?? 64;
+  const compound = parts === undefined ? undefined : compileCompoundKey(parts, at(byField), { trust, forwardedHeader, ipv6Subnet, apiKeyHeader, route });
   const allow = compileMatcher(o.allowList, at('allowList'));
   const deny = compileMatcher(o.denyList, at('denyList'));
   const algorithm = (o.algorithm ?? 'gcra') as Algorithm;
 
   let rule: Rule;
   let failedAuth: CompiledPolicy['failedAuth'];
-  if (o.failedAuth !== undefined) {
+  let quota: QuotaPolicyOptions | undefined;
+  const countOn = compileCountByResponse(o as CountByResponseOptions, at);
+  if (o.period !== undefined) {
+    for (const k of ['requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'burst', 'algorithm', 'failedAuth']) {
+      if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a quota (a quota has period and allowances)');
+    }
+    quota = { period: o.period as QuotaPolicyOptions['period'] } as QuotaPolicyOptions;
+    for (const k of QUOTA_POLICY_FIELDS) if (o[k] !== undefined) (quota as Record<string, unknown>)[k] = o[k];
+    rule = compileQuotaRule(quota, pool, at);
+  } else if (o.allowances !== undefined || o.quotaAnchorMode !== undefined || o.anchor !== undefined) {
+    const k = o.allowances !== undefined ? 'allowances' : o.quotaAnchorMode !== undefined ? 'quotaAnchorMode' : 'anchor';
+    throw new SluiceConfigError(at(k), 'only applies to a quota: add period (hourly, daily, weekly or monthly)');
+  } else if (o.failedAuth !== undefined) {
+    if (countOn !== undefined) throw new SluiceConfigError(at('failedAuth'), 'counts by response already (failedAuth.countStatuses); drop the other status option');
     const f = o.failedAuth as Record<string, unknown>;
     for (const k of ['requestsAllowed', 'timeWindowMinutes', 'timeWindowSeconds', 'burst', 'mode', 'shadow']) {
       if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (set failedAuth.threshold and its window instead)');
@@ -286,11 +346,12 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     name,
     pool,
     rateLimitBy,
+    compound,
     headerName,
     apiKeyHeader,
     identifier,
     rule,
-    algorithm,
+    algorithm: quota !== undefined ? 'quota' : algorithm,
     burst: o.burst as number | undefined,
     headerMode,
     mode,
@@ -303,6 +364,10 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string): Co
     ipv6Subnet,
     onUnidentified,
     failedAuth,
+    quota,
+    countOn,
+    refusal: compileRefusal(o as RefusalOptions, at),
+    block: failedAuth === undefined ? compileBlock(o as BlockOptions, pool, at) : noBlock(o, at),
   };
   compiled.add(out);
   return out;

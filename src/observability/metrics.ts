@@ -11,6 +11,7 @@
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SluiceConfigError } from '../core/errors.js';
+import type { HealthEventSummary } from '../stores/fallback-store.js';
 import { outcomeOf, type RequestEvent } from './events.js';
 import type { LogWriteStats } from './log-destination.js';
 import { printable } from './sanitize.js';
@@ -36,11 +37,19 @@ export interface SluiceMetrics {
   nearLimit(route: string, policy: string): void;
   /** Count a webhook delivery result. */
   webhook(result: 'delivered' | 'failed' | 'dropped'): void;
+  /**
+   * Count a change of the shared store's health (FallbackStore events): a switch to local
+   * decisions or back, the circuit opening or closing. Also sets `store_circuit_open`.
+   */
+  storeHealth(event: StoreHealthKind): void;
   /** Export the request log's failed writes and dropped lines (read at scrape time). */
   trackLogWrites(stats: LogWriteStats): void;
   /** The exposition text for `GET /metrics`. */
   text(): Promise<string>;
 }
+
+/** Label values of `store_health_events_total`. */
+export type StoreHealthKind = HealthEventSummary['kind'];
 
 const OTHER = '(other)';
 
@@ -64,15 +73,15 @@ interface Sample {
   metricName?: string;
 }
 
-/** A counter family: one number per label combination. */
+/** A counter family (or, with type `gauge`, a gauge family): one number per label combination. */
 class FastCounter {
-  readonly type = 'counter';
   readonly aggregator = 'sum';
   private readonly cells = new Map<string, Sample>();
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly labelNames: readonly string[],
+    readonly type: 'counter' | 'gauge' = 'counter',
   ) {}
   /** The cell for these label values (cache it: the key is built once). */
   cell(...values: string[]): Sample {
@@ -172,10 +181,17 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
     'Near-limit webhook deliveries by result (delivered, failed after retries, dropped because the queue was full).',
     ['result'],
   );
+  const storeHealth = new FastCounter(
+    `${p}store_health_events_total`,
+    'Changes of the shared store health: switch_local (decisions moved to the local memory store), switch_shared (back), circuit_open, circuit_closed.',
+    ['event'],
+  );
+  const circuitOpen = new FastCounter(`${p}store_circuit_open`, '1 while the circuit breaker in front of the shared store is open, else 0.', [], 'gauge');
+  circuitOpen.cell().value = 0;
   let logStats: LogWriteStats = { writeErrors: 0, droppedLines: 0 };
   const logWriteErrors = new ReadCounter(`${p}log_write_errors_total`, 'Request-log writes that failed (full disk, I/O error); their lines were dropped.', () => logStats.writeErrors);
   const logDropped = new ReadCounter(`${p}log_lines_dropped_total`, 'Request-log lines dropped (failed writes, or the write backlog was full).', () => logStats.droppedLines);
-  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks, logWriteErrors, logDropped]) registry.registerMetric(m as never);
+  for (const m of [decisions, responses, storeLatency, storeErrors, nearLimit, webhooks, logWriteErrors, logDropped, storeHealth, circuitOpen]) registry.registerMetric(m as never);
 
   const routes = new LabelGuard(max);
   const policies = new LabelGuard(max);
@@ -218,6 +234,11 @@ export function createMetrics(options: MetricsOptions = {}): SluiceMetrics {
     },
     webhook(result) {
       webhooks.cell(result).value++;
+    },
+    storeHealth(event) {
+      storeHealth.cell(event).value++;
+      if (event === 'circuit_open') circuitOpen.cell().value = 1;
+      else if (event === 'circuit_closed') circuitOpen.cell().value = 0;
     },
     trackLogWrites(stats) {
       logStats = stats;

@@ -40,6 +40,41 @@ export async function fetchSummary(adminUrl: string, token: string, window: stri
   return (await res.json()) as AnalyticsSummary;
 }
 
+/** One row of the admin API's `GET /consumers/:sub/usage`. */
+export interface UsageRow {
+  policy: string;
+  keyId?: string;
+  kind: 'quota' | 'rate-limit';
+  period?: string;
+  allowance: number;
+  used: number;
+  remaining: number;
+  resetsAt?: string | null;
+}
+
+/** `usage` lines: one per policy (and API key) of a consumer, e.g. `usage  monthly  37/100 (37.0 %) monthly, resets 2027-01-01T00:00:00.000Z`. */
+export function formatUsage(sub: string, rows: readonly UsageRow[]): string {
+  const t = (v: string) => printable(v, 64);
+  let out = `Usage of ${t(sub)}
+`;
+  if (rows.length === 0) return `${out}  (no per-consumer policy)
+`;
+  for (const r of rows) {
+    const what = r.kind === 'quota' ? `${t(r.period ?? 'period')} quota, ${r.resetsAt ? `resets ${t(r.resetsAt)}` : 'starts at the next call'}` : 'rate limit';
+    out += `usage  ${t(r.policy)}${r.keyId ? ` (key ${t(r.keyId)})` : ''}  ${r.used}/${r.allowance} (${pct(r.used, r.allowance)})  ${what}
+`;
+  }
+  return out;
+}
+
+/** Fetch a consumer's usage from a running gateway's admin API. */
+export async function fetchUsage(adminUrl: string, token: string, sub: string): Promise<UsageRow[]> {
+  const u = new URL(`consumers/${encodeURIComponent(sub)}/usage`, adminUrl.endsWith('/') ? adminUrl : `${adminUrl}/`);
+  const res = await fetch(u, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`GET ${u.pathname} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  return ((await res.json()) as { usage: UsageRow[] }).usage;
+}
+
 /** Options of {@link runReport} (the `sluice report` command's flags). */
 export interface ReportOptions {
   /** Admin base URL of a running gateway (e.g. `http://127.0.0.1:9090/admin`). */
@@ -55,6 +90,8 @@ export interface ReportOptions {
   top?: number;
   /** Print the JSON summary instead of the text report. */
   json?: boolean;
+  /** With `admin`: print this consumer's `usage` lines (quotas and limits) instead of the summary. */
+  consumer?: string;
 }
 
 /**
@@ -75,12 +112,27 @@ export async function runReport(o: ReportOptions, out: NodeJS.WritableStream = p
     err.write('sluice report: --top must be an integer from 1 to 1000\n');
     return 2;
   }
+  if (o.consumer !== undefined) {
+    const token = o.token ?? process.env.SLUICE_ADMIN_TOKEN;
+    if (o.admin === undefined || !token) {
+      err.write('sluice report: --consumer needs --admin <url> and --token (or SLUICE_ADMIN_TOKEN)\n');
+      return 2;
+    }
+    try {
+      const rows = await fetchUsage(o.admin, token, o.consumer);
+      out.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : formatUsage(o.consumer, rows));
+      return 0;
+    } catch (e) {
+      err.write(`sluice report: ${printable((e as Error).message, 500)}\n`);
+      return 1;
+    }
+  }
   let summary: AnalyticsSummary;
   try {
     if (o.redis !== undefined) {
-      const { Redis } = await import('ioredis');
+      const { createRedisConnection } = await import('../stores/redis/connection.js');
       const { RedisAnalytics } = await import('./redis-analytics.js');
-      const client = new Redis(o.redis, { maxRetriesPerRequest: 1, lazyConnect: true });
+      const client = createRedisConnection({ url: o.redis }, { profile: 'patient', lazyConnect: true });
       client.on('error', () => {});
       try {
         await client.connect();

@@ -59,6 +59,20 @@ export const failedAuthSchema = z
   })
   .strict();
 
+/** A compound key: `[ip, "header:x-tenant"]` (the part names are checked when the policy compiles). */
+export const keyPartsSchema = z.array(z.string().min(1).max(120)).min(1).max(10);
+/** A quota's allowance per period (Zuplo's `allowances`). */
+export const allowancesSchema = z.object({ requests: z.number().int().min(1).max(1e12).describe('Requests allowed per period.') }).strict();
+/** Response statuses: `"200-399"`, `"200-299, 404"`, `[200, 201]` (ranges checked when the policy compiles). */
+const statusListSchema = z.union([z.string(), z.number().int(), z.array(z.union([z.string(), z.number().int()])).min(1)]);
+/** An instant in the past, ISO 8601 (a billing anchor). */
+export const pastInstantSchema = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}/, 'must be an ISO 8601 date, e.g. 2026-11-15T00:00:00Z')
+  .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
+  .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
+const byKey = z.union([z.enum(RATE_LIMIT_BY), keyPartsSchema]);
+
 /**
  * The fields of a policy that can be written in a file (every option except the code-only ones).
  * New policy options go here.
@@ -66,13 +80,32 @@ export const failedAuthSchema = z
 export const policyFields = {
   requestsAllowed: z.number().int().min(1).optional().describe('Requests allowed per window (required unless failedAuth is set).'),
   ...windowFields,
-  rateLimitBy: z.enum(RATE_LIMIT_BY).default('ip').describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket).'),
+  rateLimitBy: byKey
+    .default('ip')
+    .describe('ip | user (authenticated consumer sub) | apiKey (the presented key) | header (headerName) | all (one bucket), or a list of key parts (a compound key, docs/quotas.md).'),
   headerName: headerNameSchema.optional(),
+  period: z.enum(['hourly', 'daily', 'weekly', 'monthly']).optional().describe('Makes this policy a quota: an allowance per period (UTC) instead of requestsAllowed per window.'),
+  allowances: allowancesSchema.optional().describe('Quota: what each period allows, e.g. { requests: 1000 }.'),
+  quotaBy: byKey.optional().describe("Zuplo's name of rateLimitBy for a quota (give one of the two)."),
+  quotaAnchorMode: z.enum(['first-api-call', 'calendar']).optional().describe("Quota: periods from each key's first call (default), or from the calendar / a billing anchor."),
+  anchor: pastInstantSchema.optional().describe('Quota, calendar mode: the instant periods are counted from (a consumer billingAnchor overrides it).'),
+  quotaOnStatusCodes: statusListSchema.optional().describe('Count only responses with these statuses, e.g. "200-399" (charged when the response completes).'),
+  countOnStatusCodes: statusListSchema.optional().describe('Same as quotaOnStatusCodes, for any policy.'),
+  skipSuccessfulRequests: z.boolean().optional().describe('Do not count responses below 400.'),
+  skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
+  blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
+  blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
+  statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
+  detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
+  headers: z.record(headerNameSchema, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
   burst: z.number().int().min(1).optional(),
   algorithm: z.enum(POLICY_ALGORITHMS).optional(),
   headerMode: z.enum(HEADER_MODES).optional(),
   mode: z.enum(['strict', 'async']).optional(),
-  onStoreError: z.enum(['allow', 'deny']).optional(),
+  onStoreError: z
+    .enum(['allow', 'deny', 'local'])
+    .optional()
+    .describe('When the store fails: allow (default), deny (503), or local (this instance enforces limit / store.expectedInstances from memory until Redis answers).'),
   throwOnFailure: z.boolean().optional(),
   shadow: z.boolean().optional(),
   allowList: z.array(z.string()).optional().describe('IPs/CIDRs that bypass this policy.'),
@@ -101,7 +134,12 @@ export const policyOptionsSchema = z
     ...policyFields,
     name: z.string().optional(),
     apiKeyHeader: headerNameSchema.optional(),
-    rateLimitBy: z.enum([...RATE_LIMIT_BY, 'function']).optional(),
+    // Compound-key parts are checked one by one by compileCompoundKey, which names the bad entry.
+    rateLimitBy: z.union([z.enum([...RATE_LIMIT_BY, 'function']), z.array(z.unknown())]).optional(),
+    quotaBy: z.union([z.enum([...RATE_LIMIT_BY, 'function']), z.array(z.unknown())]).optional(),
+    // The library also takes a Date or epoch ms; compileQuotaRule checks it is a past instant.
+    anchor: z.union([z.string(), z.number(), z.date()]).optional(),
+    handler: z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function').optional(),
     identifier: z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function').optional(),
     allowList: matcher.optional(),
     denyList: matcher.optional(),
@@ -110,8 +148,11 @@ export const policyOptionsSchema = z
   })
   .strict();
 
-/** Limits that replace a policy's own for some consumers: a tier's per-policy entry. */
-export const limitsSchema = z.object({ requestsAllowed: z.number().int().min(1), ...windowFields }).strict();
+/** Limits that replace a policy's own for some consumers: a tier's per-policy entry (`allowances` for a quota). */
+export const limitsSchema = z
+  .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
+  .strict()
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
 
 /**
  * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
@@ -135,6 +176,7 @@ export const tierSchema = z
   .object({
     requestsAllowed: z.number().int().min(1).optional(),
     ...windowFields,
+    allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(nameSchema, limitsSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
   .strict();

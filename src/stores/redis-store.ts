@@ -6,12 +6,13 @@ import { SluiceConfigError, StoreError } from '../core/errors.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
 import { decideScriptSource } from './redis/decide-script.js';
+import { createRedisConnection, defaultRedisUrl, type RedisSentinelTarget, type RedisTarget } from './redis/connection.js';
 import { Deadlines } from './redis/deadlines.js';
 import { toStoreError } from './redis/errors.js';
 import { baseKey, slotOf } from './redis/keys.js';
 import { evalScript, script } from './redis/script.js';
 
-/** Options of {@link RedisStore}. Give at most one of `url`, `client`, `nodes`. */
+/** Options of {@link RedisStore}. Give at most one of `url`, `client`, `nodes`, `sentinel`. */
 export interface RedisStoreOptions {
   /**
    * Redis URL; the store creates (and on `close()` quits) its own client, configured to fail fast:
@@ -27,6 +28,11 @@ export interface RedisStoreOptions {
   client?: Redis | Cluster;
   /** Seed nodes of a Redis Cluster; the store creates its own ioredis Cluster client. */
   nodes?: ClusterNode[];
+  /**
+   * A primary managed by Redis Sentinel (`{ sentinels: [{ host, port }], name }`); the store
+   * creates its own client, which follows failovers to the promoted replica.
+   */
+  sentinel?: RedisSentinelTarget;
   /** Prefix of every key this store writes (no `{` or `}`). Default `sluice:`. */
   prefix?: string;
   /** A decision not answered within this many ms rejects with `STORE_TIMEOUT`. Default 250. */
@@ -127,8 +133,6 @@ export class RedisStore implements Store {
 
   constructor(options: RedisStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SluiceConfigError('options', 'must be an object');
-    const given = (['url', 'client', 'nodes'] as const).filter((f) => options[f] !== undefined);
-    if (given.length > 1) throw new SluiceConfigError(given[1] as string, `give only one of url, client, nodes (got ${given.join(', ')})`);
     const prefix = options.prefix ?? 'sluice:';
     if (typeof prefix !== 'string' || prefix.length > 200 || /[{}]/.test(prefix)) {
       throw new SluiceConfigError('prefix', `must be a string of at most 200 characters without "{" or "}", got ${describe(prefix)}`);
@@ -150,10 +154,9 @@ export class RedisStore implements Store {
     }
     this.maxBatch = maxBatch;
 
-    const onError = (err: Error) => {
-      this.lastError = err;
-    };
     if (options.client !== undefined) {
+      const given = (['url', 'nodes', 'sentinel'] as const).filter((f) => options[f] !== undefined);
+      if (given.length > 0) throw new SluiceConfigError(given[0] as string, `give only one of url, client, nodes, sentinel (got client, ${given.join(', ')})`);
       const c = options.client;
       if (!(c instanceof Redis) && !(c instanceof Cluster)) {
         throw new SluiceConfigError('client', 'must be an ioredis Redis or Cluster instance');
@@ -161,37 +164,14 @@ export class RedisStore implements Store {
       this.client = c;
       this.owned = false;
       this.everReady = true; // the caller manages its client's connection
-    } else if (options.nodes !== undefined) {
-      if (!Array.isArray(options.nodes) || options.nodes.length === 0) {
-        throw new SluiceConfigError('nodes', 'must be a non-empty array of cluster seed nodes');
-      }
-      this.client = new Cluster(options.nodes, {
-        enableOfflineQueue: false,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
-        redisOptions: {
-          maxRetriesPerRequest: 0,
-          autoResendUnfulfilledCommands: false,
-          connectTimeout: Math.max(1000, 4 * timeoutMs),
-        },
-      });
-      this.owned = true;
-      this.client.on('error', onError);
     } else {
-      const url = options.url ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-      if (typeof url !== 'string' || !/^rediss?:\/\//.test(url)) {
-        throw new SluiceConfigError('url', `must be a redis:// or rediss:// URL, got ${describe(url)}`);
-      }
-      this.client = new Redis(url, {
-        // Fail fast: a decision must never wait for a reconnect, nor be replayed after one
-        // (the caller already got an error for it).
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 0,
-        autoResendUnfulfilledCommands: false,
-        connectTimeout: Math.max(1000, 4 * timeoutMs),
-        retryStrategy: (times) => Math.min(50 * times, 500),
-      });
+      const target: RedisTarget = { url: options.url, nodes: options.nodes, sentinel: options.sentinel };
+      if (target.url === undefined && target.nodes === undefined && target.sentinel === undefined) target.url = defaultRedisUrl();
+      this.client = createRedisConnection(target, { profile: 'fail-fast', timeoutMs });
       this.owned = true;
-      this.client.on('error', onError);
+      this.client.on('error', (err: Error) => {
+        this.lastError = err;
+      });
     }
     this.cluster = this.client instanceof Cluster;
     this.client.on('ready', () => {
@@ -350,8 +330,13 @@ export class RedisStore implements Store {
     let done = false;
     const deadline = this.deadlines.start(() => {
       if (done) return;
-      done = true;
-      fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+      // Timers run before I/O in an event-loop turn: after a stall (a busy process) the reply may
+      // already sit in the socket. Let this turn's I/O run first, then decide it timed out.
+      setImmediate(() => {
+        if (done) return;
+        done = true;
+        fail(new StoreError('STORE_TIMEOUT', `Redis did not answer within ${this.timeoutMs} ms`));
+      });
     });
     const start = () => {
       call().then(

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { acquire, compileConcurrencyRule, type LeaseEntry } from '../../src/core/algorithms/concurrency/index.js';
 import { fixedWindow } from '../../src/core/algorithms/fixed-window/index.js';
 import { gcra } from '../../src/core/algorithms/gcra/index.js';
+import { quota } from '../../src/core/algorithms/quota/index.js';
 import { slidingLog } from '../../src/core/algorithms/sliding-log/index.js';
 import { slidingWindow } from '../../src/core/algorithms/sliding-window/index.js';
 import type { Step } from '../../src/core/algorithms/step.js';
@@ -23,8 +24,9 @@ const STEP: Record<Algo, StepFn> = {
   'fixed-window': fixedWindow as StepFn,
   'sliding-window': slidingWindow as StepFn,
   'sliding-log': slidingLog as StepFn,
+  quota: quota as StepFn,
 };
-const ALGOS: Algo[] = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'];
+const ALGOS: Algo[] = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log', 'quota'];
 
 const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 150);
 
@@ -149,6 +151,23 @@ for (const [label, large, runs] of [
         );
       });
     }
+
+    it('quota (first-api-call): at most `limit` in each period counted from the first admitted call', () => {
+      fc.assert(
+        fc.property(scenarioArb('quota', large), ({ rule, start, ops }) => {
+          const admitted = replay('quota', rule, start, ops);
+          if (admitted.length === 0) return;
+          const anchor = Math.floor((admitted[0] as Admitted).t / 1000) * 1000;
+          const perPeriod = new Map<number, number>();
+          for (const a of admitted) {
+            const k = Math.floor((a.t - anchor) / rule.windowUs);
+            perPeriod.set(k, (perPeriod.get(k) ?? 0) + a.cost);
+          }
+          for (const n of perPeriod.values()) expect(n).toBeLessThanOrEqual(rule.limit);
+        }),
+        { numRuns: runs },
+      );
+    });
 
     it('sliding-window: under 2 * limit in any interval of length W', () => {
       fc.assert(

@@ -42,6 +42,12 @@ describe('config validation', () => {
     expect(c.upstreams.api?.connections).toBe(128);
   });
 
+  it('a Redis store: degraded-mode defaults (one instance, breaker 5 failures / 0.5 s probe) and onStoreError: local', () => {
+    const c = validateConfig({ ...base(), store: { type: 'redis', sentinel: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster' } }, policies: { 'per-minute': { requestsAllowed: 10, timeWindowMinutes: 1, onStoreError: 'local' } } }, {});
+    expect(c.store).toMatchObject({ expectedInstances: 1, breaker: { failureThreshold: 5, probeIntervalMs: 500 }, sentinel: { name: 'mymaster' } });
+    expect(c.policies['per-minute']?.onStoreError).toBe('local');
+  });
+
   const cases: [string, (c: any) => void, string, RegExp][] = [
     ['unknown upstream in a route', (c) => (c.routes[0].upstream = 'nope'), 'routes[0].upstream', /unknown upstream "nope"/],
     ['unknown policy in a route', (c) => (c.routes[0].policies = ['per-minute', 'typo']), 'routes[0].policies[1]', /unknown policy "typo"/],
@@ -53,6 +59,11 @@ describe('config validation', () => {
     ['route path without slash', (c) => (c.routes[0].path = 'v1'), 'routes[0].path', /must start with/],
     ['admin token too short', (c) => (c.admin = { token: 'short' }), 'admin.token', /at least 16/],
     ['redis store without url or nodes', (c) => (c.store = { type: 'redis' }), 'store', /.+/],
+    ['redis store with both url and sentinel', (c) => (c.store = { type: 'redis', url: 'redis://x', sentinel: { sentinels: [{ host: 'a', port: 1 }], name: 'm' } }), 'store', /exactly one of url, nodes or sentinel/],
+    ['sentinel without a master name', (c) => (c.store = { type: 'redis', sentinel: { sentinels: [{ host: 'a', port: 1 }] } }), 'store', /.+/],
+    ['expectedInstances of 0', (c) => (c.store = { type: 'redis', url: 'redis://x', expectedInstances: 0 }), 'store.expectedInstances', /.+/],
+    ['breaker threshold of 0', (c) => (c.store = { type: 'redis', url: 'redis://x', breaker: { failureThreshold: 0 } }), 'store.breaker.failureThreshold', /.+/],
+    ['unknown onStoreError', (c) => (c.policies['per-minute'].onStoreError = 'memory'), 'policies.per-minute.onStoreError', /.+/],
     ['consumer with an unknown tier', (c) => (c.consumers = [{ sub: 'a', tier: 'gold' }]), 'consumers[0].tier', /unknown tier "gold"/],
     ['duplicate consumer', (c) => (c.consumers = [{ sub: 'a' }, { sub: 'a' }]), 'consumers[1].sub', /duplicate/],
     ['tier naming an unknown policy', (c) => (c.tiers = { pro: { policies: { nope: { requestsAllowed: 5 } } } }), 'tiers.pro.policies.nope', /unknown policy/],

@@ -56,14 +56,16 @@ export interface GatewayProcess {
   adminUrl: string;
   /** The forward-auth listener, when the config has `forwardAuth`. */
   forwardAuthUrl: string | null;
+  /** `host:port` of the Envoy rate limit service, when the config has an `rls:` section. */
+  rls?: string;
   proc: ChildProcess;
   stderr(): string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /** Spawn `sluice serve --config file` and wait for its `listening` line. */
-export async function spawnGateway(file: string, env: Record<string, string> = {}): Promise<GatewayProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', file, '--port', '0', '--admin-port', '0', '--forward-auth-port', '0'], {
+export async function spawnGateway(file: string, env: Record<string, string> = {}, extraArgs: string[] = []): Promise<GatewayProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', file, '--port', '0', '--admin-port', '0', '--forward-auth-port', '0', ...extraArgs], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,12 +85,13 @@ export async function spawnGateway(file: string, env: Record<string, string> = {
     proc.stdout!.on('data', onData);
     proc.once('exit', (code) => reject(new Error(`gateway exited with ${code} before listening: ${err}`)));
   });
-  const info = JSON.parse(line) as { url: string; adminUrl: string; forwardAuthUrl?: string | null };
+  const info = JSON.parse(line) as { url: string; adminUrl: string; forwardAuthUrl?: string | null; rls?: string };
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return {
     url: info.url,
     adminUrl: info.adminUrl,
     forwardAuthUrl: info.forwardAuthUrl ?? null,
+    ...(info.rls !== undefined ? { rls: info.rls } : {}),
     proc,
     stderr: () => err,
     stop: async (signal = 'SIGTERM') => {

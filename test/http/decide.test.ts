@@ -2,10 +2,13 @@
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
 import { decideStrict, decideSyncGroup, type Pending } from '../../src/http/decide.js';
-import { createDeciders } from '../../src/http/deciders.js';
+import { createDeciders, type Deciders } from '../../src/http/deciders.js';
 import type { HeaderInput } from '../../src/http/headers.js';
 import { compilePolicy } from '../../src/http/options.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
+
+/** The strict decider's store access: every group through the store's own decide (no 'local' policies here). */
+const via = (d: Deciders) => ({ decideFor: () => d.decide, decideNow: d.decideNow });
 
 const policy = (name: string, requestsAllowed: number, minutes: number) => compilePolicy({ requestsAllowed, timeWindowMinutes: minutes, algorithm: 'fixed-window', headerMode: 'ietf' }, name);
 const pending = (p: ReturnType<typeof policy>, key: string): Pending => ({ policy: p, key, rule: p.rule });
@@ -16,9 +19,9 @@ describe('decideStrict', () => {
     const deciders = createDeciders(store);
     const wide = policy('wide', 10, 60);
     const narrow = policy('narrow', 1, 60);
-    await decideStrict([pending(narrow, 'ip:1')], [], deciders); // narrow's key is now exhausted
+    await decideStrict([pending(narrow, 'ip:1')], [], via(deciders)); // narrow's key is now exhausted
     const inputs: HeaderInput[] = [];
-    const out = await decideStrict([pending(wide, 'user:a'), pending(narrow, 'ip:1')], inputs, deciders);
+    const out = await decideStrict([pending(wide, 'user:a'), pending(narrow, 'ip:1')], inputs, via(deciders));
     expect(out.refusing?.name).toBe('narrow');
     expect(out.decision?.allowed).toBe(false);
     expect(inputs.map((i) => [i.name, i.outcome.allowed])).toEqual([['wide', true], ['narrow', false]]);
@@ -43,7 +46,7 @@ describe('decideStrict', () => {
     const failing = { decide: () => Promise.reject(new Error('down')), reset: async () => {}, acquire: () => Promise.reject(new Error('x')), release: async () => {}, close: async () => {} };
     const open = policy('open', 1, 1);
     const closed = compilePolicy({ requestsAllowed: 1, timeWindowMinutes: 1, onStoreError: 'deny' }, 'closed');
-    const out = await decideStrict([pending(open, 'k'), pending(closed, 'k')], [], createDeciders(failing));
+    const out = await decideStrict([pending(open, 'k'), pending(closed, 'k')], [], via(createDeciders(failing)));
     expect(out.error?.policy.name).toBe('closed');
     expect(out.decision).toBeUndefined();
   });

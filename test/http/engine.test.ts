@@ -7,7 +7,9 @@ import type { Rule } from '../../src/core/rule.js';
 import type { Store } from '../../src/core/store.js';
 import { createPolicyEngine } from '../../src/http/engine.js';
 import type { HttpRequestInfo } from '../../src/http/request.js';
+import { FallbackStore } from '../../src/stores/fallback-store.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
+import { SwitchableStore } from '../support/switchable-store.js';
 
 const req = (over: Partial<HttpRequestInfo> = {}): HttpRequestInfo => ({ method: 'GET', path: '/r', headers: {}, remoteAddress: '127.0.0.1', ...over });
 
@@ -141,5 +143,48 @@ describe('every refusal writes the headers of its headerMode through the one wri
     expect(r.headers['retry-after']).toBe('30');
     expect(r.headers['ratelimit']).toBe('"login";r=0;t=30');
     expect(r.headers['ratelimit-policy']).toMatch(/^"login";q=2;w=30$/);
+  });
+});
+
+describe("onStoreError: 'local' (the shared store fails)", () => {
+  const local = { name: 'p', requestsAllowed: 3, timeWindowMinutes: 1, onStoreError: 'local' as const };
+
+  it('over a plain store: the engine enforces the policy from memory while the store is down, and only that policy', async () => {
+    const shared = new SwitchableStore();
+    const logged: string[] = [];
+    const e = createPolicyEngine({
+      store: shared,
+      logger: { warn: (_o, msg) => logged.push(msg) },
+      policies: [local],
+    });
+    const open = createPolicyEngine({ store: shared, logger: false, policies: [{ ...local, onStoreError: 'allow' }] });
+    shared.state = 'down';
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await e.check(req()));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+    expect(results[3]?.reason).toBe('rate-limited');
+    // The switch is logged once, not per request.
+    expect(logged.filter((m) => /deciding from local memory/.test(m))).toHaveLength(1);
+    // A policy saying 'allow' on the same store still fails open.
+    for (let i = 0; i < 5; i++) expect((await open.check(req())).status).toBe(200);
+    await e.close();
+    await open.close();
+    expect(shared.closed).toBe(false); // the caller's store is the caller's
+  });
+
+  it('over a FallbackStore: its share applies (limit / expectedInstances)', async () => {
+    const shared = new SwitchableStore();
+    const store = new FallbackStore({ store: shared, onStoreError: 'error', expectedInstances: 3 });
+    const e = createPolicyEngine({ store, logger: false, policies: [{ ...local, requestsAllowed: 9 }] });
+    shared.state = 'down';
+    let ok = 0;
+    for (let i = 0; i < 10; i++) if ((await e.check(req())).action === 'allow') ok++;
+    expect(ok).toBe(3);
+    await store.close();
+  });
+
+  it("'local' is accepted by validation; throwOnFailure contradicts it", () => {
+    expect(() => createPolicyEngine({ policies: [local] })).not.toThrow();
+    expect(() => createPolicyEngine({ policies: [{ ...local, throwOnFailure: true }] })).toThrow(/p\.throwOnFailure.*contradicts onStoreError: "local"/);
   });
 });

@@ -33,7 +33,7 @@ afterAll(async () => {
   await deletePrefix(REDIS_URL, prefix);
 });
 
-const ALGORITHMS = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log'] as const;
+const ALGORITHMS = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log', 'quota'] as const;
 
 /** One step of a replayed sequence. */
 type Op =
@@ -111,6 +111,43 @@ describe.skipIf(skip)('RedisStore decides exactly like MemoryStore (shared manua
       );
     });
   }
+
+  it('quota periods: hourly / daily / weekly / monthly, calendar or first-api-call, billing anchors on the 29th-31st, month ends and leap days', async () => {
+    const HOUR = 3_600_000;
+    const DAY = 24 * HOUR;
+    // Anchors: the days that clamp (29th-31st, Feb 29 of a leap year), at odd times of day.
+    const anchorArb = fc.oneof(
+      fc.constant(undefined),
+      fc
+        .record({ y: fc.integer({ min: 2000, max: 2025 }), m: fc.integer({ min: 0, max: 11 }), d: fc.integer({ min: 27, max: 31 }), ms: fc.integer({ min: 0, max: DAY - 1 }) })
+        .map(({ y, m, d, ms }) => Date.UTC(y, m, Math.min(d, new Date(Date.UTC(y, m + 1, 0)).getUTCDate())) + ms),
+    );
+    // Starts around month ends, including February of leap years (2028) and of 2100 (not leap).
+    const startArb = fc
+      .record({ y: fc.constantFrom(2027, 2028, 2100), m: fc.integer({ min: 0, max: 11 }), back: fc.integer({ min: 0, max: 3 * DAY }) })
+      .map(({ y, m, back }) => Date.UTC(y, m + 1, 1) - back);
+    const advance = fc.record({
+      kind: fc.constant('advance' as const),
+      ms: fc.oneof(fc.integer({ min: 1, max: 2 * HOUR }), fc.integer({ min: 1, max: 3 * DAY }), fc.integer({ min: 20 * DAY, max: 40 * DAY }), fc.constant(-HOUR)),
+    });
+    const consume = fc.record({ kind: fc.constantFrom('consume' as const, 'peek' as const), key: fc.nat(2), cost: fc.nat(4) });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('hourly', 'daily', 'weekly', 'monthly') as fc.Arbitrary<'hourly' | 'daily' | 'weekly' | 'monthly'>,
+        fc.boolean(),
+        anchorArb,
+        startArb,
+        fc.integer({ min: 1, max: 6 }),
+        fc.array(fc.oneof({ weight: 3, arbitrary: consume }, { weight: 2, arbitrary: advance }), { minLength: 10, maxLength: 50 }),
+        async (period, calendar, anchor, start, limit, ops) => {
+          clock.set(start);
+          const mode = calendar ? { quotaAnchorMode: 'calendar' as const, ...(anchor === undefined ? {} : { anchor }) } : {};
+          await replay([{ algorithm: 'quota', period, limit, ...mode }], ops);
+        },
+      ),
+      { numRuns: 80 },
+    );
+  });
 
   it('several rules at once: same decisions, including which rule refused and peeked outcomes', async () => {
     await fc.assert(

@@ -230,3 +230,24 @@ describe.skipIf(skip)('hostile keys', () => {
   });
 });
 
+
+describe.skipIf(skip)('timeouts and a busy process', () => {
+  it('a reply that arrived while the event loop was blocked past timeoutMs is used, not reported as STORE_TIMEOUT', async () => {
+    const s = new RedisStore({ url: REDIS_URL, prefix, timeoutMs: 50 });
+    const rules = compileRules([{ name: 'stall', limit: 5, windowMs: 60_000 }]);
+    try {
+      expect((await s.decide('stall-warm', rules, 1)).allowed).toBe(true); // connected, script cached
+      const pending = s.decide('stall', rules, 1);
+      // Let the batch go out (it is flushed from a microtask), then block the loop for 4 timeouts:
+      // Redis answers meanwhile, and the timer is long due when the loop turns again.
+      for (let i = 0; i < 5; i++) await null;
+      const until = Date.now() + 200;
+      while (Date.now() < until) {
+        // a synchronous stall, like a CPU-bound request handler
+      }
+      await expect(pending).resolves.toMatchObject({ allowed: true, remaining: 4 });
+    } finally {
+      await s.close();
+    }
+  });
+});

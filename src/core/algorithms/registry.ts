@@ -1,6 +1,7 @@
 import type { AlgorithmDefinition } from './algorithm.js';
 import { fixedWindowAlgorithm } from './fixed-window/index.js';
 import { gcraAlgorithm } from './gcra/index.js';
+import { quotaAlgorithm } from './quota/index.js';
 import { slidingLogAlgorithm } from './sliding-log/index.js';
 import { slidingWindowAlgorithm } from './sliding-window/index.js';
 
@@ -8,7 +9,7 @@ import { slidingWindowAlgorithm } from './sliding-window/index.js';
  * Every counting algorithm. Rule compilation, the memory store and the Redis store read this
  * list; adding an algorithm is its folder plus one entry here.
  */
-export const ALGORITHMS = [gcraAlgorithm, fixedWindowAlgorithm, slidingWindowAlgorithm, slidingLogAlgorithm] as const;
+export const ALGORITHMS = [gcraAlgorithm, fixedWindowAlgorithm, slidingWindowAlgorithm, slidingLogAlgorithm, quotaAlgorithm] as const;
 
 /** The canonical name of an algorithm (aliases resolved). */
 export type AlgorithmName = (typeof ALGORITHMS)[number]['name'];
