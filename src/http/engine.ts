@@ -26,7 +26,7 @@ import { AsyncBlocks } from './async-mode.js';
 import { decideStrict, decideSyncGroup, headerInput, sameKey, type Pending, type StrictOutcome } from './decide.js';
 import { createDeciders } from './deciders.js';
 import { penaltyStatus, recordOutcome } from './failed-auth.js';
-import { retryAfterSeconds, writeRateLimitHeaders, type HeaderInput } from './headers.js';
+import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
 import type { DecideFn } from './failed-auth.js';
 import { identify, ipKey, type Identity } from './identify.js';
@@ -324,7 +324,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         }
         if (!d.allowed) {
           emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path });
-          if (s.policy.headerMode !== 'none') headers['retry-after'] = String(retryAfterSeconds(d.retryAfterMs));
+          // Through the one header writer like every refusal: the policy (its own limit and window,
+          // not the block's) shows r=0 until the block ends.
+          writeRateLimitHeaders(headers, [headerInput(s, { ...d, limit: s.rule.limit, windowMs: s.rule.windowMs, remaining: 0 })], d.retryAfterMs, clock());
           return denyWith(ctx, 429, blockedDetail(s.policy, d), 'penalty', s.policy.name, d);
         }
       }

@@ -33,6 +33,19 @@ describe('blockDuration', () => {
     expect((await engine.check(req())).action).toBe('allow');
   });
 
+  it('a blocked key gets the rate-limit headers of its headerMode, like any refusal (r=0 until the block ends)', async () => {
+    const clock = manualClock();
+    const engine = createPolicyEngine({ clock, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowSeconds: 1, blockDurationSeconds: 60, headerMode: 'ietf' }] });
+    expect((await engine.check(req())).action).toBe('allow');
+    expect((await engine.check(req())).status).toBe(429);
+    clock.advance(2000);
+    const blocked = await engine.check(req());
+    expect(blocked.reason).toBe('penalty');
+    expect(blocked.headers['retry-after']).toBe('58');
+    expect(blocked.headers['ratelimit']).toBe('"p";r=0;t=58');
+    expect(blocked.headers['ratelimit-policy']).toBe('"p";q=1;w=1');
+  });
+
   it('without a refusal nothing is blocked; a wait longer than the block keeps the longer Retry-After', async () => {
     const clock = manualClock();
     const engine = createPolicyEngine({ clock, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowMinutes: 10, blockDurationSeconds: 30, algorithm: 'fixed-window' }] });
