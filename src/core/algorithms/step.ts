@@ -1,4 +1,5 @@
 import type { RuleOutcome } from '../decision.js';
+import type { Rule } from '../rule.js';
 
 /**
  * What an algorithm returns for one rule: the outcome, and the state to store if the whole
@@ -12,3 +13,23 @@ export interface Step<S> {
 
 /** µs → ms for outcomes. */
 export const ms = (us: number): number => us / 1000;
+
+/**
+ * A counter that resets when its window ends (`resetUs` from now): `cost` more units fit when the
+ * count stays within the limit. Returns the count after admission (undefined when refused) and the
+ * outcome; refused units are not counted, and a cost above the whole limit never fits. Shared by
+ * the window counters (fixed window, quota), which differ only in where the window lies.
+ */
+export function countInWindow(rule: Rule, count: number, cost: number, resetUs: number): { after: number | undefined; outcome: RuleOutcome } {
+  if (count + cost <= rule.limit) {
+    const after = count + cost;
+    return {
+      after,
+      outcome: { policy: rule.name, allowed: true, limit: rule.limit, remaining: rule.limit - after, resetMs: after === 0 ? 0 : ms(resetUs), retryAfterMs: 0, windowMs: rule.windowMs },
+    };
+  }
+  return {
+    after: undefined,
+    outcome: { policy: rule.name, allowed: false, limit: rule.limit, remaining: rule.limit - count, resetMs: ms(resetUs), retryAfterMs: cost > rule.limit ? Infinity : ms(resetUs), windowMs: rule.windowMs },
+  };
+}

@@ -1,5 +1,5 @@
 import type { Rule } from '../../rule.js';
-import { ms, type Step } from '../step.js';
+import { countInWindow, type Step } from '../step.js';
 
 /** Fixed-window state: the window's start (µs, epoch-aligned) and the units admitted in it. */
 export interface FixedWindowState {
@@ -24,31 +24,7 @@ export function fixedWindow(
   const start = state !== undefined && state.start > aligned ? state.start : aligned;
   const count = state !== undefined && state.start === start ? state.count : 0;
   const reset = start + W - now;
-  if (count + cost <= rule.limit) {
-    const after = count + cost;
-    return {
-      next: cost === 0 ? state : { start, count: after },
-      outcome: {
-        policy: rule.name,
-        allowed: true,
-        limit: rule.limit,
-        remaining: rule.limit - after,
-        resetMs: after === 0 ? 0 : ms(reset),
-        retryAfterMs: 0,
-        windowMs: rule.windowMs,
-      },
-    };
-  }
-  return {
-    next: state,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
-      limit: rule.limit,
-      remaining: rule.limit - count,
-      resetMs: ms(reset),
-      retryAfterMs: cost > rule.limit ? Infinity : ms(reset),
-      windowMs: rule.windowMs,
-    },
-  };
+  const { after, outcome } = countInWindow(rule, count, cost, reset);
+  // Nothing to write for a peek (cost 0) or a refusal.
+  return { next: after === undefined || cost === 0 ? state : { start, count: after }, outcome };
 }

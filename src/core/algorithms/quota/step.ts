@@ -1,5 +1,5 @@
 import type { Rule } from '../../rule.js';
-import { ms, type Step } from '../step.js';
+import { countInWindow, type Step } from '../step.js';
 import { periodOf } from './period.js';
 
 /**
@@ -30,31 +30,7 @@ export function quota(state: QuotaState | undefined, now: number, rule: Rule, co
   if (same && state.start > p.start) p = periodOf(rule, anchor, state.start);
   const count = same && state.start === p.start ? state.count : 0;
   const reset = p.end - now;
-  if (count + cost <= rule.limit) {
-    const after = count + cost;
-    return {
-      next: cost === 0 ? state : { anchor, start: p.start, count: after },
-      outcome: {
-        policy: rule.name,
-        allowed: true,
-        limit: rule.limit,
-        remaining: rule.limit - after,
-        resetMs: after === 0 ? 0 : ms(reset),
-        retryAfterMs: 0,
-        windowMs: rule.windowMs,
-      },
-    };
-  }
-  return {
-    next: state,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
-      limit: rule.limit,
-      remaining: rule.limit - count,
-      resetMs: ms(reset),
-      retryAfterMs: cost > rule.limit ? Infinity : ms(reset),
-      windowMs: rule.windowMs,
-    },
-  };
+  const { after, outcome } = countInWindow(rule, count, cost, reset);
+  // Nothing to write for a peek (cost 0) or a refusal.
+  return { next: after === undefined || cost === 0 ? state : { anchor, start: p.start, count: after }, outcome };
 }
