@@ -30,6 +30,7 @@ import { admit, type Admission } from './admission.js';
 import { headerSafe, problemText } from './proxy.js';
 import { splitPath } from './routes.js';
 import { findRoute, type CompiledRoute, type GatewayState } from './state.js';
+import type { ThrottledWarn } from './throttled-log.js';
 
 /** Longest original URI accepted (the proxies' own defaults are 4-8 KiB). */
 const MAX_URI = 8192;
@@ -47,6 +48,8 @@ export interface ForwardAuthContext {
   /** Called once per answered decision (observability). */
   record?(route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, ip: string, t0: number): void;
   onError(err: unknown): void;
+  /** Warnings that could fire on every request (JWKS unreachable), throttled per topic like the proxy's. */
+  warnOnce: ThrottledWarn;
 }
 
 function first(req: IncomingMessage, names: readonly string[]): string | undefined {
@@ -153,7 +156,8 @@ export function createForwardAuthHandler(ctx: ForwardAuthContext): (req: Incomin
     };
     const answerAdmission = (x: Admission) => {
       if (x.kind === 'unavailable') {
-        ctx.onError(new Error(`cannot check credentials: ${x.reason}`));
+        // Same topic and line as the proxy listener: one outage, one throttled warning.
+        ctx.warnOnce(`auth:${rt.name}`, 'cannot check credentials', { route: rt.name, error: x.reason });
         refuse(res, nginx, 503, 'credentials cannot be checked right now; retry later', path, requestId, { 'retry-after': '5' });
         done(undefined, 503);
       } else if (x.kind === 'unauthorized') {

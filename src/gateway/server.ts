@@ -402,6 +402,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       trust: () => serverTrust,
       buildId,
       onError: (err) => log.error('forward-auth decision failed', { error: String(err) }),
+      warnOnce,
       // A 401/503 the policies did not refuse is the gateway's own refusal: counted as denied.
       record: (route, info, result, status, ip, t0) => observe(route, info, result, status, t0, status >= 400 && result?.action !== 'deny', ip),
     });

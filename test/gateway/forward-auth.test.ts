@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import { parseList } from 'structured-headers';
+import { generateKeyPair, SignJWT } from 'jose';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { validateConfig } from '../../src/gateway/config.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
@@ -188,6 +189,28 @@ describe('forward-auth observability', () => {
     expect(count('hello', 'allowed')).toBe(3);
     expect(count('hello', 'limited')).toBe(1);
     expect(count('api', 'denied')).toBe(1);
+  });
+});
+
+describe('forward-auth on a bad day', () => {
+  it('JWKS unreachable: 503 with Retry-After, and one throttled warning for many requests (not a line per request)', async () => {
+    const warnings: string[] = [];
+    const errors: string[] = [];
+    const config = validateConfig({
+      forwardAuth: { port: 0 },
+      auth: { jwt: { jwksUrl: 'http://127.0.0.1:9/jwks.json' } },
+      routes: [{ path: '/api/*' }],
+    });
+    gw = await startGateway({ config, logger: { info: () => {}, warn: (m) => warnings.push(m), error: (m) => errors.push(m) }, port: 0, forwardAuthPort: 0 });
+    const { privateKey } = await generateKeyPair('RS256');
+    const token = await new SignJWT({ sub: 'zed' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setExpirationTime('5m').sign(privateKey);
+    for (let i = 0; i < 5; i++) {
+      const r = await ask(gw, { 'x-forwarded-uri': '/api/x', authorization: `Bearer ${token}` });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+    }
+    expect(warnings.filter((m) => m === 'cannot check credentials')).toHaveLength(1);
+    expect(errors).toEqual([]);
   });
 });
 
