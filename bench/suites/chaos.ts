@@ -16,15 +16,15 @@
  * Env: BENCH_CHAOS_OUTAGE_MS (default 5000), BENCH_CHAOS_WARMUP_MS (default 10000),
  * BENCH_CHAOS_SCENARIOS (e.g. "kill:local,freeze:allow").
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Pool } from 'undici';
+import { forkRole } from '../support/roles.js';
 import { hashIdentity } from '../../src/http/identify.js';
 
 const role = process.argv[2];
@@ -80,14 +80,6 @@ async function child(): Promise<void> {
   send(Number(new URL(gw.url).port));
 }
 
-function start(r: string, args: string[] = []): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = fork(fileURLToPath(import.meta.url), [r, ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
-    proc.once('exit', (c) => reject(new Error(`${r} exited ${c}`)));
-  });
-}
-
 async function ping(): Promise<boolean> {
   const c = new Redis({ port: REDIS_PORT, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, connectTimeout: 200 });
   c.on('error', () => {});
@@ -125,7 +117,7 @@ const p99 = (xs: number[]) => {
 
 async function run(sc: Scenario, upstreamUrl: string, dir: string) {
   let redis = await startRedis(dir);
-  const gw = await start('gateway', [upstreamUrl, sc.mode, String(sc.threshold)]);
+  const gw = await forkRole(import.meta.url, 'gateway', [upstreamUrl, sc.mode, String(sc.threshold)]);
   const pool = new Pool(`http://127.0.0.1:${gw.port}`, { connections: CLIENTS + 2, pipelining: 1 });
   const raw = new Redis({ port: REDIS_PORT, host: '127.0.0.1', maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 50 });
   raw.on('error', () => {});
@@ -227,7 +219,7 @@ async function main(): Promise<void> {
     { name: 'freeze:local', fault: 'freeze', mode: 'local', threshold: 5 },
   ];
   const scenarios = all.filter((s) => wanted === undefined || wanted.includes(s.name));
-  const up = await start('upstream');
+  const up = await forkRole(import.meta.url, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${up.port}`;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-chaos-'));
   console.log(`Chaos: gateway on redis-server :${REDIS_PORT}, ${CLIENTS} closed-loop clients + a 5/min probe every 200 ms; fault ${OUTAGE_MS / 1000} s; timeoutMs 250, breaker 5 failures / 0.5 s probe.`);

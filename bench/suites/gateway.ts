@@ -8,13 +8,13 @@
  *
  * Env: BENCH_GATEWAY_MS (per round, default 5000), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50).
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { answerCpu, cpuOf, forkRole } from '../support/roles.js';
 import { autocannon, type AutocannonResult } from '../support/autocannon.js';
 
 
@@ -23,12 +23,7 @@ const role = process.argv[2];
 /** Child roles: print the port on IPC; answer 'cpu' with the process's CPU time (µs). */
 async function child(): Promise<void> {
   const send = (port: number) => process.send?.({ port });
-  process.on('message', (m) => {
-    if (m === 'cpu') {
-      const u = process.cpuUsage();
-      process.send?.({ cpu: u.user + u.system });
-    }
-  });
+  answerCpu();
   if (role === 'upstream') {
     const body = 'hello world';
     const s = createServer((_req, res) => {
@@ -80,27 +75,6 @@ async function child(): Promise<void> {
   }
 }
 
-/** CPU time (µs) a child has used so far. */
-function cpuOf(proc: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const on = (m: { cpu?: number }) => {
-      if (m.cpu === undefined) return;
-      proc.off('message', on);
-      resolve(m.cpu);
-    };
-    proc.on('message', on);
-    proc.send('cpu');
-  });
-}
-
-function start(r: string, arg?: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = fork(fileURLToPath(import.meta.url), [r, ...(arg ? [arg] : [])], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
-    proc.once('exit', (c) => reject(new Error(`${r} exited ${c}`)));
-  });
-}
-
 async function nginx(upstreamPort: number): Promise<{ port: number; stop(): void } | undefined> {
   if (spawnSync('nginx', ['-v']).error) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'sluice-nginx-'));
@@ -123,10 +97,10 @@ async function main(): Promise<void> {
   const ms = Number(process.env.BENCH_GATEWAY_MS ?? 5000);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-  const up = await start('upstream');
+  const up = await forkRole(import.meta.url, 'upstream');
   const upstreamUrl = `http://127.0.0.1:${up.port}`;
-  const bare = await start('bare', upstreamUrl);
-  const gw = await start('gateway', upstreamUrl);
+  const bare = await forkRole(import.meta.url, 'bare', [upstreamUrl]);
+  const gw = await forkRole(import.meta.url, 'gateway', [upstreamUrl]);
   const ngx = await nginx(up.port);
   if (ngx === undefined) console.log('nginx: not installed here, skipped (issue reference: nginx limit_req ~38 k req/s)');
   const targets: [string, number, ChildProcess | undefined][] = [

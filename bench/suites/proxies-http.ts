@@ -9,13 +9,13 @@
  * Target (issue 11): nginx + auth_request -> Sluice >= 0.9x nginx + auth_request -> trivial 204.
  * Env: BENCH_PROXIES_MS (per round, default 4000), BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 50).
  */
-import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { answerCpu, cpuOf, forkRole, freePort } from '../support/roles.js';
 import { autocannon, type AutocannonResult } from '../support/autocannon.js';
 
 const role = process.argv[2];
@@ -23,12 +23,7 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 async function child(): Promise<void> {
   const send = (port: number) => process.send?.({ port });
-  process.on('message', (m) => {
-    if (m === 'cpu') {
-      const u = process.cpuUsage();
-      process.send?.({ cpu: u.user + u.system });
-    }
-  });
+  answerCpu();
   if (role === 'upstream' || role === 'trivial-204') {
     const body = 'hello world';
     const s = createServer((_req, res) => {
@@ -63,34 +58,6 @@ async function child(): Promise<void> {
     });
     send(Number(new URL(gw.url).port));
   }
-}
-
-function cpuOf(proc: ChildProcess): Promise<number> {
-  return new Promise((resolve) => {
-    const on = (m: { cpu?: number }) => {
-      if (m.cpu === undefined) return;
-      proc.off('message', on);
-      resolve(m.cpu);
-    };
-    proc.on('message', on);
-    proc.send('cpu');
-  });
-}
-
-function start(r: string, arg?: string): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = fork(fileURLToPath(import.meta.url), [r, ...(arg ? [arg] : [])], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
-    proc.once('exit', (c) => reject(new Error(`${r} exited ${c}`)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
 }
 
 /** One nginx with three servers: auth_request -> Sluice, auth_request -> trivial 204, limit_req alone. */
@@ -143,10 +110,10 @@ async function main(): Promise<void> {
   const ms = Number(process.env.BENCH_PROXIES_MS ?? 4000);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-  const up = await start('upstream');
-  const decisions = await start('sluice-decisions');
-  const trivial = await start('trivial-204');
-  const gateway = await start('sluice-gateway', `http://127.0.0.1:${up.port}`);
+  const up = await forkRole(import.meta.url, 'upstream');
+  const decisions = await forkRole(import.meta.url, 'sluice-decisions');
+  const trivial = await forkRole(import.meta.url, 'trivial-204');
+  const gateway = await forkRole(import.meta.url, 'sluice-gateway', [`http://127.0.0.1:${up.port}`]);
   const ngx = await nginx(up.port, decisions.port, trivial.port);
   if (ngx === undefined) {
     console.log('nginx: not installed here; this suite needs it (apt-get install nginx)');
