@@ -59,6 +59,15 @@ export const failedAuthSchema = z
   })
   .strict();
 
+/** Longer blocks for repeat offenders (fail2ban's bantime.increment); `compilePolicy` checks it against the block duration. */
+export const blockEscalationSchema = z
+  .object({
+    multiplier: z.number().min(1).optional().describe('Each block within resetAfterMinutes of the previous one lasts this many times longer (default 2).'),
+    maxBlockMinutes: z.number().positive().optional().describe('The longest block, in minutes (default 1440, or the block duration if longer).'),
+    resetAfterMinutes: z.number().positive().optional().describe('After this many minutes with no new block, the next block is the first again (default 1440).'),
+  })
+  .strict();
+
 /** A compound key: `[ip, "header:x-tenant"]` (the part names are checked when the policy compiles). */
 export const keyPartsSchema = z.array(z.string().min(1).max(120)).min(1).max(10);
 /** A quota's allowance per period (Zuplo's `allowances`). */
@@ -95,6 +104,7 @@ export const policyFields = {
   skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
   blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
   blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
+  blockEscalation: blockEscalationSchema.optional().describe('Penalty box: each new block of a key within resetAfterMinutes of its last one lasts multiplier times longer, up to maxBlockMinutes.'),
   statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
   detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
   headers: z.record(headerNameSchema, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
