@@ -158,11 +158,27 @@ export const policyOptionsSchema = z
   })
   .strict();
 
+/**
+ * The window checks of `windowMsOf` (one unit only, 1 ms to 10 years) as schema issues, so an
+ * optional window in a tier or an override is refused by the schema itself with its field path
+ * (`tiers.pro.timeWindowSeconds`): `sluice check`, the gateway and the admin API say the same.
+ */
+function checkWindow(o: { timeWindowMinutes?: number; timeWindowSeconds?: number }, ctx: z.RefinementCtx): void {
+  if (o.timeWindowMinutes === undefined && o.timeWindowSeconds === undefined) return;
+  try {
+    windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
+  } catch (err) {
+    if (!(err instanceof SluiceConfigError)) throw err;
+    ctx.addIssue({ code: 'custom', path: [err.field], message: err.reason });
+  }
+}
+
 /** Limits that replace a policy's own for some consumers: a tier's per-policy entry (`allowances` for a quota). */
 export const limitsSchema = z
   .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
   .strict()
-  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' })
+  .superRefine(checkWindow);
 
 /**
  * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
@@ -172,14 +188,7 @@ export const limitsSchema = z
 export const overrideSchema = z
   .object({ requestsAllowed: z.number().int().min(1).max(1e12), ...windowFields })
   .strict()
-  .superRefine((o, ctx) => {
-    try {
-      if (o.timeWindowMinutes !== undefined || o.timeWindowSeconds !== undefined) windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
-    } catch (err) {
-      if (!(err instanceof SluiceConfigError)) throw err;
-      ctx.addIssue({ code: 'custom', path: [err.field], message: err.reason });
-    }
-  });
+  .superRefine(checkWindow);
 
 /** A tier: limits for every per-consumer policy, and per-policy values. */
 export const tierSchema = z
@@ -189,7 +198,8 @@ export const tierSchema = z
     allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(nameSchema, limitsSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
-  .strict();
+  .strict()
+  .superRefine(checkWindow);
 
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type TierConfig = z.infer<typeof tierSchema>;
