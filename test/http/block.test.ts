@@ -14,6 +14,17 @@ import { RedisStore } from '../../src/redis.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
 const skipRedis = skipWithoutRedis('block');
+/** The configuration error of an engine with one policy `p` of these options (fails the spec if none). */
+function configErrorOf(options: object): SluiceConfigError {
+  try {
+    createPolicyEngine({ policies: [{ name: 'p', ...options }] });
+  } catch (e) {
+    expect(e, JSON.stringify(options)).toBeInstanceOf(SluiceConfigError);
+    return e as SluiceConfigError;
+  }
+  throw new Error(`no configuration error for ${JSON.stringify(options)}`);
+}
+
 const req = (ip = '127.0.0.1'): HttpRequestInfo => ({ method: 'GET', path: '/r', headers: {}, remoteAddress: ip });
 
 describe('blockDuration', () => {
@@ -67,16 +78,7 @@ describe('blockDuration', () => {
       [{ requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 1, blockDurationSeconds: 60 }, 'p.blockDurationSeconds'],
       [{ failedAuth: { threshold: 3 }, blockDurationMinutes: 1 }, 'p.blockDurationMinutes'],
     ];
-    for (const [options, field] of bad) {
-      let err: unknown;
-      try {
-        createPolicyEngine({ policies: [{ name: 'p', ...options }] });
-      } catch (e) {
-        err = e;
-      }
-      expect(err, JSON.stringify(options)).toBeInstanceOf(SluiceConfigError);
-      expect((err as SluiceConfigError).field).toBe(field);
-    }
+    for (const [options, field] of bad) expect(configErrorOf(options).field, JSON.stringify(options)).toBe(field);
   });
 });
 
@@ -200,15 +202,9 @@ describe('blockEscalation (repeat offenders)', () => {
       [{ failedAuth: { threshold: 3 }, blockEscalation: {} }, 'p.blockEscalation', /failedAuth/],
     ];
     for (const [options, field, message] of bad) {
-      let err: unknown;
-      try {
-        createPolicyEngine({ policies: [{ name: 'p', ...options }] });
-      } catch (e) {
-        err = e;
-      }
-      expect(err, JSON.stringify(options)).toBeInstanceOf(SluiceConfigError);
-      expect((err as SluiceConfigError).field, JSON.stringify(options)).toBe(field);
-      expect((err as Error).message, JSON.stringify(options)).toMatch(message);
+      const err = configErrorOf(options);
+      expect(err.field, JSON.stringify(options)).toBe(field);
+      expect(err.message, JSON.stringify(options)).toMatch(message);
     }
   });
 });
