@@ -1,0 +1,33 @@
+import type { AlgorithmDefinition } from '../algorithm.js';
+import { luaFile } from '../lua.js';
+import { blockCodec } from './codec.js';
+import { block, type BlockSpec, type BlockState } from './step.js';
+
+export { block, type BlockSpec, type BlockState } from './step.js';
+export { blockRule, type BlockRuleOptions } from './rule.js';
+
+const lua = luaFile(new URL('./block.lua', import.meta.url));
+
+/**
+ * Block (the penalty box of `blockDurationMinutes`, escalating with `blockEscalation`): internal,
+ * its rules come from {@link blockRule}, never from a limit's `algorithm`.
+ */
+export const blockAlgorithm = {
+  name: 'block',
+  aliases: [],
+  maxLimit: 1,
+  burst: false,
+  numericDeadline: false,
+  internal: true,
+  step: block,
+  // Past the reset period after the block, the key starts again from the first length.
+  deadAt: (s, rule) => s.until + (rule.block as BlockSpec).resetUs,
+  codec: blockCodec,
+  redisSpec: (rule) => {
+    const b = rule.block as BlockSpec;
+    return [b.multiplier, rule.windowUs, b.maxUs, b.resetUs];
+  },
+  get lua() {
+    return lua();
+  },
+} as const satisfies AlgorithmDefinition<BlockState>;
