@@ -23,6 +23,7 @@ function asyncStore(): { store: Store; calls: unknown[][] } {
       calls.push([key, rules, cost, peek]);
       return inner.decide(key, rules, cost, peek);
     },
+    charge: (key, rules, cost) => inner.charge(key, rules, cost),
     reset: (key, rules) => inner.reset(key, rules),
     acquire: (key, r, cost, id) => inner.acquire(key, r, cost, id),
     release: (key, r, id) => inner.release(key, r, id),

@@ -6,7 +6,7 @@
  * first length again.
  */
 import { describe, expect, it } from 'vitest';
-import { block, blockRule, type BlockState } from '../../../src/core/algorithms/block/index.js';
+import { block, blockAlgorithm, blockRule, type BlockState } from '../../../src/core/algorithms/block/index.js';
 import { T0_US } from '../harness.js';
 
 const S = 1_000_000; // 1 s in µs
@@ -45,6 +45,14 @@ describe('block step', () => {
       expect(s.outcome).toMatchObject({ allowed: false, remaining: 0, resetMs: 45_000, retryAfterMs: 45_000 });
       expect(s.next).toBe(state);
     }
+  });
+
+  it('a charge (a consumption that cannot be refused) starts a block, or leaves a running one as it is', () => {
+    const started = blockAlgorithm.charge(undefined, T0_US, rule, 5);
+    expect(started).toEqual({ until: T0_US + 60 * S, lengthUs: 60 * S });
+    expect(blockAlgorithm.charge(started, T0_US + 15 * S, rule, 1)).toBe(started);
+    // After it ended, within the reset period: the next, longer block.
+    expect(blockAlgorithm.charge(started, T0_US + 61 * S, rule, 1)).toEqual({ until: T0_US + 181 * S, lengthUs: 120 * S });
   });
 
   it('1st, 2nd, 3rd block within the reset period: 60 s, 120 s, then the 180 s cap, and the cap holds', () => {

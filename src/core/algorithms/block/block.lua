@@ -23,6 +23,13 @@ ALGORITHMS['block'] = {
     return true, 0, len, 0, { now + len, len }
   end,
 
+  -- Port of charge in index.ts: a running block stands, otherwise one starts as a consume would.
+  charge = function(sp, st, now, cost)
+    if st ~= nil and st[1] > now then return { st[1], st[2] } end
+    local _, _, _, _, info = ALGORITHMS['block'].step(sp, st, now, cost)
+    return info
+  end,
+
   -- Kept until the reset period after the block has passed: until then it decides the next length.
   commit = function(sp, key, st, now, cost, info)
     redis.call('SET', key, string.format('%d:%d', info[1], info[2]), 'PX', pttl(info[1] + sp[5] - now))

@@ -20,6 +20,9 @@ export const blockAlgorithm = {
   numericDeadline: false,
   internal: true,
   step: block,
+  // A charge is a consumption that cannot be refused: it starts a block unless one is running
+  // (then the running block stands, as a consume finds it). Stores charge only costs > 0.
+  charge: (s, now, rule, cost) => block(s, now, rule, Math.max(1, cost)).next as BlockState,
   // Past the reset period after the block, the key starts again from the first length.
   deadAt: (s, rule) => s.until + (rule.block as BlockSpec).resetUs,
   codec: blockCodec,
