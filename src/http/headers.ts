@@ -45,6 +45,18 @@ export function sfString(s: string): string {
   return `${out}"`;
 }
 
+// Policy names are few and fixed: serialise each once, not per response.
+const sfNames = new Map<string, string>();
+function sfName(name: string): string {
+  let s = sfNames.get(name);
+  if (s === undefined) {
+    s = sfString(name);
+    if (sfNames.size >= 1000) sfNames.clear();
+    sfNames.set(name, s);
+  }
+  return s;
+}
+
 /** SF Integers have at most 15 digits. */
 const sfInt = (n: number) => Math.min(999_999_999_999_999, Math.max(0, Math.floor(n)));
 
@@ -58,7 +70,7 @@ export function writeIetfHeaders(out: Record<string, string>, inputs: readonly H
   for (const h of inputs) {
     if (h.headerMode !== 'ietf') continue;
     const o = h.outcome;
-    const name = sfString(h.name);
+    const name = sfName(h.name);
     const w = ceilSeconds(o.windowMs, 1);
     // t: seconds until this policy gives quota back: the retry time when it refuses, its reset otherwise.
     const t = o.allowed ? ceilSeconds(o.resetMs) : retryAfterSeconds(o.retryAfterMs);
