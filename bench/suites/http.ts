@@ -95,7 +95,7 @@ try {
     const sb = samples.get(b);
     return sa === undefined || sb === undefined ? undefined : sa.map((x, i) => f(x, sb[i] as Sample));
   };
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const times = (x: number) => `${x.toFixed(2)}x`;
 
   console.log(`\nmedian [min..max] of ${rounds} interleaved rounds, ${measureMs} ms each, ${connections} connections, loopback:`);
@@ -105,10 +105,11 @@ try {
   }
   console.log('\nratios (per round, then median [min..max]):');
   const overhead = (label: string, sluice: Variant, bare: Variant, target: string) => {
+    // Overhead: extra CPU per request, and requests/s lost (positive = slower than without).
     const cpu = perRound(sluice, bare, (s, b) => s.cpuUs / b.cpuUs - 1);
     const rps = perRound(sluice, bare, (s, b) => 1 - s.rps / b.rps);
     if (cpu === undefined || rps === undefined) return;
-    console.log(`  ${label}: CPU/req +${summary(cpu, pct)}, req/s -${summary(rps, pct)}${target}`);
+    console.log(`  ${label}: CPU/req ${summary(cpu, pct)}, req/s lost ${summary(rps, pct)}${target}`);
   };
   const versus = (label: string, sluice: Variant, peer: Variant, target: string) => {
     const rps = perRound(sluice, peer, (s, p) => s.rps / p.rps);

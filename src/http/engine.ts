@@ -86,6 +86,21 @@ interface RequestContext {
   shadowLimited: boolean;
 }
 
+/** The context of a request on the plain path: its path is worked out only if a refusal or an event needs it. */
+class PlainContext implements RequestContext {
+  readonly headers: Record<string, string>;
+  shadowLimited = false;
+  constructor(
+    readonly request: HttpRequestInfo,
+    readonly requestId: string,
+  ) {
+    this.headers = { 'x-request-id': requestId };
+  }
+  get path(): string {
+    return pathOf(this.request.path);
+  }
+}
+
 const defaultLogger: PolicyLogger = {
   warn: (obj, msg) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...obj })}\n`),
 };
@@ -483,8 +498,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       return undefined; // the generator identifies again and reports the identifier error
     }
     if (!sameKey(strict)) return undefined;
-    const requestId = requestIdOf(req.headers['x-request-id']);
-    const ctx: RequestContext = { request: req, requestId, headers: { 'x-request-id': requestId }, path: pathOf(req.path), shadowLimited: false };
+    const ctx = new PlainContext(req, requestIdOf(req.headers['x-request-id']));
     const inputs: HeaderInput[] = [];
     const outcome = decideSyncGroup(strict, inputs, now);
     if (outcome.error !== undefined) {
@@ -494,7 +508,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const decision = outcome.decision;
     if (decision !== undefined && !decision.allowed) {
       const refusing = outcome.refusing as CompiledPolicy;
-      emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path: ctx.path });
+      emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId: ctx.requestId, path: ctx.path });
       writeRateLimitHeaders(ctx.headers, inputs, decision.retryAfterMs, clock());
       return denyWith(ctx, 429, refusalDetail(refusing, (strict.find((s) => s.policy === refusing) as Pending).rule, decision), 'rate-limited', refusing.name, decision);
     }
