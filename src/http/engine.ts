@@ -470,9 +470,10 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   function allowWith(ctx: RequestContext, inputs: readonly HeaderInput[], decision: Decision | undefined, complete: (status: number) => void): PolicyResult {
     if (inputs.length > 0) writeRateLimitHeaders(ctx.headers, inputs, undefined, clock());
     stats.allowed++;
-    const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete };
-    if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
-    return result;
+    // Two literals rather than adding `decision` afterwards: each keeps one object shape.
+    return decision === undefined
+      ? { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete }
+      : { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete, decision };
   }
 
   // --- the plain route: decided in one ordinary call, without the generator ---

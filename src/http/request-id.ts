@@ -3,7 +3,7 @@
  * them, but cheaper per request. `randomUUID()` builds each id from 20 concatenated pieces, and
  * the string is flattened again when Node validates it as a header value; on the engine's plain
  * path that was a fifth of Sluice's own cost per request. Here random bytes are drawn in batches
- * and written out as the ASCII text of a batch of UUIDs, and each id is one flat slice of it.
+ * and written out as the text of a batch of UUIDs in one string; each id is a slice of it.
  */
 import { randomFillSync } from 'node:crypto';
 
@@ -11,22 +11,30 @@ import { randomFillSync } from 'node:crypto';
 const BATCH = 256;
 const random = Buffer.alloc(16 * BATCH);
 const text = Buffer.alloc(36 * BATCH);
-const HEX = Buffer.from('0123456789abcdef', 'latin1');
+/** Where the two hex digits of each of the 16 bytes go within the 36 characters. */
+const AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+const DIGITS = '0123456789abcdef';
+const HIGH = Uint8Array.from({ length: 256 }, (_, b) => DIGITS.charCodeAt(b >> 4));
+const LOW = Uint8Array.from({ length: 256 }, (_, b) => DIGITS.charCodeAt(b & 0x0f));
+for (let o = 0; o < text.length; o += 36) for (const d of [8, 13, 18, 23]) text[o + d] = 0x2d; // '-', fixed
+let batch = '';
 let next = BATCH;
 
 function refill(): void {
   randomFillSync(random);
-  let o = 0;
-  for (let r = 0; r < random.length; r += 16) {
+  for (let u = 0; u < BATCH; u++) {
+    const r = 16 * u;
+    random[r + 6] = ((random[r + 6] as number) & 0x0f) | 0x40; // version 4
+    random[r + 8] = ((random[r + 8] as number) & 0x3f) | 0x80; // variant 10xx (RFC 9562)
+    const o = 36 * u;
     for (let i = 0; i < 16; i++) {
-      let b = random[r + i] as number;
-      if (i === 6) b = (b & 0x0f) | 0x40; // version 4
-      else if (i === 8) b = (b & 0x3f) | 0x80; // variant 10xx (RFC 9562)
-      if (i === 4 || i === 6 || i === 8 || i === 10) text[o++] = 0x2d; // '-'
-      text[o++] = HEX[b >> 4] as number;
-      text[o++] = HEX[b & 0x0f] as number;
+      const b = random[r + i] as number;
+      const at = o + (AT[i] as number);
+      text[at] = HIGH[b] as number;
+      text[at + 1] = LOW[b] as number;
     }
   }
+  batch = text.toString('latin1');
   next = 0;
 }
 
@@ -34,5 +42,5 @@ function refill(): void {
 export function randomRequestId(): string {
   if (next === BATCH) refill();
   const o = 36 * next++;
-  return text.toString('latin1', o, o + 36);
+  return batch.slice(o, o + 36);
 }
