@@ -19,10 +19,19 @@
  * Ratios are computed per round (the two variants of a pair measured a few seconds apart) and
  * summarised as median [min..max] over the rounds.
  *
+ * First, before any server starts: Sluice's own CPU per request in this process (the node:http
+ * adapter on a real ServerResponse, no sockets), per header mode: the steady figure for work on
+ * src/http. To profile a server under load: `node --cpu-prof bench/support/http-servers.mjs
+ * node-sluice`, load the port it prints with autocannon, then Ctrl-C (the profile is written on exit).
+ *
  * Env: BENCH_HTTP_MS (measured per round, default 3000), BENCH_ROUNDS (default 5),
- * BENCH_CONNECTIONS (default 50), BENCH_HTTP_VARIANTS (comma list, default all).
+ * BENCH_CONNECTIONS (default 50), BENCH_HTTP_VARIANTS (comma list, default all), BENCH_HTTP_RATE
+ * (requests/s offered to every variant; default none: as fast as each server answers; with a rate,
+ * req/s only shows whether the rate was met and CPU per request is the figure to read).
  */
 import type { ChildProcess } from 'node:child_process';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { autocannon } from '../support/autocannon.js';
 import { built } from '../support/built.js';
 import { cpuOf, forkRole } from '../support/roles.js';
@@ -52,17 +61,61 @@ const measureMs = Number(process.env.BENCH_HTTP_MS ?? 3000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const variants = (process.env.BENCH_HTTP_VARIANTS?.split(',') ?? ALL) as Variant[];
+// A fixed offered load: every variant then sees the same arrival pattern, so CPU per request is
+// not skewed by how much each server batches at saturation (the steadier mode on a busy machine).
+const rate = process.env.BENCH_HTTP_RATE === undefined ? undefined : Number(process.env.BENCH_HTTP_RATE);
 
 // Refuse a stale build (the servers import dist/ directly).
-await built('http');
+const nodeAdapter = await built<typeof import('../../src/http.js')>('http');
 await built('express');
 await built('fastify');
+
+/**
+ * Sluice's own CPU per request, in this process before any server starts: the node:http adapter
+ * (engine, header writes on a real ServerResponse, the promise it returns) called in a loop on one
+ * request. No sockets, so it is much steadier than the HTTP figures on a busy machine; it is the
+ * figure that profiling work on src/http moves.
+ */
+async function inProcess(): Promise<void> {
+  const req = new IncomingMessage(new Socket());
+  Object.defineProperty(req.socket, 'remoteAddress', { value: '127.0.0.1' });
+  Object.assign(req, { url: '/', method: 'GET', headers: { host: '127.0.0.1', 'user-agent': 'autocannon' } });
+  const res = new ServerResponse(req);
+  const limiters = (['retry-after', 'legacy', 'ietf'] as const).map((headerMode) => ({
+    headerMode,
+    limit: nodeAdapter.rateLimit({ requestsAllowed: BIG, timeWindowMinutes: 1, headerMode, logger: false }),
+    ns: [] as number[],
+  }));
+  const n = 100_000;
+  for (let round = 0; round < 7; round++) {
+    for (const l of limiters) {
+      const before = process.cpuUsage();
+      for (let i = 0; i < n; i++) await l.limit(req, res);
+      const used = process.cpuUsage(before);
+      l.ns.push(((used.user + used.system) * 1000) / n);
+    }
+  }
+  console.log('in-process, node:http adapter, Sluice CPU per request (median [min..max] of 7 rounds of 100k):');
+  for (const l of limiters) console.log(`  headerMode ${l.headerMode.padEnd(12)} ${summary(l.ns, (x) => `${Math.round(x)} ns`)}`);
+}
+
+const BIG = 1_000_000_000;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const summary = (xs: number[], fmt: (x: number) => string) => `${fmt(median(xs))} [${fmt(Math.min(...xs))}..${fmt(Math.max(...xs))}]`;
+
+await inProcess();
+console.log();
 
 const servers = new URL('../support/http-servers.mjs', import.meta.url).href;
 const running = new Map<Variant, { proc: ChildProcess; port: number }>();
 for (const v of variants) running.set(v, await forkRole(servers, v));
 
-const load = (port: number, ms: number) => autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: ms / 1000, pipelining: 1 });
+const load = (port: number, ms: number) =>
+  autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: ms / 1000, pipelining: 1, ...(rate === undefined ? {} : { overallRate: rate }) });
 
 async function measure(v: Variant): Promise<Sample> {
   const { proc, port } = running.get(v) as { proc: ChildProcess; port: number };
@@ -84,12 +137,6 @@ try {
     }
   }
 
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-  };
-  const summary = (xs: number[], fmt: (x: number) => string) => `${fmt(median(xs))} [${fmt(Math.min(...xs))}..${fmt(Math.max(...xs))}]`;
   const perRound = (a: Variant, b: Variant, f: (x: Sample, y: Sample) => number) => {
     const sa = samples.get(a);
     const sb = samples.get(b);
@@ -98,7 +145,7 @@ try {
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
   const times = (x: number) => `${x.toFixed(2)}x`;
 
-  console.log(`\nmedian [min..max] of ${rounds} interleaved rounds, ${measureMs} ms each, ${connections} connections, loopback:`);
+  console.log(`\nmedian [min..max] of ${rounds} interleaved rounds, ${measureMs} ms each, ${connections} connections, ${rate === undefined ? 'as fast as served' : `${rate} req/s offered`}, loopback:`);
   for (const v of variants) {
     const s = samples.get(v) as Sample[];
     console.log(`  ${v.padEnd(20)} ${summary(s.map((x) => x.rps), (x) => String(Math.round(x)))} req/s   ${summary(s.map((x) => x.cpuUs), (x) => x.toFixed(1))} µs CPU/req`);
