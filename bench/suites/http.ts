@@ -1,23 +1,42 @@
 /**
- * HTTP layer: requests/s of one route served by a child process, loaded by autocannon over
- * loopback from this process. Every limited variant limits by client IP with a limit so high that
- * nothing is refused, so the policy's cost per request is what is measured.
+ * HTTP layer: one route served by a child process (bench/support/http-servers.mjs: plain node,
+ * the built dist/ and the peers from node_modules, no loader), loaded by autocannon over loopback
+ * from this process with fixed connections and duration. Every server stays up for the whole run
+ * and the rounds are interleaved (every variant once per round, in the same order), so a burst of
+ * load from elsewhere on the machine hits one round of every variant rather than all rounds of one.
  *
- * Variants: node:http without a policy / with a Sluice policy (memory store, default headers and
- * legacy X-RateLimit headers); Express + express-rate-limit vs Express + sluice/express; Fastify +
- * @fastify/rate-limit vs Fastify + sluice/fastify (peers configured to send the same X-RateLimit
- * headers as Sluice's `legacy` mode). Ratios printed at the end.
+ * Two figures per variant and round: requests/s, and CPU time per request of the server process
+ * (process.cpuUsage over the measured interval / requests answered; steadier than req/s on a
+ * shared machine because the load generator's and other processes' CPU is not counted).
  *
- * Env: BENCH_HTTP_MS (measure per round, default 5000), BENCH_ROUNDS (default 2, best kept),
- * BENCH_CONNECTIONS (default 50).
+ * Like with like: every limited variant limits by client IP, limit 1e9 per minute (never reached),
+ * in-memory counters. Headers: both peers write X-RateLimit-Limit/Remaining/Reset on every response
+ * by default, so the Sluice adapters compared with them run `headerMode: 'legacy'` (the same three
+ * headers). The node:http overhead is measured with Sluice's default headers (`retry-after`: no
+ * rate-limit header on an admitted response) and with `legacy`. Sluice also sets `x-request-id` on
+ * every response (the peers do not); that is part of its cost here.
+ *
+ * Ratios are computed per round (the two variants of a pair measured a few seconds apart) and
+ * summarised as median [min..max] over the rounds.
+ *
+ * First, before any server starts: Sluice's own CPU per request in this process (the node:http
+ * adapter on a real ServerResponse, no sockets), per header mode: the steady figure for work on
+ * src/http. To profile a server under load: `node --cpu-prof bench/support/http-servers.mjs
+ * node-sluice`, load the port it prints with autocannon, then Ctrl-C (the profile is written on exit).
+ *
+ * Env: BENCH_HTTP_MS (measured per round, default 3000), BENCH_ROUNDS (default 5),
+ * BENCH_CONNECTIONS (default 50), BENCH_HTTP_VARIANTS (comma list, default all), BENCH_HTTP_RATE
+ * (requests/s offered to every variant; default none: as fast as each server answers; with a rate,
+ * req/s only shows whether the rate was met and CPU per request is the figure to read).
  */
-import { fork } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { autocannon } from '../support/autocannon.js';
+import { built } from '../support/built.js';
+import { cpuOf, forkRole } from '../support/roles.js';
 
-const VARIANTS = [
+const ALL = [
   'node-bare',
   'node-sluice',
   'node-sluice-legacy',
@@ -28,108 +47,131 @@ const VARIANTS = [
   'fastify-rate-limit',
   'fastify-sluice',
 ] as const;
-type Variant = (typeof VARIANTS)[number];
+type Variant = (typeof ALL)[number];
 
-const BIG = 1_000_000_000;
-
-
-async function serve(variant: Variant): Promise<number> {
-  const hello = 'hello world';
-  let server: Server;
-  switch (variant) {
-    case 'node-bare':
-      server = createServer((_req, res) => res.end(hello));
-      break;
-    case 'node-sluice':
-    case 'node-sluice-legacy': {
-      const { rateLimit } = await import('../../src/http.js');
-      const limit = rateLimit({ requestsAllowed: BIG, timeWindowMinutes: 1, logger: false, ...(variant === 'node-sluice-legacy' ? { headerMode: 'legacy' as const } : {}) });
-      server = createServer(async (req, res) => {
-        if (await limit(req, res)) res.end(hello);
-      });
-      break;
-    }
-    case 'express-bare':
-    case 'express-rate-limit':
-    case 'express-sluice': {
-      const express = (await import('express')).default;
-      const app = express();
-      app.disable('x-powered-by');
-      app.disable('etag');
-      if (variant === 'express-rate-limit') {
-        const { rateLimit } = await import('express-rate-limit');
-        app.use(rateLimit({ windowMs: 60_000, limit: BIG, legacyHeaders: true, standardHeaders: false }));
-      } else if (variant === 'express-sluice') {
-        const { rateLimit } = await import('../../src/express.js');
-        app.use(rateLimit({ requestsAllowed: BIG, timeWindowMinutes: 1, headerMode: 'legacy', logger: false }));
-      }
-      app.get('/', (_req, res) => {
-        res.send(hello);
-      });
-      server = createServer(app);
-      break;
-    }
-    default: {
-      const Fastify = (await import('fastify')).default;
-      const app = Fastify({ logger: false });
-      if (variant === 'fastify-rate-limit') {
-        await app.register((await import('@fastify/rate-limit')).default, { max: BIG, timeWindow: 60_000 });
-      } else if (variant === 'fastify-sluice') {
-        await app.register((await import('../../src/fastify.js')).sluiceRateLimit, { requestsAllowed: BIG, timeWindowMinutes: 1, headerMode: 'legacy', logger: false });
-      }
-      app.get('/', async () => hello);
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      return (app.server.address() as AddressInfo).port;
-    }
-  }
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return (server.address() as AddressInfo).port;
+/** One measured round of one variant. */
+interface Sample {
+  readonly rps: number;
+  /** Server CPU µs per request. */
+  readonly cpuUs: number;
+  readonly p99: number;
 }
 
-if (process.argv[2] === 'serve') {
-  const port = await serve(process.argv[3] as Variant);
-  process.send?.({ port });
-} else {
-  const measureMs = Number(process.env.BENCH_HTTP_MS ?? 5000);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-  const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-  const self = fileURLToPath(import.meta.url);
+const measureMs = Number(process.env.BENCH_HTTP_MS ?? 3000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const variants = (process.env.BENCH_HTTP_VARIANTS?.split(',') ?? ALL) as Variant[];
+// A fixed offered load: every variant then sees the same arrival pattern, so CPU per request is
+// not skewed by how much each server batches at saturation (the steadier mode on a busy machine).
+const rate = process.env.BENCH_HTTP_RATE === undefined ? undefined : Number(process.env.BENCH_HTTP_RATE);
 
-  const load = (port: number, ms: number) =>
-    autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: ms / 1000, pipelining: 1 }).then((r) => ({
-      rps: r.requests.average,
-      non2xx: r.non2xx,
-      errors: r.errors,
-      p99: r.latency.p99,
-    }));
+// Refuse a stale build (the servers import dist/ directly).
+const nodeAdapter = await built<typeof import('../../src/http.js')>('http');
+await built('express');
+await built('fastify');
 
-  const best = new Map<Variant, { rps: number; p99: number }>();
-  for (let round = 0; round < rounds; round++) {
-    for (const v of VARIANTS) {
-      const child = fork(self, ['serve', v], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const port = await new Promise<number>((resolve, reject) => {
-        child.once('message', (m) => resolve((m as { port: number }).port));
-        child.once('exit', (code) => reject(new Error(`server ${v} exited with ${code}`)));
-      });
-      await load(port, 1500); // warm-up (JIT, connection setup)
-      const r = await load(port, measureMs);
-      child.kill();
-      if (r.non2xx > 0 || r.errors > 0) console.log(`  ! ${v}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-      const prev = best.get(v);
-      if (prev === undefined || r.rps > prev.rps) best.set(v, { rps: r.rps, p99: r.p99 });
-      console.log(`round ${round + 1} ${v.padEnd(20)} ${Math.round(r.rps).toString().padStart(7)} req/s  p99 ${r.p99} ms`);
+/**
+ * Sluice's own CPU per request, in this process before any server starts: the node:http adapter
+ * (engine, header writes on a real ServerResponse, the promise it returns) called in a loop on one
+ * request. No sockets, so it is much steadier than the HTTP figures on a busy machine; it is the
+ * figure that profiling work on src/http moves.
+ */
+async function inProcess(): Promise<void> {
+  const req = new IncomingMessage(new Socket());
+  Object.defineProperty(req.socket, 'remoteAddress', { value: '127.0.0.1' });
+  Object.assign(req, { url: '/', method: 'GET', headers: { host: '127.0.0.1', 'user-agent': 'autocannon' } });
+  const res = new ServerResponse(req);
+  const limiters = (['retry-after', 'legacy', 'ietf'] as const).map((headerMode) => ({
+    headerMode,
+    limit: nodeAdapter.rateLimit({ requestsAllowed: BIG, timeWindowMinutes: 1, headerMode, logger: false }),
+    ns: [] as number[],
+  }));
+  const n = 100_000;
+  for (let round = 0; round < 7; round++) {
+    for (const l of limiters) {
+      const before = process.cpuUsage();
+      for (let i = 0; i < n; i++) await l.limit(req, res);
+      const used = process.cpuUsage(before);
+      l.ns.push(((used.user + used.system) * 1000) / n);
     }
   }
-  const rps = (v: Variant) => (best.get(v) as { rps: number }).rps;
-  console.log(`\nbest of ${rounds} rounds, ${measureMs} ms each, ${connections} connections, loopback:`);
-  for (const v of VARIANTS) console.log(`  ${v.padEnd(20)} ${Math.round(rps(v)).toString().padStart(7)} req/s`);
-  const pct = (a: number, b: number) => `${((1 - a / b) * 100).toFixed(1)}%`;
-  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
-  console.log('\nratios:');
-  console.log(`  node:http policy overhead (default headers): ${pct(rps('node-sluice'), rps('node-bare'))} (target <= 5%)`);
-  console.log(`  node:http policy overhead (legacy headers):  ${pct(rps('node-sluice-legacy'), rps('node-bare'))}`);
-  console.log(`  express: sluice / express-rate-limit = ${x(rps('express-sluice'), rps('express-rate-limit'))} (target > 1)`);
-  console.log(`  fastify: sluice / @fastify/rate-limit = ${x(rps('fastify-sluice'), rps('fastify-rate-limit'))} (target > 1)`);
-  console.log(`  express overhead: sluice ${pct(rps('express-sluice'), rps('express-bare'))}, express-rate-limit ${pct(rps('express-rate-limit'), rps('express-bare'))}`);
-  console.log(`  fastify overhead: sluice ${pct(rps('fastify-sluice'), rps('fastify-bare'))}, @fastify/rate-limit ${pct(rps('fastify-rate-limit'), rps('fastify-bare'))}`);
+  console.log('in-process, node:http adapter, Sluice CPU per request (median [min..max] of 7 rounds of 100k):');
+  for (const l of limiters) console.log(`  headerMode ${l.headerMode.padEnd(12)} ${summary(l.ns, (x) => `${Math.round(x)} ns`)}`);
+}
+
+const BIG = 1_000_000_000;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const summary = (xs: number[], fmt: (x: number) => string) => `${fmt(median(xs))} [${fmt(Math.min(...xs))}..${fmt(Math.max(...xs))}]`;
+
+await inProcess();
+console.log();
+
+const servers = new URL('../support/http-servers.mjs', import.meta.url).href;
+const running = new Map<Variant, { proc: ChildProcess; port: number }>();
+for (const v of variants) running.set(v, await forkRole(servers, v));
+
+const load = (port: number, ms: number) =>
+  autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: ms / 1000, pipelining: 1, ...(rate === undefined ? {} : { overallRate: rate }) });
+
+async function measure(v: Variant): Promise<Sample> {
+  const { proc, port } = running.get(v) as { proc: ChildProcess; port: number };
+  const before = await cpuOf(proc);
+  const r = await load(port, measureMs);
+  const cpu = (await cpuOf(proc)) - before;
+  if (r.non2xx > 0 || r.errors > 0) console.log(`  ! ${v}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { rps: r.requests.average, cpuUs: cpu / r.requests.total, p99: r.latency.p99 };
+}
+
+try {
+  for (const v of variants) await load((running.get(v) as { port: number }).port, 2000); // warm-up: JIT, connections
+  const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const v of variants) {
+      const s = await measure(v);
+      (samples.get(v) as Sample[]).push(s);
+      console.log(`round ${round} ${v.padEnd(20)} ${Math.round(s.rps).toString().padStart(7)} req/s  ${s.cpuUs.toFixed(1).padStart(6)} µs CPU/req  p99 ${s.p99} ms`);
+    }
+  }
+
+  const perRound = (a: Variant, b: Variant, f: (x: Sample, y: Sample) => number) => {
+    const sa = samples.get(a);
+    const sb = samples.get(b);
+    return sa === undefined || sb === undefined ? undefined : sa.map((x, i) => f(x, sb[i] as Sample));
+  };
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+  const times = (x: number) => `${x.toFixed(2)}x`;
+
+  console.log(`\nmedian [min..max] of ${rounds} interleaved rounds, ${measureMs} ms each, ${connections} connections, ${rate === undefined ? 'as fast as served' : `${rate} req/s offered`}, loopback:`);
+  for (const v of variants) {
+    const s = samples.get(v) as Sample[];
+    console.log(`  ${v.padEnd(20)} ${summary(s.map((x) => x.rps), (x) => String(Math.round(x)))} req/s   ${summary(s.map((x) => x.cpuUs), (x) => x.toFixed(1))} µs CPU/req`);
+  }
+  console.log('\nratios (per round, then median [min..max]):');
+  const overhead = (label: string, sluice: Variant, bare: Variant, target: string) => {
+    // Overhead: extra CPU per request, and requests/s lost (positive = slower than without).
+    const cpu = perRound(sluice, bare, (s, b) => s.cpuUs / b.cpuUs - 1);
+    const rps = perRound(sluice, bare, (s, b) => 1 - s.rps / b.rps);
+    if (cpu === undefined || rps === undefined) return;
+    console.log(`  ${label}: CPU/req ${summary(cpu, pct)}, req/s lost ${summary(rps, pct)}${target}`);
+  };
+  const versus = (label: string, sluice: Variant, peer: Variant, target: string) => {
+    const rps = perRound(sluice, peer, (s, p) => s.rps / p.rps);
+    const cpu = perRound(sluice, peer, (s, p) => p.cpuUs / s.cpuUs);
+    if (cpu === undefined || rps === undefined) return;
+    console.log(`  ${label}: req/s ${summary(rps, times)}, CPU/req (peer / sluice) ${summary(cpu, times)}${target}`);
+  };
+  overhead('node:http + policy vs no policy (default headers)', 'node-sluice', 'node-bare', ' (target <= 5%)');
+  overhead('node:http + policy vs no policy (legacy headers) ', 'node-sluice-legacy', 'node-bare', '');
+  versus('fastify: sluice vs @fastify/rate-limit (legacy X-RateLimit-* both)', 'fastify-sluice', 'fastify-rate-limit', ' (target >= 1.1x)');
+  versus('express: sluice vs express-rate-limit (legacy X-RateLimit-* both)', 'express-sluice', 'express-rate-limit', ' (target >= 1.3x)');
+  overhead('fastify + sluice vs bare fastify           ', 'fastify-sluice', 'fastify-bare', '');
+  overhead('fastify + @fastify/rate-limit vs bare      ', 'fastify-rate-limit', 'fastify-bare', '');
+  overhead('express + sluice vs bare express           ', 'express-sluice', 'express-bare', '');
+  overhead('express + express-rate-limit vs bare       ', 'express-rate-limit', 'express-bare', '');
+} finally {
+  for (const { proc } of running.values()) proc.kill();
 }

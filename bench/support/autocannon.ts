@@ -13,6 +13,8 @@ export interface AutocannonOptions {
   connections: number;
   duration: number;
   pipelining: number;
+  /** Requests per second over all connections (default: as fast as the server answers). */
+  overallRate?: number;
 }
 
 export const autocannon = createRequire(import.meta.url)('autocannon') as (o: AutocannonOptions) => Promise<AutocannonResult>;

@@ -32,9 +32,15 @@ export function cpuOf(proc: ChildProcess): Promise<number> {
   });
 }
 
-/** Parent side: fork the suite at `suiteUrl` (its `import.meta.url`) as `role`; resolves once it reports its port. */
+/**
+ * Parent side: fork the suite at `suiteUrl` (its `import.meta.url`) as `role`; resolves once it
+ * reports its port. A `.ts` file runs through tsx; a `.js`/`.mjs` one runs on plain node, as users
+ * run the built package (no loader in the measured process).
+ */
 export function forkRole(suiteUrl: string, role: string, args: readonly string[] = []): Promise<{ proc: ChildProcess; port: number }> {
-  const proc = fork(fileURLToPath(suiteUrl), [role, ...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const file = fileURLToPath(suiteUrl);
+  const execArgv = file.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const proc = fork(file, [role, ...args], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('message', (m: { port: number }) => resolve({ proc, port: m.port }));
     proc.once('exit', (c) => reject(new Error(`${role} exited ${c}`)));

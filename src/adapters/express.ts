@@ -30,20 +30,21 @@ export function rateLimit(options: ExpressRateLimitOptions): ExpressRateLimiter 
   const getUser = (options.getUser ?? defaultUser) as (req: unknown) => ReturnType<typeof defaultUser>;
   const getApiKey = options.getApiKey as ((req: unknown) => string | undefined) | undefined;
   const needsCompletion = engine.needsCompletion;
+  const finish = (result: PolicyResult, res: Response, next: NextFunction) => {
+    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
+    if (applyResult(result, res)) next();
+  };
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
-    // originalUrl: the full path even when mounted under a prefix (the problem `instance`).
-    const finish = (result: PolicyResult) => {
-      if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
-      if (applyResult(result, res)) next();
-    };
     let r: PolicyResult | Promise<PolicyResult>;
     try {
+      // originalUrl: the full path even when mounted under a prefix (the problem `instance`).
       r = engine.evaluate(nodeRequestInfo(req, getUser, getApiKey, pathOf(req.originalUrl ?? req.url)));
     } catch (err) {
       return next(err);
     }
-    if (r instanceof Promise) r.then(finish, next);
-    else finish(r);
+    // A closure only when the engine had to wait (a synchronous decision needs none).
+    if (r instanceof Promise) r.then((x) => finish(x, res, next), next);
+    else finish(r, res, next);
   };
   return Object.assign(middleware, { engine });
 }

@@ -24,7 +24,7 @@ import { MemoryStore } from '../stores/memory-store.js';
 import { clientIp } from './client-ip.js';
 import { AsyncBlocks } from './async-mode.js';
 import { decideStrict, decideSyncGroup, headerInput, sameKey, type Pending, type StrictOutcome } from './decide.js';
-import { createDeciders } from './deciders.js';
+import { createDeciders, type DecideNow } from './deciders.js';
 import { penaltyStatus, recordOutcome } from './failed-auth.js';
 import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
@@ -84,6 +84,21 @@ interface RequestContext {
   readonly headers: Record<string, string>;
   readonly path: string;
   shadowLimited: boolean;
+}
+
+/** The context of a request on the plain path: its path is worked out only if a refusal or an event needs it. */
+class PlainContext implements RequestContext {
+  readonly headers: Record<string, string>;
+  shadowLimited = false;
+  constructor(
+    readonly request: HttpRequestInfo,
+    readonly requestId: string,
+  ) {
+    this.headers = { 'x-request-id': requestId };
+  }
+  get path(): string {
+    return pathOf(this.request.path);
+  }
 }
 
 const defaultLogger: PolicyLogger = {
@@ -420,8 +435,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     }
 
     if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
-    if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
-    stats.allowed++;
     let complete: (status: number) => void = NOOP;
     if (failedAuth !== undefined || byResponse !== undefined) {
       let done = false;
@@ -450,9 +463,57 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         }
       };
     }
-    const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
-    if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
-    return result;
+    return allowWith(ctx, inputs, decision, complete);
+  }
+
+  /** An admitted request's result, with the headers of the policies that applied. */
+  function allowWith(ctx: RequestContext, inputs: readonly HeaderInput[], decision: Decision | undefined, complete: (status: number) => void): PolicyResult {
+    if (inputs.length > 0) writeRateLimitHeaders(ctx.headers, inputs, undefined, clock());
+    stats.allowed++;
+    // Two literals rather than adding `decision` afterwards: each keeps one object shape.
+    return decision === undefined
+      ? { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete }
+      : { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete, decision };
+  }
+
+  // --- the plain route: decided in one ordinary call, without the generator ---
+  // Every policy is a strict one that only counts (no allow/deny lists, failed-auth, count-by-
+  // response, block, shadow or background counting; identified synchronously) and the store
+  // decides synchronously: the common case. The generator and its driver cost more than the
+  // decision itself (see docs/benchmarks.md, HTTP layer); this path does what the generator would
+  // for such a route, and hands anything else (an unidentified caller, policies under different
+  // keys, an identifier that throws) to the generator before counting anything.
+  const plain =
+    decideNow !== undefined &&
+    policies.every((p) => p.allow === undefined && p.deny === undefined && p.failedAuth === undefined && p.countOn === undefined && p.block === undefined && !p.shadow && p.rateLimitBy !== 'function');
+
+  function evaluatePlain(req: HttpRequestInfo, now: DecideNow): PolicyResult | undefined {
+    const strict: Pending[] = [];
+    try {
+      for (const p of policies) {
+        const id = identify(req, p) as Identity;
+        if (id.kind !== 'key') return undefined;
+        strict.push({ policy: p, key: id.key, rule: p.rule });
+      }
+    } catch {
+      return undefined; // the generator identifies again and reports the identifier error
+    }
+    if (!sameKey(strict)) return undefined;
+    const ctx = new PlainContext(req, requestIdOf(req.headers['x-request-id']));
+    const inputs: HeaderInput[] = [];
+    const outcome = decideSyncGroup(strict, inputs, now);
+    if (outcome.error !== undefined) {
+      const r = failWith(ctx, outcome.error.policy, outcome.error.key, outcome.error.error, 'store-error');
+      if (r) return r;
+    }
+    const decision = outcome.decision;
+    if (decision !== undefined && !decision.allowed) {
+      const refusing = outcome.refusing as CompiledPolicy;
+      emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId: ctx.requestId, path: ctx.path });
+      writeRateLimitHeaders(ctx.headers, inputs, decision.retryAfterMs, clock());
+      return denyWith(ctx, 429, refusalDetail(refusing, (strict.find((s) => s.policy === refusing) as Pending).rule, decision), 'rate-limited', refusing.name, decision);
+    }
+    return allowWith(ctx, inputs, decision, NOOP);
   }
 
   /**
@@ -500,6 +561,10 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     }
   }
   const evaluateRequest = (req: HttpRequestInfo): PolicyResult | Promise<PolicyResult> => {
+    if (plain) {
+      const r = evaluatePlain(req, decideNow as DecideNow);
+      if (r !== undefined) return r;
+    }
     const gen = evaluate(req);
     return drive(gen, gen.next());
   };

@@ -45,6 +45,25 @@ export function sfString(s: string): string {
   return `${out}"`;
 }
 
+// A policy's name, quota and window rarely change between responses: serialise its name and its
+// `RateLimit-Policy` member once per (name, quota, window), not per response.
+interface Serialised {
+  readonly name: string;
+  readonly quota: number;
+  readonly w: number;
+  readonly member: string;
+}
+const serialised = new Map<string, Serialised>();
+function serialisedPolicy(name: string, quota: number, w: number): Serialised {
+  const s = serialised.get(name);
+  if (s !== undefined && s.quota === quota && s.w === w) return s;
+  const sf = s?.name ?? sfString(name);
+  const fresh = { name: sf, quota, w, member: `${sf};q=${sfInt(quota)};w=${sfInt(w)}` };
+  if (serialised.size >= 1000) serialised.clear();
+  serialised.set(name, fresh);
+  return fresh;
+}
+
 /** SF Integers have at most 15 digits. */
 const sfInt = (n: number) => Math.min(999_999_999_999_999, Math.max(0, Math.floor(n)));
 
@@ -58,12 +77,11 @@ export function writeIetfHeaders(out: Record<string, string>, inputs: readonly H
   for (const h of inputs) {
     if (h.headerMode !== 'ietf') continue;
     const o = h.outcome;
-    const name = sfString(h.name);
-    const w = ceilSeconds(o.windowMs, 1);
+    const p = serialisedPolicy(h.name, h.quota, ceilSeconds(o.windowMs, 1));
     // t: seconds until this policy gives quota back: the retry time when it refuses, its reset otherwise.
     const t = o.allowed ? ceilSeconds(o.resetMs) : retryAfterSeconds(o.retryAfterMs);
-    policy += `${policy ? ', ' : ''}${name};q=${sfInt(h.quota)};w=${sfInt(w)}`;
-    state += `${state ? ', ' : ''}${name};r=${sfInt(o.remaining)};t=${sfInt(t)}`;
+    policy = policy ? `${policy}, ${p.member}` : p.member;
+    state += `${state ? ', ' : ''}${p.name};r=${sfInt(o.remaining)};t=${sfInt(t)}`;
   }
   if (policy) {
     out['ratelimit-policy'] = policy;

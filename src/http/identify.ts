@@ -6,7 +6,7 @@
  * kept readable when short.
  */
 import { createHash } from 'node:crypto';
-import { clientIp, ipBucket } from './client-ip.js';
+import { clientIp, ipBucket, normalizeIp } from './client-ip.js';
 import type { CompiledPolicy, IdentifierResult } from './options.js';
 import { headerValue, type HttpRequestInfo } from './request.js';
 
@@ -39,8 +39,26 @@ export type Identity =
 
 /** The client IP bucket key of a request under a policy's trust settings, or undefined. */
 export function ipKey(req: HttpRequestInfo, policy: CompiledPolicy): string | undefined {
-  const ip = clientIp(req, policy.trust, policy.forwardedHeader);
+  const trust = policy.trust;
+  if ('hops' in trust && trust.hops === 0) return socketKey(req.remoteAddress, policy.ipv6Subnet);
+  const ip = clientIp(req, trust, policy.forwardedHeader);
   return ip === undefined ? undefined : `ip:${ipBucket(ip, policy.ipv6Subnet)}`;
+}
+
+// Trusting no proxy, the key is a function of the socket address (and the IPv6 prefix length)
+// alone, and socket addresses repeat (keep-alive, busy clients): each key is worked out once
+// rather than normalising, classifying and concatenating per request. '' stands for "no key".
+const socketKeys: Map<string, string>[] = [];
+function socketKey(raw: string, ipv6Subnet: number): string | undefined {
+  const keys = (socketKeys[ipv6Subnet] ??= new Map());
+  let k = keys.get(raw);
+  if (k === undefined) {
+    const ip = normalizeIp(raw);
+    k = ip === undefined ? '' : `ip:${ipBucket(ip, ipv6Subnet)}`;
+    if (keys.size >= 4096) keys.clear();
+    keys.set(raw, k);
+  }
+  return k === '' ? undefined : k;
 }
 
 const UNIDENTIFIED: Identity = { kind: 'unidentified' };

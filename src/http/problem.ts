@@ -3,7 +3,7 @@
  * (`type` on httpproblems.com, `title`, `status`, `detail`, `instance` = request path, and a
  * `trace` object with `requestId`, ISO-8601 `timestamp` and `buildId`).
  */
-import { randomUUID } from 'node:crypto';
+import { randomRequestId } from './request-id.js';
 
 /** Media type of every problem body. */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
@@ -89,5 +89,5 @@ const SANE_ID = /^[A-Za-z0-9._:+=@\/-]+$/;
 export function requestIdOf(incoming: string | string[] | undefined): string {
   const v = typeof incoming === 'string' ? incoming : incoming?.[0];
   if (v !== undefined && v.length > 0 && v.length <= MAX_REQUEST_ID_LENGTH && SANE_ID.test(v)) return v;
-  return randomUUID();
+  return randomRequestId();
 }

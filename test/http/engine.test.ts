@@ -17,7 +17,15 @@ const req = (over: Partial<HttpRequestInfo> = {}): HttpRequestInfo => ({ method:
 class SlowStore implements Store {
   constructor(readonly inner: MemoryStore) {}
   decide(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Promise<Decision> {
-    return new Promise((resolve) => setTimeout(() => resolve(this.inner.decideSync(key, rules, cost, peek)), 5));
+    return new Promise((resolve, reject) =>
+      setTimeout(() => {
+        try {
+          resolve(this.inner.decideSync(key, rules, cost, peek));
+        } catch (err) {
+          reject(err as Error);
+        }
+      }, 5),
+    );
   }
   charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
     return new Promise((resolve) => setTimeout(() => resolve(this.inner.chargeSync(key, rules, cost)), 5));
@@ -189,5 +197,70 @@ describe("onStoreError: 'local' (the shared store fails)", () => {
   it("'local' is accepted by validation; throwOnFailure contradicts it", () => {
     expect(() => createPolicyEngine({ policies: [local] })).not.toThrow();
     expect(() => createPolicyEngine({ policies: [{ ...local, throwOnFailure: true }] })).toThrow(/p\.throwOnFailure.*contradicts onStoreError: "local"/);
+  });
+});
+
+describe('a synchronous store and a remote one answer alike', () => {
+  // The memory store is decided on the engine's plain path (no generator) when every policy only
+  // counts; a remote store goes through the general path. Same policies, same clock, same requests:
+  // the same results, byte for byte (request ids are given, so bodies match too).
+  /** The memory store, failing for one address (a store error on either path). */
+  class FlakyMemory extends MemoryStore {
+    override prepare(rules: readonly Rule[]) {
+      const d = super.prepare(rules);
+      return (key: string, cost: number, peek: boolean) => {
+        if (key === 'ip:10.9.9.9') throw new Error('store down');
+        return d(key, cost, peek);
+      };
+    }
+    override decideSync(key: string, rules: readonly Rule[], cost: number, peek?: boolean) {
+      if (key === 'ip:10.9.9.9') throw new Error('store down');
+      return super.decideSync(key, rules, cost, peek);
+    }
+  }
+  const routes: [string, object[]][] = [
+    ['one ip policy, ietf headers', [{ name: 'a', requestsAllowed: 3, timeWindowMinutes: 1, headerMode: 'ietf' }]],
+    ['one ip policy, legacy headers, fixed window', [{ name: 'a', requestsAllowed: 3, timeWindowMinutes: 1, headerMode: 'legacy', algorithm: 'fixed-window' }]],
+    ['one ip policy, default headers, custom refusal, fails closed', [{ name: 'a', requestsAllowed: 2, timeWindowSeconds: 10, statusCode: 503, detail: 'slow down', headers: { 'x-why': 'busy' }, onStoreError: 'deny' }]],
+    [
+      'two policies under one key (one atomic decision)',
+      [
+        { name: 'burst', requestsAllowed: 2, timeWindowSeconds: 1, headerMode: 'ietf' },
+        { name: 'hourly', requestsAllowed: 4, timeWindowMinutes: 60, headerMode: 'ietf', algorithm: 'sliding-window' },
+      ],
+    ],
+    ['a compound key', [{ name: 'c', rateLimitBy: ['ip', 'header:x-tenant'], requestsAllowed: 2, timeWindowMinutes: 1, headerMode: 'legacy' }]],
+    ['by user, unidentified callers refused', [{ name: 'u', rateLimitBy: 'user', onUnidentified: 'deny', requestsAllowed: 2, timeWindowMinutes: 1, headerMode: 'ietf' }]],
+    ['by user and by ip (different keys)', [{ name: 'u', rateLimitBy: 'user', requestsAllowed: 3, timeWindowMinutes: 1, headerMode: 'ietf' }, { name: 'i', requestsAllowed: 2, timeWindowMinutes: 1, headerMode: 'ietf' }]],
+    ['a quota', [{ name: 'q', quotaBy: 'ip', period: 'daily', allowances: { requests: 2 }, headerMode: 'ietf' }]],
+  ];
+  const requests: Partial<HttpRequestInfo>[] = [
+    {},
+    { user: { sub: 'ann' } },
+    { headers: { 'x-tenant': 't1' } },
+    { remoteAddress: '10.9.9.9' },
+    {},
+    { user: { sub: 'ann' }, headers: { 'x-tenant': 't1' } },
+    {},
+    { remoteAddress: '::ffff:10.0.0.7' },
+    {},
+  ];
+  it.each(routes)('%s', async (_label, policies) => {
+    const clock = manualClock(Date.parse('2027-03-01T10:00:00Z'));
+    const make = (store: Store) => createPolicyEngine({ store, clock, buildId: 'b', logger: false, policies: policies.map((p) => ({ ...p })) as never });
+    const local = make(new FlakyMemory({ clock }));
+    const remote = make(new SlowStore(new FlakyMemory({ clock })));
+    const seen = new Set<string>();
+    for (const [i, over] of requests.entries()) {
+      const r = { ...req(over), headers: { 'x-request-id': `req-${i}`, ...over.headers } };
+      const { complete: _a, ...a } = await local.evaluate(r);
+      const { complete: _b, ...b } = await remote.check(r);
+      expect(a).toEqual(b);
+      seen.add(`${a.action}:${a.status}`);
+      clock.advance(100);
+    }
+    expect(seen.has('allow:200')).toBe(true);
+    expect([...seen].some((s) => s.startsWith('deny'))).toBe(true);
+    expect(local.stats).toEqual(remote.stats);
   });
 });

@@ -12,6 +12,17 @@ describe('header writers', () => {
     writeIetfHeaders(out, [input('a', 'ietf'), input('b', 'legacy'), input('c"d', 'ietf', { allowed: false, remaining: 0, retryAfterMs: 1500 })]);
     expect(out).toEqual({ 'ratelimit-policy': '"a";q=10;w=60, "c\\"d";q=10;w=60', ratelimit: '"a";r=5;t=30, "c\\"d";r=0;t=2' });
   });
+  it('ietf: one policy name with another quota or window (a caller\'s tier) shows that quota and window', () => {
+    const write = (quota: number, windowMs: number) => {
+      const out: Record<string, string> = {};
+      writeIetfHeaders(out, [{ ...input('tiered', 'ietf', { windowMs }), quota }]);
+      return out['ratelimit-policy'];
+    };
+    expect(write(10, 60_000)).toBe('"tiered";q=10;w=60');
+    expect(write(500, 60_000)).toBe('"tiered";q=500;w=60');
+    expect(write(500, 3_600_000)).toBe('"tiered";q=500;w=3600');
+    expect(write(10, 60_000)).toBe('"tiered";q=10;w=60');
+  });
   it('legacy: the policy closest to exhaustion, reset in epoch seconds', () => {
     const out: Record<string, string> = {};
     writeLegacyHeaders(out, [input('a', 'legacy', { remaining: 7 }), input('b', 'legacy', { remaining: 2, resetMs: 10_000 })], 1_000_000);
