@@ -192,9 +192,11 @@ export function compilePolicies(
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => perRoute(n, route.name ?? route.path)) }));
+      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => perRoute(n, route.name ?? route.path)), ...(route.cost !== undefined ? { cost: route.cost } : {}) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
+        // The route's own cost (`cost`, `cost.max`): named under the route.
+        if (err.field === 'cost' || err.field.startsWith('cost.')) throw new SluiceConfigError(`routes[${i}].${err.field}`, err.reason);
         const field = err.field.includes('.') ? `policies.${err.field}` : `routes[${i}].policies (${err.field})`;
         throw new SluiceConfigError(field, err.reason);
       }

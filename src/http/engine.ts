@@ -30,11 +30,12 @@ import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
 import type { DecideFn } from './failed-auth.js';
 import { identify, ipKey, type Identity } from './identify.js';
-import { compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
+import { checkCostFits, compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
 import { blockStatus, startBlock } from './block.js';
 import { applyHandler } from './refusal.js';
 import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
+import { compileCost, type CompiledCost, type CostOption, type RequestCost } from './cost.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 import type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
@@ -56,6 +57,12 @@ export interface PolicyEngineOptions {
   onEvent?: (event: PolicyEvent) => void;
   /** A label of the route these policies guard: the `route` part of compound keys. */
   route?: string;
+  /**
+   * The route's cost: applies to every policy of the route that gives no `cost` of its own (a
+   * policy's own cost wins; failed-auth policies always count one failure). Same forms as a
+   * policy's `cost`.
+   */
+  cost?: CostOption;
 }
 
 /** A compiled set of policies bound to a store. */
@@ -100,6 +107,27 @@ function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void 
 const MAX_DYNAMIC_RULES = 1000;
 
 /**
+ * Each policy's effective cost: its own, else the route's (not for failed-auth policies, which
+ * count failures). Undefined when no policy has one: the plain path then never looks.
+ */
+function costsOf(policies: readonly CompiledPolicy[], route: CompiledCost | undefined): Map<CompiledPolicy, CompiledCost> | undefined {
+  let out: Map<CompiledPolicy, CompiledCost> | undefined;
+  for (const p of policies) {
+    let c = p.cost;
+    if (c === undefined && route !== undefined && p.failedAuth === undefined) {
+      try {
+        c = checkCostFits(route, p, 'cost');
+      } catch (err) {
+        if (err instanceof SluiceConfigError) throw new SluiceConfigError('cost', `${err.reason} (policy "${p.name}")`);
+        throw err;
+      }
+    }
+    if (c !== undefined && !(c.kind === 'static' && c.units === 1)) (out ??= new Map()).set(p, c);
+  }
+  return out;
+}
+
+/**
  * Build a policy engine. Every option is validated here: a bad one throws
  * {@link SluiceConfigError} naming `<policy name>.<option>`.
  */
@@ -134,6 +162,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
+  const costs = costsOf(policies, compileCost(options.cost, 'cost'));
   const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
 
   const deciders = createDeciders(store);
@@ -282,7 +311,26 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           continue;
         }
       }
-      const pending: Pending = { policy: p, key: id.key, rule };
+      let pending: Pending;
+      const c = costs === undefined ? undefined : costs.get(p);
+      if (c === undefined) pending = { policy: p, key: id.key, rule };
+      else {
+        let units: RequestCost;
+        if (c.kind === 'static') units = c.units;
+        else if (c.kind === 'response') units = c.reserve; // the rest is charged when the response arrives
+        else {
+          try {
+            units = c.of(req);
+          } catch (err) {
+            const d = failWith(ctx, p, id.key, err, 'identifier-error');
+            if (d) return d;
+            continue;
+          }
+        }
+        // Client input that is not a cost (garbage, over max, zero): a 400 naming it, nothing counted.
+        if (typeof units !== 'number') return denyWith(ctx, 400, `Invalid request cost: ${units.invalid}`, 'invalid-cost', p.name);
+        pending = { policy: p, key: id.key, rule, cost: units };
+      }
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
       else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
       else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
@@ -338,7 +386,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const b of byResponse) {
         let d: Decision;
         try {
-          d = (yield decide(b.key, [b.rule], 1, true)) as Decision;
+          d = (yield decide(b.key, [b.rule], b.cost ?? 1, true)) as Decision;
         } catch (err) {
           const r = failWith(ctx, b.policy, b.key, err, 'store-error');
           if (r) return r;
@@ -409,12 +457,12 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         if (decideNow !== undefined) {
           // A synchronous store answers at once: shadow refusals show on this very request.
           try {
-            settle(decideNow(a.key, [a.rule], false));
+            settle(decideNow(a.key, [a.rule], false, a.cost));
           } catch (err) {
             failed(err);
           }
         } else {
-          decideFor([a])(a.key, [a.rule], 1, false).then(settle, failed);
+          decideFor([a])(a.key, [a.rule], a.cost ?? 1, false).then(settle, failed);
         }
       }
     }
@@ -432,7 +480,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         done = true;
         for (const b of br) {
           if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
-          decide(b.key, [b.rule], 1, false).catch((err: unknown) => {
+          decide(b.key, [b.rule], b.cost ?? 1, false).catch((err: unknown) => {
             stats.storeErrors++;
             emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
           });
