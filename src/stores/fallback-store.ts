@@ -287,6 +287,21 @@ export class FallbackStore implements Store {
     return this.mode === 'local' ? this.decideOrLocal(key, rules, cost, peek) : this.decideShared(key, rules, cost, peek);
   }
 
+  /**
+   * Charge on the shared store, through the breaker; while it fails (or the circuit is open), in
+   * `local` mode charge the local store at `localShare` of each limit, as `decide` does.
+   */
+  async charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    try {
+      return await this.guarded(() => this.shared.charge(key, rules, cost));
+    } catch (err) {
+      if (this.mode !== 'local' || !(err instanceof StoreError)) throw err;
+      this.toLocal(err);
+      this.stats.localDecisions++;
+      return this.local.charge(key, this.scaleRules(rules), cost);
+    }
+  }
+
   async reset(key: string, rules: readonly Rule[]): Promise<void> {
     await this.local.reset(key, this.scaleRules(rules));
     await this.guarded(() => this.shared.reset(key, rules));

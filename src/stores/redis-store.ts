@@ -209,6 +209,11 @@ export class RedisStore implements Store {
     });
   }
 
+  /** Not yet implemented on Redis (next commit): rejects. */
+  charge(_key: string, _rules: readonly Rule[], _cost: number): Promise<Decision> {
+    return Promise.reject(new StoreError('STORE_FAILURE', 'RedisStore.charge is not implemented yet'));
+  }
+
   private readonly flushScheduled = (): void => {
     this.scheduled = false;
     this.flush();

@@ -37,6 +37,14 @@ export interface AlgorithmDefinition<S = unknown> {
   readonly numericDeadline: boolean;
   /** The pure step of (state, now): a fresh key has state `undefined`. */
   step(state: S | undefined, now: number, rule: Rule, cost: number): Step<S | undefined>;
+  /**
+   * The state after forcing `cost` more units in (a positive integer), even past the limit: what
+   * a response's real cost does after the request was admitted (`Store.charge`). Pure, and
+   * unconditional: the state may go beyond the limit (an overdraft). `step` then refuses every
+   * cost until the overdraft is paid back (the window passes, the bucket refills), reporting
+   * `remaining` 0 and the exact wait until `cost` fits again as `retryAfterMs`.
+   */
+  charge(state: S | undefined, now: number, rule: Rule, cost: number): S;
   /** When `state` stops mattering (µs): after that the key is as good as absent. */
   deadAt(state: S, rule: Rule): number;
   /** The Redis form of the state. */

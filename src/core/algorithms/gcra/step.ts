@@ -43,3 +43,12 @@ export function gcra(tat: number | undefined, now: number, rule: Rule, cost: num
     },
   };
 }
+
+/**
+ * The TAT after forcing `cost` units in (a charge, see AlgorithmDefinition.charge):
+ * max(TAT, now) + cost * T, uncapped. While TAT - tau > now (an overdraft) `gcra` refuses every
+ * cost, and its retry-after is the exact time until the requested cost fits again.
+ */
+export function gcraCharge(tat: number | undefined, now: number, rule: Rule, cost: number): number {
+  return (tat === undefined || tat < now ? now : tat) + rule.intervalUs * cost;
+}
