@@ -187,6 +187,14 @@ export function compilePolicies(
           return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
         }),
     );
+    if (route.upstream === undefined) {
+      // A decision-only route answers proxies (nginx auth_request, ...) that never show it the response.
+      const fromResponse = (c: unknown) => typeof c === 'object' && c !== null && Object.hasOwn(c, 'responseHeader');
+      const reason = 'a decision-only route (no upstream) never sees the response, so a cost from the response would charge only its reserve: give the route an upstream, or a static or request cost';
+      if (fromResponse(route.cost)) throw new SluiceConfigError(`routes[${i}].cost`, reason);
+      const j = route.policies.findIndex((n) => fromResponse(own(config.policies, n)?.cost));
+      if (j >= 0) throw new SluiceConfigError(`routes[${i}].policies[${j}]`, `policy "${route.policies[j]}": ${reason}`);
+    }
     if (route.policies.length === 0) {
       engines.push(undefined);
       return;

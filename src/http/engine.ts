@@ -35,7 +35,7 @@ import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from
 import { blockStatus, startBlock } from './block.js';
 import { applyHandler } from './refusal.js';
 import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
-import { compileCost, type CompiledCost, type CostOption, type RequestCost } from './cost.js';
+import { compileCost, responseExtra, type CompiledCost, type CostOption, type HttpResponseInfo, type RequestCost } from './cost.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 import type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
@@ -106,6 +106,11 @@ function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void 
 
 const MAX_DYNAMIC_RULES = 1000;
 
+/** A cost read from the response. */
+type ResponseCost = Extract<CompiledCost, { kind: 'response' }>;
+/** The header reader of a completion that gave none (forward-auth, a status-only caller): every header is missing. */
+const NO_HEADER = (): undefined => undefined;
+
 /**
  * Each policy's effective cost: its own, else the route's (not for failed-auth policies, which
  * count failures). Undefined when no policy has one: the plain path then never looks.
@@ -163,7 +168,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
   const costs = costsOf(policies, compileCost(options.cost, 'cost'));
-  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined || costs?.get(p)?.kind === 'response');
 
   const deciders = createDeciders(store);
   const { decide, decideNow } = deciders;
@@ -273,6 +278,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     let later: Pending[] | undefined; // shadow and async policies
     let failedAuth: Pending[] | undefined;
     let byResponse: Pending[] | undefined; // charged in complete(status), peeked here
+    let costFromResponse: [Pending, ResponseCost][] | undefined; // the reserve decided here, the rest charged in complete()
     for (const p of policies) {
       if (p.deny !== undefined || p.allow !== undefined) {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
@@ -330,6 +336,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         // Client input that is not a cost (garbage, over max, zero): a 400 naming it, nothing counted.
         if (typeof units !== 'number') return denyWith(ctx, 400, `Invalid request cost: ${units.invalid}`, 'invalid-cost', p.name);
         pending = { policy: p, key: id.key, rule, cost: units };
+        if (c.kind === 'response') (costFromResponse ??= []).push([pending, c]);
       }
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
       else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
@@ -470,14 +477,28 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
     if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
     stats.allowed++;
-    let complete: (status: number) => void = NOOP;
-    if (failedAuth !== undefined || byResponse !== undefined) {
+    let complete: PolicyResult['complete'] = NOOP;
+    if (failedAuth !== undefined || byResponse !== undefined || costFromResponse !== undefined) {
       let done = false;
       const fa = failedAuth ?? [];
       const br = byResponse ?? [];
-      complete = (status: number) => {
+      const cr = costFromResponse ?? [];
+      complete = (status, header) => {
         if (done) return;
         done = true;
+        if (cr.length > 0) {
+          // The real cost beyond the reserve, charged unconditionally: the budget may go negative
+          // (an overdraft) and later requests are refused until it is paid back.
+          const response: HttpResponseInfo = { status, header: header ?? NO_HEADER };
+          for (const [c, rc] of cr) {
+            const extra = responseExtra(rc, response, req);
+            if (extra === 0) continue;
+            store.charge(c.key, [c.rule], extra).catch((err: unknown) => {
+              stats.storeErrors++;
+              emit({ type: 'store-error', policy: c.policy.name, key: c.key, requestId, path, error: err }, 'rate-limit store failed');
+            });
+          }
+        }
         for (const b of br) {
           if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
           decide(b.key, [b.rule], b.cost ?? 1, false).catch((err: unknown) => {

@@ -43,10 +43,12 @@ export interface PolicyResult {
   /** A shadow policy would have refused this request (it was let through). */
   readonly shadowLimited: boolean;
   /**
-   * Report the response status once it is known (failed-auth counting). Safe to call more than
-   * once (only the first call counts) and a no-op when no policy needs it.
+   * Report the response once it is known: its status (failed-auth and count-by-response
+   * counting) and, for costs read from the response, a reader of its headers (lower-case names;
+   * without one every header counts as missing). Safe to call more than once (only the first call
+   * counts) and a no-op when no policy needs it.
    */
-  complete(status: number): void;
+  complete(status: number, header?: (name: string) => string | undefined): void;
 }
 
 /** An event worth logging or counting. */

@@ -7,24 +7,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { validateConfig } from '../../src/gateway/config.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
-import { echoUpstream, quiet, runCli, writeConfig } from './support.js';
+import { echoUpstream, quiet, runCli, upstream, writeConfig } from './support.js';
 
 let up: Awaited<ReturnType<typeof echoUpstream>>;
+/** An LLM-like upstream: reports the tokens a request used in `x-tokens-used` (from the request's `x-want-tokens`; none without it). */
+let llm: Awaited<ReturnType<typeof upstream>>;
 let gw: Gateway;
 
 const window = { requestsAllowed: 10, timeWindowMinutes: 1, algorithm: 'fixed-window', headerMode: 'ietf' };
 const config = () => ({
-  upstreams: { api: { url: up.url } },
+  upstreams: { api: { url: up.url }, llm: { url: llm.url } },
   policies: {
     heavy: { rateLimitBy: 'ip', ...window, cost: 2 },
     budget: { rateLimitBy: 'ip', ...window, requestsAllowed: 20 },
     spike: { rateLimitBy: 'ip', ...window, requestsAllowed: 100, cost: 1 },
     batch: { rateLimitBy: 'ip', ...window, requestsAllowed: 100, cost: { header: 'x-batch-size', max: 25 } },
+    // GCRA, 10 tokens per 100 s: one token per 10 s, a bucket of 10.
+    tokens: { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf', cost: { responseHeader: 'x-tokens-used', max: 1000 } },
+    'route-tokens': { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf' },
   },
   routes: [
     { path: '/heavy', upstream: 'api', policies: ['heavy'] },
     { path: '/report', upstream: 'api', policies: ['budget', 'spike'], cost: 5 },
     { path: '/batch', upstream: 'api', policies: ['batch'] },
+    { path: '/llm', upstream: 'llm', policies: ['tokens'] },
+    { path: '/llm2', upstream: 'llm', policies: ['route-tokens'], cost: { responseHeader: 'x-tokens-used', max: 1000, reserve: 2 } },
   ],
 });
 
@@ -35,11 +42,17 @@ const get = async (path: string, headers: Record<string, string> = {}) => {
 
 beforeAll(async () => {
   up = await echoUpstream();
+  llm = await upstream((req, res) => {
+    const want = req.headers['x-want-tokens'];
+    res.writeHead(200, typeof want === 'string' ? { 'x-tokens-used': want } : {});
+    res.end('{"choices":[]}');
+  });
   gw = await startGateway({ configFile: writeConfig(config()), logger: quiet, port: 0, env: {} });
 });
 afterAll(async () => {
   await gw?.close();
   await up?.close();
+  await llm?.close();
 });
 
 describe('static cost in the YAML', () => {
@@ -69,6 +82,39 @@ describe('cost from a request header', () => {
     }
     // Node's parser strips the optional whitespace around a field value: " 3 " is 3.
     expect((await get('/batch', { 'x-batch-size': ' 3 ' })).headers.get('ratelimit')).toContain('r=62');
+  });
+});
+
+/** GETs until one is refused (the charge lands when the proxied response finishes). */
+async function firstRefusal(path: string): Promise<{ status: number; headers: Headers; body: string }> {
+  for (let i = 0; i < 50; i++) {
+    const r = await get(path);
+    if (r.status === 429) return r;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+  throw new Error(`${path} was never refused`);
+}
+
+describe("cost from the upstream's response header", () => {
+  it('admits on the reserve, charges the x-tokens-used the upstream reports, refuses the overdraft with Retry-After until paid back', async () => {
+    const r = await get('/llm', { 'x-want-tokens': '25' });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-tokens-used')).toBe('25');
+    expect(r.headers.get('ratelimit')).toBe('"tokens";r=9;t=10');
+    const refused = await firstRefusal('/llm');
+    // 25 tokens into a bucket of 10: 15 owed at 10 s each, plus 10 s for the next token.
+    const wait = Number(refused.headers.get('retry-after'));
+    expect(wait).toBeGreaterThan(150);
+    expect(wait).toBeLessThanOrEqual(160);
+    expect(refused.headers.get('ratelimit')).toMatch(/^"tokens";r=0;t=\d+$/);
+    expect(JSON.parse(refused.body)).toMatchObject({ status: 429, detail: 'Rate limit exceeded' });
+  });
+
+  it("a route's response cost applies with its reserve; a response without the header costs only the reserve", async () => {
+    // reserve 2 of a bucket of 10: five requests whose upstream reports nothing.
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await get('/llm2')).status);
+    expect(codes).toEqual([200, 200, 200, 200, 200, 429]);
   });
 });
 
@@ -110,4 +156,11 @@ describe('bad costs in the YAML', () => {
     expect(route.stderr + route.stdout).toMatch(/routes\[0\]\.cost.*exceeds the policy's capacity of 10 units: every request would be refused \(policy "p"\)/);
     await expect(startGateway({ configFile: writeConfig(withRouteCost(11), 'cost-route2.yaml'), logger: quiet, port: 0, env: {} })).rejects.toThrow(/routes\[0\]\.cost/);
   }, 60_000);
+
+  it('a cost from the response on a decision-only route (it never sees the response) is refused at startup', async () => {
+    const decisionOnly = { ...base, forwardAuth: {}, policies: { p: { ...base.policies.p, cost: { responseHeader: 'x-tokens-used', max: 100 } } }, routes: [{ path: '/x', policies: ['p'] }] };
+    await expect(startGateway({ configFile: writeConfig(decisionOnly, 'cost-fa.yaml'), logger: quiet, port: 0, forwardAuthPort: 0, env: {} })).rejects.toThrow(/routes\[0\]\.policies\[0\].*never sees the response/);
+    const routeCost = { ...base, forwardAuth: {}, routes: [{ path: '/x', policies: ['p'], cost: { responseHeader: 'x-tokens-used', max: 100 } }] };
+    await expect(startGateway({ configFile: writeConfig(routeCost, 'cost-fa2.yaml'), logger: quiet, port: 0, forwardAuthPort: 0, env: {} })).rejects.toThrow(/routes\[0\]\.cost.*never sees the response/);
+  });
 });

@@ -163,3 +163,125 @@ describe('cost from the request', () => {
     expect((await engine.check(req({ 'x-cost': '10' }))).action).toBe('allow');
   });
 });
+
+describe('cost from the response', () => {
+  /** A fake clock (epoch ms) the test moves. */
+  const fake = () => {
+    const c = { now: 1_800_000_000_000, clock: () => c.now };
+    return c;
+  };
+  const headers = (h: Record<string, string>) => (name: string) => h[name];
+  // GCRA, 10 units per 10 s: one unit per second, a bucket of 10.
+  const tokens = { requestsAllowed: 10, timeWindowSeconds: 10, headerMode: 'ietf' as const };
+
+  it('admits on the reserve, then charges the real cost from the response header; an overdraft refuses with Retry-After until paid back', async () => {
+    const t = fake();
+    const engine = createPolicyEngine({ logger: false, clock: t.clock, policies: [{ name: 'llm', ...tokens, cost: { responseHeader: 'X-Tokens-Used', max: 1000 } }] });
+    expect(engine.needsCompletion).toBe(true);
+    const r = await engine.check(req());
+    expect(r.action).toBe('allow');
+    expect(r.headers.ratelimit).toMatch(/r=9/); // the reserve (1) decided on arrival
+    r.complete(200, headers({ 'x-tokens-used': '25' }));
+    await Promise.resolve();
+    // 25 units charged into a bucket of 10: 15 owed, plus 1 for the next request: 16 s.
+    const refused = await engine.check(req());
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('16');
+    t.now += 15_000;
+    expect((await engine.check(req())).status).toBe(429);
+    t.now += 1_000;
+    expect((await engine.check(req())).action).toBe('allow');
+  });
+
+  it('a missing header charges only the reserve; an unreadable one or one above max charges max; complete() counts once', async () => {
+    const t = fake();
+    const engine = createPolicyEngine({ logger: false, clock: t.clock, policies: [{ name: 'llm', requestsAllowed: 1000, timeWindowMinutes: 60, algorithm: 'fixed-window', headerMode: 'ietf', cost: { responseHeader: 'x-tokens-used', max: 100, reserve: 2 } }] });
+    const left = async () => Number(/r=(\d+)/.exec((await engine.check(req())).headers.ratelimit as string)?.[1]) + 2; // remaining before this request's reserve
+    const run = async (h: Record<string, string> | undefined) => {
+      const r = await engine.check(req());
+      r.complete(200, h === undefined ? undefined : headers(h));
+      r.complete(200, headers({ 'x-tokens-used': '100' })); // ignored: only the first call counts
+      await Promise.resolve();
+    };
+    const start = await left(); // this probe itself took its reserve of 2 (no completion)
+    expect(start).toBe(1000);
+    await run(undefined);
+    expect(await left()).toBe(1000 - 2 - 2);
+    await run({ 'x-tokens-used': '7' });
+    expect(await left()).toBe(996 - 2 - 7);
+    await run({ 'x-tokens-used': '1' }); // below the reserve: the reserve is the least a request costs
+    expect(await left()).toBe(987 - 2 - 2);
+    for (const bad of ['', '-5', '1e3', '0x10', '5, 5', 'lots', '101', '9'.repeat(40)]) {
+      const before = await left();
+      await run({ 'x-tokens-used': bad });
+      expect(await left(), bad).toBe(before - 2 - 100);
+    }
+  });
+
+  it('a response function charges what it returns; one that throws or returns garbage is charged max', async () => {
+    const t = fake();
+    const engine = createPolicyEngine({
+      logger: false,
+      clock: t.clock,
+      policies: [{ name: 'gql', requestsAllowed: 1000, timeWindowMinutes: 60, algorithm: 'fixed-window', headerMode: 'ietf', cost: { response: (res, r) => (r.headers['x-mode'] === 'throw' ? (() => { throw new Error('bug'); })() : r.headers['x-mode'] === 'nan' ? Number.NaN : res.status === 200 ? 40 : 0), max: 50, reserve: 0 } }],
+    });
+    const one = async (mode: string, status: number) => {
+      const r = await engine.check(req({ 'x-mode': mode }));
+      r.complete(status);
+      await Promise.resolve();
+    };
+    const remaining = async () => Number(/r=(\d+)/.exec((await engine.check(req({ 'x-mode': 'peek' }))).headers.ratelimit as string)?.[1]);
+    await one('ok', 200);
+    expect(await remaining()).toBe(960);
+    await one('ok', 500);
+    expect(await remaining()).toBe(960);
+    await one('throw', 200);
+    expect(await remaining()).toBe(910);
+    await one('nan', 200);
+    expect(await remaining()).toBe(860);
+  });
+
+  it('a cost of 0 (and a reserve of 0) takes nothing, yet is refused while the key is overdrawn', async () => {
+    const t = fake();
+    const store = new MemoryStore({ clock: t.clock });
+    const llm = createPolicyEngine({ logger: false, store, clock: t.clock, policies: [{ name: 'p', ...tokens, cost: { responseHeader: 'x-tokens-used', max: 100, reserve: 0 } }] });
+    const status = createPolicyEngine({ logger: false, store, clock: t.clock, policies: [{ name: 'p', ...tokens, cost: 0 }] });
+    const r = await llm.check(req());
+    expect(r.action).toBe('allow');
+    r.complete(200, headers({ 'x-tokens-used': '30' }));
+    await Promise.resolve();
+    expect((await status.check(req())).status).toBe(429);
+    expect((await llm.check(req())).status).toBe(429);
+    t.now += 20_000; // 30 charged, 10 in the bucket: paid back after 20 s
+    expect((await status.check(req())).action).toBe('allow');
+    expect((await llm.check(req())).action).toBe('allow');
+  });
+
+  it('overdraft bound: N requests in flight, admitted while budget remained, overdraw by at most admitted x (max - reserve)', async () => {
+    for (const [n, reserve, max] of [[30, 1, 5], [50, 2, 9], [12, 1, 1], [40, 3, 3]] as const) {
+      const t = fake();
+      // One unit per second, a bucket of 10: the debt is readable in seconds of Retry-After.
+      const engine = createPolicyEngine({ logger: false, clock: t.clock, policies: [{ name: 'llm', ...tokens, cost: { responseHeader: 'x-tokens-used', max, reserve } }] });
+      // Every request is decided before any response arrives.
+      const inFlight = await Promise.all(Array.from({ length: n }, () => engine.check(req())));
+      const admittedNow = inFlight.filter((r) => r.action === 'allow');
+      expect(admittedNow.length, `n=${n} reserve=${reserve}`).toBe(Math.min(n, Math.floor(10 / reserve)));
+      for (const r of admittedNow) r.complete(200, headers({ 'x-tokens-used': String(max) }));
+      await new Promise((r) => setImmediate(r));
+      const charged = admittedNow.length * max;
+      const overdraft = charged - 10;
+      const bound = admittedNow.length * (max - reserve);
+      expect(overdraft).toBeLessThanOrEqual(bound);
+      const next = await engine.check(req());
+      if (overdraft >= 0) {
+        // Owed `overdraft` units at one per second, plus the next request's own reserve.
+        expect(next.status).toBe(429);
+        expect(Number(next.headers['retry-after'])).toBe(overdraft + reserve);
+        t.now += (overdraft + reserve - 1) * 1000;
+        expect((await engine.check(req())).status).toBe(429);
+        t.now += 1000;
+        expect((await engine.check(req())).action).toBe('allow');
+      }
+    }
+  });
+});
