@@ -3,6 +3,7 @@ import { concurrencyLua, type ConcurrencyRule } from '../core/algorithms/concurr
 import { toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
+import { checkCost } from '../core/key.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
 import { decideScriptSource } from './redis/decide-script.js';
@@ -58,6 +59,8 @@ interface Pending {
   readonly rules: readonly Rule[];
   readonly cost: number;
   readonly peek: boolean;
+  /** A charge (Store.charge) rather than a decision. */
+  readonly charge: boolean;
   readonly now: number;
   resolve(d: Decision): void;
   reject(e: StoreError): void;
@@ -193,11 +196,25 @@ export class RedisStore implements Store {
   }
 
   decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
+    return this.enqueue(key, rules, cost, peek, false);
+  }
+
+  /** Charge in the same script call as decisions (ARGV `c<cost>`, see decide.lua). */
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    try {
+      checkCost(cost);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(key, rules, cost, false, true);
+  }
+
+  private enqueue(key: string, rules: readonly Rule[], cost: number, peek: boolean, charge: boolean): Promise<Decision> {
     if (this.closed) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'RedisStore is closed'));
     if (rules.length === 0) return Promise.reject(new TypeError('decide: at least one rule is required'));
     const now = this.clock === undefined ? 0 : toMicros(this.clock());
     return new Promise<Decision>((resolve, reject) => {
-      this.queue.push({ key, rules, cost, peek, now, resolve, reject });
+      this.queue.push({ key, rules, cost, peek, charge, now, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -207,11 +224,6 @@ export class RedisStore implements Store {
         queueMicrotask(this.flushScheduled);
       }
     });
-  }
-
-  /** Not yet implemented on Redis (next commit): rejects. */
-  charge(_key: string, _rules: readonly Rule[], _cost: number): Promise<Decision> {
-    return Promise.reject(new StoreError('STORE_FAILURE', 'RedisStore.charge is not implemented yet'));
   }
 
   private readonly flushScheduled = (): void => {
@@ -286,7 +298,7 @@ export class RedisStore implements Store {
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as Pending;
       if (withSet) argv.push(setOf[i] as number);
-      argv.push(p.peek ? -p.cost - 1 : p.cost);
+      argv.push(p.charge ? `c${p.cost}` : p.peek ? -p.cost - 1 : p.cost);
       if (withNow) argv.push(p.now);
     }
 

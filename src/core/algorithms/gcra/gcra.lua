@@ -30,6 +30,13 @@ ALGORITHMS['gcra'] = {
     return false, rem, base - now, retry, nil
   end,
 
+  -- Port of gcraCharge: the TAT after forcing cost units in, uncapped.
+  charge = function(sp, tat, now, cost)
+    local base = now
+    if tat ~= nil and tat >= now then base = tat end
+    return base + sp[4] * cost
+  end,
+
   -- The expiry is the end of the tau-long time grid cell the TAT is in, set only when the TAT
   -- moves to a new cell (KEEPTTL otherwise): resetting a TTL on every write costs Redis as much
   -- as the decision. A key thus lives at most 2 x tau past its last write.
