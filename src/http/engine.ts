@@ -544,9 +544,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     return `Rate limit exceeded: blocked by "${p.pool}" until ${new Date(Math.round((clock() + d.retryAfterMs) / 1000) * 1000).toISOString()} after an earlier refusal`;
   }
 
-  /** The 429 `detail`: a quota says it is exhausted and when it renews. */
+  /** The 429 `detail`: a quota says it is exhausted and when it renews (in cost units when requests have a cost). */
   function refusalDetail(p: CompiledPolicy, rule: Rule, d: Decision): string {
-    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock()) : DETAILS.rateLimited;
+    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock(), costs?.has(p) === true ? 'units' : undefined) : DETAILS.rateLimited;
   }
 
   /**

@@ -58,6 +58,14 @@ describe.each(Object.keys(factories) as (keyof typeof factories)[])('%s: cost fr
   });
 });
 
+describe('adapter options', () => {
+  it("with `policies`, a top-level cost is the route's: it applies to the policies without their own", async () => {
+    const limit = rateLimit({ logger: false, cost: 4, policies: [{ name: 'a', requestsAllowed: 10, timeWindowMinutes: 1, headerMode: 'ietf' }, { name: 'b', requestsAllowed: 10, timeWindowMinutes: 1, headerMode: 'ietf', cost: 1 }] });
+    const r = await limit.engine.check({ method: 'GET', path: '/', headers: {}, remoteAddress: '127.0.0.1' });
+    expect(r.headers.ratelimit).toBe('"a";r=6;t=24, "b";r=9;t=6');
+  });
+});
+
 /**
  * A node:http server whose handler holds every admitted request until `release()`, then answers
  * with `x-tokens-used: <max>`: all admitted requests are in flight before any is charged.
