@@ -91,6 +91,8 @@ interface RequestContext {
   readonly headers: Record<string, string>;
   readonly path: string;
   shadowLimited: boolean;
+  /** Policies whose cost is read from the response: the reserve is decided now, the rest charged in complete(). */
+  costFromResponse?: [Pending, ResponseCost][];
 }
 
 const defaultLogger: PolicyLogger = {
@@ -278,7 +280,6 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     let later: Pending[] | undefined; // shadow and async policies
     let failedAuth: Pending[] | undefined;
     let byResponse: Pending[] | undefined; // charged in complete(status), peeked here
-    let costFromResponse: [Pending, ResponseCost][] | undefined; // the reserve decided here, the rest charged in complete()
     for (const p of policies) {
       if (p.deny !== undefined || p.allow !== undefined) {
         const ip = () => clientIp(req, p.trust, p.forwardedHeader);
@@ -321,22 +322,10 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       const c = costs === undefined ? undefined : costs.get(p);
       if (c === undefined) pending = { policy: p, key: id.key, rule };
       else {
-        let units: RequestCost;
-        if (c.kind === 'static') units = c.units;
-        else if (c.kind === 'response') units = c.reserve; // the rest is charged when the response arrives
-        else {
-          try {
-            units = c.of(req);
-          } catch (err) {
-            const d = failWith(ctx, p, id.key, err, 'identifier-error');
-            if (d) return d;
-            continue;
-          }
-        }
-        // Client input that is not a cost (garbage, over max, zero): a 400 naming it, nothing counted.
-        if (typeof units !== 'number') return denyWith(ctx, 400, `Invalid request cost: ${units.invalid}`, 'invalid-cost', p.name);
-        pending = { policy: p, key: id.key, rule, cost: units };
-        if (c.kind === 'response') (costFromResponse ??= []).push([pending, c]);
+        const x = withCost(ctx, p, id.key, rule, c);
+        if (x === undefined) continue;
+        if ('action' in x) return x;
+        pending = x;
       }
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
       else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
@@ -478,11 +467,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (inputs.length > 0) writeRateLimitHeaders(headers, inputs, undefined, clock());
     stats.allowed++;
     let complete: PolicyResult['complete'] = NOOP;
-    if (failedAuth !== undefined || byResponse !== undefined || costFromResponse !== undefined) {
+    if (failedAuth !== undefined || byResponse !== undefined || ctx.costFromResponse !== undefined) {
       let done = false;
       const fa = failedAuth ?? [];
       const br = byResponse ?? [];
-      const cr = costFromResponse ?? [];
+      const cr = ctx.costFromResponse ?? [];
       complete = (status, header) => {
         if (done) return;
         done = true;
@@ -522,6 +511,29 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     const result: PolicyResult = { action: 'allow', status: 200, reason: 'allowed', headers, requestId, shadowLimited: ctx.shadowLimited, complete };
     if (decision !== undefined) (result as { decision?: Decision }).decision = decision;
     return result;
+  }
+
+  /**
+   * A policy's pending entry with this request's cost (out of the generator, so the plain path's
+   * frame stays as small as before). Client input that is not a cost (garbage, over max, zero) is
+   * a 400 naming it, nothing counted; a cost function that fails is an identifier error
+   * (undefined: the policy is skipped, as `onStoreError` says).
+   */
+  function withCost(ctx: RequestContext, p: CompiledPolicy, key: string, rule: Rule, c: CompiledCost): Pending | PolicyResult | undefined {
+    let units: RequestCost;
+    if (c.kind === 'static') units = c.units;
+    else if (c.kind === 'response') units = c.reserve; // the rest is charged when the response arrives
+    else {
+      try {
+        units = c.of(ctx.request);
+      } catch (err) {
+        return failWith(ctx, p, key, err, 'identifier-error');
+      }
+    }
+    if (typeof units !== 'number') return denyWith(ctx, 400, `Invalid request cost: ${units.invalid}`, 'invalid-cost', p.name);
+    const pending: Pending = { policy: p, key, rule, cost: units };
+    if (c.kind === 'response') (ctx.costFromResponse ??= []).push([pending, c]);
+    return pending;
   }
 
   /**
