@@ -33,7 +33,7 @@ export interface RuleOutcome {
   readonly windowMs: number;
 }
 
-/** The result of `consume`/`peek`: the combined verdict of every rule evaluated for the key. */
+/** The result of `consume`/`peek`/`charge`: the combined verdict of every rule evaluated for the key. */
 export interface Decision extends RuleOutcome {
   /** The key that was evaluated (as given by the caller, before any store prefixing). */
   readonly key: string;

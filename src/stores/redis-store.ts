@@ -106,7 +106,8 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * prefix. Same algorithms and same decisions as {@link MemoryStore} (the Lua scripts are ports of
  * src/core/algorithms), with time read from Redis `TIME` so processes with skewed clocks agree.
  *
- * - One decision = one script run over all its rules: atomic, all or nothing.
+ * - One decision = one script run over all its rules: atomic, all or nothing. A charge
+ *   (`charge`) too, unconditional: it rides in the same batches (see decide.lua).
  * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA
  *   (two from 32 decisions, so Node and Redis overlap; on a Cluster, one per hash slot), each
  *   decision still atomic on its own.

@@ -8,11 +8,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AlgorithmDefinition } from '../../src/core/algorithms/algorithm.js';
-import { gcraCharge } from '../../src/core/algorithms/gcra/index.js';
+import { gcraCharge, MAX_CHARGE_AHEAD_US } from '../../src/core/algorithms/gcra/step.js';
 import { findAlgorithm } from '../../src/core/algorithms/registry.js';
 import { slidingLogCharge } from '../../src/core/algorithms/sliding-log/index.js';
 import type { RuleOutcome } from '../../src/core/decision.js';
-import { compileRule, type Rule } from '../../src/core/rule.js';
+import { compileRule, MAX_WINDOW_MS, type Rule } from '../../src/core/rule.js';
 import { T0_US, us } from './harness.js';
 
 type Algo = Rule['algorithm'];
@@ -185,6 +185,12 @@ describe('charge, by algorithm', () => {
     expect(gcraCharge(undefined, T0_US, r, 3)).toBe(T0_US + 300_000);
     expect(gcraCharge(T0_US - 5, T0_US, r, 1)).toBe(T0_US + 100_000);
     expect(gcraCharge(T0_US + 5_000_000, T0_US, r, 100)).toBe(T0_US + 15_000_000);
+  });
+
+  it('gcra: an absurd charge moves the TAT at most MAX_CHARGE_AHEAD_US past now, and never back', () => {
+    const r = compileRule({ limit: 1, windowMs: MAX_WINDOW_MS });
+    expect(gcraCharge(undefined, T0_US, r, Number.MAX_SAFE_INTEGER)).toBe(T0_US + MAX_CHARGE_AHEAD_US);
+    expect(gcraCharge(T0_US + 3e15, T0_US, r, 5)).toBe(T0_US + 3e15);
   });
 
   it('window algorithms count the charge in the window an admission would use, past the limit', () => {

@@ -326,6 +326,22 @@ describe.skipIf(skip)('RedisStore edges (manual clock)', () => {
     expect(refused).toMatchObject({ allowed: false, retryAfterMs: 950 });
   });
 
+  it('absurd charges: a 10-year window charged the largest safe cost decides the same (the GCRA TAT capped 63 years ahead)', async () => {
+    for (const algorithm of ALGORITHMS) {
+      const limits = [{ algorithm, limit: 2, windowMs: 315_576_000_000 }];
+      const ops: Op[] = [
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'charge', key: 0, cost: Number.MAX_SAFE_INTEGER },
+        { kind: 'charge', key: 0, cost: Number.MAX_SAFE_INTEGER },
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'advance', ms: 86_400_000 },
+        { kind: 'peek', key: 0, cost: 1 },
+        { kind: 'charge', key: 0, cost: 3 },
+      ];
+      await replay(limits, ops);
+    }
+  });
+
   it('huge windows keep exact arithmetic (10-year window, gcra and sliding log)', async () => {
     await replay([{ algorithm: 'gcra', limit: 1000, windowMs: 315_576_000_000, burst: 7 }], [
       { kind: 'consume', key: 0, cost: 7 },

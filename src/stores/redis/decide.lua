@@ -7,9 +7,11 @@
 --     read = function(key) -> state (nil for a fresh key; may raise, e.g. a key of the wrong type),
 --     step = function(sp, state, now, cost) -> allowed, remaining, resetUs, retryUs, info,
 --     commit = function(sp, key, state, now, cost, info),  -- writes state and expiry when admitted
---     charge = function(sp, state, now, cost) -> info[, units],  -- what commit writes for a charge:
---                       -- `cost` more units past the limit if need be (commit gets `units` as its
---                       -- cost when given: the sliding log stamps at most limit + 1)
+--     charge = function(sp, state, now, cost) -> info[, units],  -- optional: what commit writes for
+--                       -- a charge, `cost` more units past the limit if need be (commit gets `units`
+--                       -- as its cost when given: the sliding log stamps at most limit + 1); without
+--                       -- it, the info of the step under liftLimit(sp) (port of the window
+--                       -- algorithms' charge in step.ts)
 --   }
 -- a line-by-line port of its step.ts: the same integer-microsecond arithmetic in the same operation
 -- order, so that given the same time a decision is identical field by field to the memory store's
@@ -149,7 +151,13 @@ local function chargeOne(set, k, cost, peek, now, o)
     local algo = sp.algo
     local st = states[i]
     if cost > 0 then
-      local info, units = algo.charge(sp, st, now, cost)
+      local info, units
+      if algo.charge ~= nil then
+        info, units = algo.charge(sp, st, now, cost)
+      else
+        local _
+        _, _, _, _, info = algo.step(liftLimit(sp), st, now, cost)
+      end
       algo.commit(sp, key, st, now, units or cost, info)
       st = algo.read(key)
     end

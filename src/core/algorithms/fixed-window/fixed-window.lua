@@ -29,12 +29,6 @@ ALGORITHMS['fixed-window'] = {
     return false, rem, reset, retry, nil
   end,
 
-  -- Port of the charge in step.ts: the step with the limit lifted.
-  charge = function(sp, st, now, cost)
-    local _, _, _, _, info = ALGORITHMS['fixed-window'].step(liftLimit(sp), st, now, cost)
-    return info
-  end,
-
   -- The TTL is set when a window begins and kept (KEEPTTL) while it lasts.
   commit = function(sp, key, st, now, cost, info)
     local v = string.format('%d:%d', info[1], info[2])

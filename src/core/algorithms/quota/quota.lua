@@ -100,12 +100,6 @@ do
       return false, rem, reset, retry, nil
     end,
 
-    -- Port of the charge in step.ts: the step with the limit lifted.
-    charge = function(sp, st, now, cost)
-      local _, _, _, _, info = ALGORITHMS['quota'].step(liftLimit(sp), st, now, cost)
-      return info
-    end,
-
     commit = function(sp, key, st, now, cost, info)
       redis.call('SET', key, string.format('%d:%d:%d', info[1], info[2], info[3]), 'PX', pttl(info[4] - now))
     end,

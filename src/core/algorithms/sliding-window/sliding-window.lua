@@ -63,12 +63,6 @@ ALGORITHMS['sliding-window'] = {
     return false, rem, reset, retry, nil
   end,
 
-  -- Port of slidingWindowCharge: the step with the limit lifted.
-  charge = function(sp, st, now, cost)
-    local _, _, _, _, info = ALGORITHMS['sliding-window'].step(liftLimit(sp), st, now, cost)
-    return info
-  end,
-
   -- The TTL (two windows) is set when a window begins and kept (KEEPTTL) while it lasts.
   commit = function(sp, key, st, now, cost, info)
     local v = string.format('%d:%d:%d', info[1], info[2], info[3])
