@@ -7,11 +7,10 @@
  * refuse with the same Retry-After until it is paid back.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deletePrefix, REDIS_URL } from '../support/redis-server.js';
 import { spawnGateway, upstream, writeConfig, type GatewayProcess } from './support.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `sluice-cost-test-${randomBytes(4).toString('hex')}:`;
 const MAX = 7;
 const RESERVE = 1;
@@ -44,14 +43,7 @@ afterAll(async () => {
   release();
   await Promise.all([a?.stop(), b?.stop()]);
   await llm?.close();
-  const r = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.del(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
+  await deletePrefix(REDIS_URL, prefix);
 });
 
 describe('cost from the response, two gateway processes on one Redis', () => {
