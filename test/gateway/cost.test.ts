@@ -16,6 +16,7 @@ let gw: Gateway;
 
 const window = { requestsAllowed: 10, timeWindowMinutes: 1, algorithm: 'fixed-window', headerMode: 'ietf' };
 const config = () => ({
+  forwardAuth: {},
   upstreams: { api: { url: up.url }, llm: { url: llm.url } },
   policies: {
     heavy: { rateLimitBy: 'ip', ...window, cost: 2 },
@@ -25,6 +26,7 @@ const config = () => ({
     // GCRA, 10 tokens per 100 s: one token per 10 s, a bucket of 10.
     tokens: { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf', cost: { responseHeader: 'x-tokens-used', max: 1000 } },
     'route-tokens': { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf' },
+    'fa-tokens': { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, cost: { responseHeader: 'x-tokens-used', max: 1000, reserve: 2 } },
   },
   routes: [
     { path: '/heavy', upstream: 'api', policies: ['heavy'] },
@@ -32,6 +34,7 @@ const config = () => ({
     { path: '/batch', upstream: 'api', policies: ['batch'] },
     { path: '/llm', upstream: 'llm', policies: ['tokens'] },
     { path: '/llm2', upstream: 'llm', policies: ['route-tokens'], cost: { responseHeader: 'x-tokens-used', max: 1000, reserve: 2 } },
+    { path: '/fa', upstream: 'llm', policies: ['fa-tokens'] },
   ],
 });
 
@@ -47,7 +50,7 @@ beforeAll(async () => {
     res.writeHead(200, typeof want === 'string' ? { 'x-tokens-used': want } : {});
     res.end('{"choices":[]}');
   });
-  gw = await startGateway({ configFile: writeConfig(config()), logger: quiet, port: 0, env: {} });
+  gw = await startGateway({ configFile: writeConfig(config()), logger: quiet, port: 0, forwardAuthPort: 0, env: {} });
 });
 afterAll(async () => {
   await gw?.close();
@@ -114,6 +117,19 @@ describe("cost from the upstream's response header", () => {
     // reserve 2 of a bucket of 10: five requests whose upstream reports nothing.
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await get('/llm2')).status);
+    expect(codes).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+});
+
+describe('cost from the response behind forward-auth', () => {
+  it('a proxied route decided for nginx/Caddy/Traefik never sees the response: only the reserve is charged', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(`${gw.forwardAuthUrl}/`, { headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/fa' } });
+      await r.arrayBuffer();
+      codes.push(r.status);
+    }
+    // A bucket of 10, reserve 2: five decisions.
     expect(codes).toEqual([200, 200, 200, 200, 200, 429]);
   });
 });
