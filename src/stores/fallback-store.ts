@@ -8,6 +8,7 @@
  * state, which kept what was counted before the outage, is authoritative again at once.
  */
 import type { ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
+import { algorithmOf, type AlgorithmOption } from '../core/algorithms/registry.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Decision } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
@@ -235,9 +236,10 @@ export class FallbackStore implements Store {
       const limit = Math.max(1, Math.floor(rule.limit * this.localShare));
       const burst = Math.max(1, Math.floor(rule.burst * this.localShare));
       r =
-        this.localShare === 1
+        // A block (internal algorithm) is no share of a limit: it holds as it is.
+        this.localShare === 1 || algorithmOf(rule).internal === true
           ? rule
-          : compileRule({ name: rule.name, algorithm: rule.algorithm, limit, windowMs: rule.windowMs, ...(rule.algorithm === 'gcra' ? { burst } : {}) });
+          : compileRule({ name: rule.name, algorithm: rule.algorithm as AlgorithmOption, limit, windowMs: rule.windowMs, ...(rule.algorithm === 'gcra' ? { burst } : {}) });
       this.scaled.set(rule, r);
     }
     return r;

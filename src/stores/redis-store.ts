@@ -1,5 +1,6 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import { concurrencyLua, type ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
+import { algorithmOf } from '../core/algorithms/registry.js';
 import { toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
@@ -188,7 +189,10 @@ export class RedisStore implements Store {
     let e = this.encoded.get(rules);
     if (e === undefined) {
       e = {
-        specs: rules.map((r) => [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs]),
+        specs: rules.map((r) => {
+          const spec = algorithmOf(r).redisSpec;
+          return spec === undefined ? [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs] : [r.algorithm, ...spec(r)];
+        }),
         suffixes: rules.map((r) => `:${r.id}`),
       };
       this.encoded.set(rules, e);

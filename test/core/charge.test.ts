@@ -15,7 +15,7 @@ import type { RuleOutcome } from '../../src/core/decision.js';
 import { compileRule, MAX_WINDOW_MS, type Rule } from '../../src/core/rule.js';
 import { T0_US, us } from './harness.js';
 
-type Algo = Rule['algorithm'];
+type Algo = Exclude<Rule['algorithm'], 'block'>;
 const ALGOS: Algo[] = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log', 'quota'];
 const RUNS = Number(process.env.SLUICE_PROPERTY_RUNS ?? 150);
 const def = (a: Algo) => findAlgorithm(a) as AlgorithmDefinition;

@@ -50,6 +50,16 @@ export interface AlgorithmDefinition<S = unknown> {
   /** The Redis form of the state. */
   readonly codec: StateCodec<S>;
   /**
+   * True for an algorithm no limit can name in `algorithm` (its rules are built by its own
+   * module, as the block's are): left out of {@link ALGORITHM_OPTIONS} and `compileRule`.
+   */
+  readonly internal?: boolean;
+  /**
+   * The four numbers after the name in the Redis script's rule spec, when they are not the
+   * default `burst, windowUs, intervalUs, tauUs` (the Lua file documents what it reads).
+   */
+  redisSpec?(rule: Rule): readonly [number, number, number, number];
+  /**
    * Lua source that registers the algorithm in the Redis decide script: it assigns
    * `ALGORITHMS['<name>'] = { read = ..., step = ..., commit = ... }` (contract in
    * src/stores/redis/decide.lua). Read from the `.lua` file next to the algorithm on first use.

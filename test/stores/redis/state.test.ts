@@ -19,6 +19,7 @@ import { compileRule, type Rule } from '../../../src/core/rule.js';
 import { RedisStore } from '../../../src/redis.js';
 import { baseKey } from '../../../src/stores/redis/keys.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../../support/redis-server.js';
+import { ruleOfAlgorithm } from '../../core/harness.js';
 
 const skip = skipWithoutRedis('redis-state');
 const prefix = `sluicestate${randomUUID().slice(0, 8)}:`;
@@ -75,7 +76,7 @@ describe.skipIf(skip)('the stored state is the codec form and decides like the p
             { minLength: 1, maxLength: 25 },
           ),
           async (limit, ops) => {
-            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const rule = ruleOfAlgorithm(a, limit, 1000);
             const key = randomUUID();
             const redisKey = stateKey(key, rule);
             let state: unknown;
@@ -120,7 +121,7 @@ describe.skipIf(skip)('decisions batched into one script call', () => {
             maxLength: 40,
           }),
           async (limit, ops) => {
-            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const rule = ruleOfAlgorithm(a, limit, 1000);
             const key = randomUUID();
             // Issued in one tick, so the store sends them together; each carries its own time.
             const pending: Promise<unknown>[] = [];
