@@ -25,5 +25,15 @@ export type {
   RequestMatcher,
 } from './http/options.js';
 export type { HttpRequestInfo, HttpUser } from './http/request.js';
+export type {
+  CostFromHeader,
+  CostFromQuery,
+  CostFromResponse,
+  CostFromResponseHeader,
+  CostFunction,
+  CostOption,
+  HttpResponseInfo,
+  ResponseCostLimits,
+} from './http/cost.js';
 export type { ForwardedHeader, TrustProxy } from './http/client-ip.js';
 export type { Problem, ProblemTrace } from './http/problem.js';

@@ -23,6 +23,10 @@ Sluice on http://127.0.0.1:8080, admin API on http://127.0.0.1:9090 (token \$SLU
   for i in \$(seq 1 21); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8080/v1/completions -H 'x-api-key: demo-key-free-0123456789'; done; echo
   curl -s http://127.0.0.1:8080/v1/completions -H 'x-api-key: demo-key-free-0123456789'   # 429: "Quota exhausted ... renews at"
 
+  # LLM tokens: the upstream reports what a completion used (x-tokens-used), and the daily token
+  # budget (free 2 000, pro 200 000) is charged that much: see the "llm-tokens" RateLimit entry
+  curl -s -i -X POST http://127.0.0.1:8080/v1/completions -H 'x-api-key: demo-key-pro-0123456789' --data "\$(seq 1 2000)"
+
   # what a consumer used, and when it resets (acme's month runs from its billing anchor, the 15th)
   curl -s http://127.0.0.1:9090/consumers/hobbyist/usage -H "authorization: Bearer \$SLUICE_ADMIN_TOKEN"
   ${sluice[*]} report --admin http://127.0.0.1:9090 --consumer acme --token \$SLUICE_ADMIN_TOKEN

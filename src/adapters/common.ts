@@ -37,7 +37,8 @@ export function engineOf<Req>(options: AdapterOptions<Req>): PolicyEngine {
   const settings: Record<string, unknown> = {};
   const policy: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(options)) {
-    if ((ENGINE_KEYS as readonly string[]).includes(k)) settings[k] = v;
+    // With `policies`, a top-level `cost` is the route's (the engine's), as in the gateway YAML.
+    if ((ENGINE_KEYS as readonly string[]).includes(k) || (k === 'cost' && options.policies !== undefined)) settings[k] = v;
     else if (!ADAPTER_KEYS.includes(k) && k !== 'policies') policy[k] = v;
   }
   for (const k of ADAPTER_KEYS) {

@@ -67,7 +67,10 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
   } as onRequestHookHandler;
   const onResponse = needsCompletion
     ? async (request: FastifyRequest, reply: FastifyReply) => {
-        results.get(request)?.complete(reply.statusCode);
+        results.get(request)?.complete(reply.statusCode, (name) => {
+          const v = reply.getHeader(name);
+          return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v);
+        });
       }
     : undefined;
   return { engine, onRequest, onResponse };

@@ -42,6 +42,7 @@ export function rateLimiter(options: HonoRateLimitOptions): HonoRateLimiter {
   const getUser = options.getUser ?? contextUser;
   const getApiKey = options.getApiKey;
   const getRemoteAddress = options.getRemoteAddress ?? nodeRemoteAddress;
+  const needsCompletion = engine.needsCompletion;
   const middleware: MiddlewareHandler = async (c, next) => {
     const headers: Record<string, string> = {};
     // Fetch Headers are already lower-case and join repeated fields with ", ".
@@ -65,7 +66,10 @@ export function rateLimiter(options: HonoRateLimitOptions): HonoRateLimiter {
     }
     await next();
     for (const name in result.headers) c.header(name, result.headers[name] as string);
-    result.complete(c.res.status);
+    if (needsCompletion) {
+      const res = c.res;
+      result.complete(res.status, (name) => res.headers.get(name) ?? undefined);
+    }
     return undefined;
   };
   return Object.assign(middleware, { engine });

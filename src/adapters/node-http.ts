@@ -48,6 +48,14 @@ export function nodeRequestInfo(
   return info;
 }
 
+/** A reader of a node response's headers (for costs read from the response). */
+export function nodeResponseHeader(res: ServerResponse): (name: string) => string | undefined {
+  return (name) => {
+    const v = res.getHeader(name);
+    return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v);
+  };
+}
+
 /** Apply an engine result to a node response: headers when allowed, the whole answer when denied. */
 export function applyResult(result: PolicyResult, res: ServerResponse): boolean {
   if (result.action === 'deny') {
@@ -69,7 +77,7 @@ export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
   const getApiKey = options.getApiKey;
   const needsCompletion = engine.needsCompletion;
   const finish = (result: PolicyResult, res: ServerResponse): boolean => {
-    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode));
+    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode, nodeResponseHeader(res)));
     return applyResult(result, res);
   };
   const limiter = (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {

@@ -14,7 +14,7 @@ import { parse as parseYaml, parseDocument, YAMLError } from 'yaml';
 import { z } from 'zod';
 import { SluiceConfigError } from '../core/errors.js';
 import { compileTrustProxy } from '../http/client-ip.js';
-import { formatPath, headerNameSchema, nameSchema, overrideSchema, pastInstantSchema, policySchema, tierSchema, type PolicyConfig } from '../policy/schema.js';
+import { costSchema, formatPath, headerNameSchema, nameSchema, overrideSchema, pastInstantSchema, policySchema, tierSchema, type PolicyConfig } from '../policy/schema.js';
 import { hashKey } from './consumers.js';
 import { observabilityConfigSchema } from '../observability/config.js';
 import { rlsConfigSchema } from '../decisions/rls/settings.js';
@@ -49,6 +49,7 @@ const routeSchema = z
     policies: z.array(name).default([]).describe('Policy names, evaluated in order (longest window first).'),
     auth: z.enum(['required', 'optional', 'none']).default('optional').describe('required: 401 without valid credentials; optional: anonymous allowed; none: credentials ignored.'),
     stripPrefix: z.string().regex(/^\/[^\s?#]*$/).optional().describe('Remove this prefix from the path before forwarding.'),
+    cost: costSchema.optional().describe("Units each request of this route takes from its policies that give no cost of their own (a policy's cost wins)."),
   })
   .strict();
 

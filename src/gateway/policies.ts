@@ -181,14 +181,24 @@ export function compilePolicies(
           return (p.rateLimitBy === 'user' || p.rateLimitBy === 'apiKey') && p.onUnidentified === 'deny';
         }),
     );
+    if (route.upstream === undefined) {
+      // A decision-only route answers proxies (nginx auth_request, ...) that never show it the response.
+      const fromResponse = (c: unknown) => typeof c === 'object' && c !== null && Object.hasOwn(c, 'responseHeader');
+      const reason = 'a decision-only route (no upstream) never sees the response, so a cost from the response would charge only its reserve: give the route an upstream, or a static or request cost';
+      if (fromResponse(route.cost)) throw new SluiceConfigError(`routes[${i}].cost`, reason);
+      const j = route.policies.findIndex((n) => fromResponse(own(config.policies, n)?.cost));
+      if (j >= 0) throw new SluiceConfigError(`routes[${i}].policies[${j}]`, `policy "${route.policies[j]}": ${reason}`);
+    }
     if (route.policies.length === 0) {
       engines.push(undefined);
       return;
     }
     try {
-      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => perRoute(n, route.name ?? route.path)) }));
+      engines.push(createPolicyEngine({ ...settings, policies: route.policies.map((n) => perRoute(n, route.name ?? route.path)), ...(route.cost !== undefined ? { cost: route.cost } : {}) }));
     } catch (err) {
       if (err instanceof SluiceConfigError) {
+        // The route's own cost (`cost`, `cost.max`): named under the route.
+        if (err.field === 'cost' || err.field.startsWith('cost.')) throw new SluiceConfigError(`routes[${i}].${err.field}`, err.reason);
         const field = err.field.includes('.') ? `policies.${err.field}` : `routes[${i}].policies (${err.field})`;
         throw new SluiceConfigError(field, err.reason);
       }

@@ -88,8 +88,8 @@ export interface ForwardContext {
   buildId: string;
   /** Drop every request header whose name contains `_` (`server.dropUnderscoreHeaders`). */
   dropUnderscoreHeaders?: boolean;
-  /** Called once with the final status (observability, failed-auth counting). */
-  done(status: number): void;
+  /** Called once with the final status (observability, failed-auth counting) and the upstream's response headers when it answered (costs read from the response). */
+  done(status: number, upstreamHeaders?: Record<string, string | string[] | undefined>): void;
 }
 
 /** One upstream: its pool and settings. */
@@ -151,6 +151,7 @@ export class Upstream {
     res.once('close', onClose);
 
     let status = 502;
+    let upstreamHeaders: Record<string, string | string[] | undefined> | undefined;
     this.pool.stream(
       {
         path: this.basePath + ctx.target,
@@ -162,6 +163,7 @@ export class Upstream {
       },
       ({ statusCode, headers: upH }) => {
         status = statusCode;
+        upstreamHeaders = upH;
         const dropOut = connectionTokens(upH.connection as string | string[] | undefined);
         const out: OutgoingHttpHeaders = {};
         for (const name in upH) {
@@ -176,13 +178,13 @@ export class Upstream {
       (err) => {
         res.removeListener('close', onClose);
         if (err == null) {
-          ctx.done(status);
+          ctx.done(status, upstreamHeaders);
           return;
         }
         if (res.headersSent) {
           // Mid-body failure: the client must see a truncated response, not a clean end.
           res.destroy(err);
-          ctx.done(status);
+          ctx.done(status, upstreamHeaders);
           return;
         }
         if (aborted || res.destroyed) {

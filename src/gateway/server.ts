@@ -17,6 +17,7 @@ import type { Store } from '../core/store.js';
 import { clientIp, type TrustRule } from '../http/client-ip.js';
 import type { PolicyEvent, PolicyResult } from '../http/engine.js';
 import { requestIdOf } from '../http/problem.js';
+import { headerReader } from '../http/cost.js';
 import { pathOf } from '../http/request.js';
 import { eventFromPolicy } from '../observability/from-policy.js';
 import { observerFromConfig } from '../observability/config.js';
@@ -204,9 +205,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }),
     );
   };
-  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false) => {
+  const finish = (route: CompiledRoute, info: GatewayRequestInfo, result: PolicyResult | undefined, status: number, t0: number, refused = false, upstreamHeaders?: Record<string, string | string[] | undefined>) => {
     inFlight--;
-    result?.complete(status);
+    // The upstream's headers only when some policy reads its cost from them (no reader otherwise).
+    if (upstreamHeaders !== undefined && route.engine?.needsCompletion === true) result?.complete(status, headerReader(upstreamHeaders));
+    else result?.complete(status);
     // The client as the server's trustProxy believes it (the socket address otherwise).
     if (observer !== undefined) observe(route, info, result, status, t0, refused, clientIp(info, serverTrust) ?? info.remoteAddress);
   };
@@ -237,7 +240,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       path: info.path,
       buildId,
       dropUnderscoreHeaders: config.server.dropUnderscoreHeaders,
-      done: (status) => finish(route, info, result, status, t0),
+      done: (status, upstreamHeaders) => finish(route, info, result, status, t0, false, upstreamHeaders),
     });
   };
 

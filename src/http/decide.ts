@@ -20,6 +20,8 @@ export interface Pending {
   readonly policy: CompiledPolicy;
   readonly key: string;
   readonly rule: Rule;
+  /** Units this request takes from the policy when not 1 (see cost.ts); absent on the plain path. */
+  readonly cost?: number;
 }
 
 /** A store failure, attributed to the policy whose `onStoreError` decides what happens. */
@@ -41,10 +43,11 @@ export function headerInput(p: Pending, outcome: RuleOutcome): HeaderInput {
   return { name: p.policy.pool, headerMode: p.policy.headerMode, quota: p.rule.limit, outcome };
 }
 
-/** All pending policies share one key (so one atomic call decides them). */
+/** All pending policies share one key and one cost (so one atomic call decides them). */
 export function sameKey(list: readonly Pending[]): boolean {
   const k = (list[0] as Pending).key;
-  for (let i = 1; i < list.length; i++) if ((list[i] as Pending).key !== k) return false;
+  const c = (list[0] as Pending).cost;
+  for (let i = 1; i < list.length; i++) if ((list[i] as Pending).key !== k || (list[i] as Pending).cost !== c) return false;
   return true;
 }
 
@@ -86,7 +89,7 @@ export function decideSyncGroup(g: readonly Pending[], inputs: HeaderInput[], no
   const first = g[0] as Pending;
   let d: Decision;
   try {
-    d = now(first.key, rulesOf(g), false);
+    d = now(first.key, rulesOf(g), false, first.cost);
   } catch (error) {
     return { error: { policy: failing(g).policy, key: first.key, error } };
   }
@@ -100,23 +103,25 @@ export async function decideStrict(
   inputs: HeaderInput[],
   { decideFor, decideNow }: { decideFor: (g: readonly Pending[]) => DecideFn; decideNow: Deciders['decideNow'] },
 ): Promise<StrictOutcome> {
-  // Group by key, keeping first-appearance order.
+  // Group by key (and cost: one store call charges one cost), keeping first-appearance order.
   const first = strict[0] as Pending;
   let groups: Pending[][];
   if (strict.length === 1) groups = [[first]];
   else {
     const byKey = new Map<string, Pending[]>();
     for (const s of strict) {
-      const g = byKey.get(s.key);
-      if (g === undefined) byKey.set(s.key, [s]);
+      const gk = s.cost === undefined ? s.key : `${s.key}\u0000${s.cost}`;
+      const g = byKey.get(gk);
+      if (g === undefined) byKey.set(gk, [s]);
       else g.push(s);
     }
     groups = [...byKey.values()];
   }
   const run = async (g: readonly Pending[], peek: boolean): Promise<Decision> => {
     const k = (g[0] as Pending).key;
-    if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek);
-    return decideFor(g)(k, rulesOf(g), 1, peek);
+    const cost = (g[0] as Pending).cost;
+    if (decideNow !== undefined) return decideNow(k, rulesOf(g), peek, cost);
+    return decideFor(g)(k, rulesOf(g), cost ?? 1, peek);
   };
 
   const decisions: (Decision | undefined)[] = new Array<Decision | undefined>(groups.length);

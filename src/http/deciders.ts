@@ -7,8 +7,8 @@ import type { Rule } from '../core/rule.js';
 import { isSyncStore, type Decider, type Store } from '../core/store.js';
 import type { DecideFn } from './failed-auth.js';
 
-/** Decide synchronously (peek or consume one unit). */
-export type DecideNow = (key: string, rules: readonly Rule[], peek: boolean) => Decision;
+/** Decide synchronously (peek or consume `cost` units, default one). */
+export type DecideNow = (key: string, rules: readonly Rule[], peek: boolean, cost?: number) => Decision;
 
 /** How the engine asks its store. */
 export interface Deciders {
@@ -57,6 +57,6 @@ export function createDeciders(store: Store): Deciders {
         return Promise.reject(err);
       }
     },
-    decideNow: (key, rules, peek) => deciderFor(rules)(key, 1, peek),
+    decideNow: (key, rules, peek, cost = 1) => deciderFor(rules)(key, cost, peek),
   };
 }

@@ -30,11 +30,12 @@ import { writeRateLimitHeaders, type HeaderInput } from './headers.js';
 import { FallbackStore, summarizeHealthEvent, type StoreHealthEvent } from '../stores/fallback-store.js';
 import type { DecideFn } from './failed-auth.js';
 import { identify, ipKey, type Identity } from './identify.js';
-import { compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
+import { checkCostFits, compilePolicy, isCompiledPolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from './options.js';
 import { DETAILS, problem, problemBody, PROBLEM_CONTENT_TYPE, requestIdOf } from './problem.js';
 import { blockStatus, startBlock } from './block.js';
 import { applyHandler } from './refusal.js';
 import { compileQuotaRule, quotaExhaustedDetail } from './quota.js';
+import { compileCost, responseExtra, type CompiledCost, type CostOption, type HttpResponseInfo, type RequestCost } from './cost.js';
 import { pathOf, type HttpRequestInfo } from './request.js';
 import type { PolicyEvent, PolicyLogger, PolicyReason, PolicyResult, PolicyStats } from './result.js';
 
@@ -56,6 +57,12 @@ export interface PolicyEngineOptions {
   onEvent?: (event: PolicyEvent) => void;
   /** A label of the route these policies guard: the `route` part of compound keys. */
   route?: string;
+  /**
+   * The route's cost: applies to every policy of the route that gives no `cost` of its own (a
+   * policy's own cost wins; failed-auth policies always count one failure). Same forms as a
+   * policy's `cost`.
+   */
+  cost?: CostOption;
 }
 
 /** A compiled set of policies bound to a store. */
@@ -84,6 +91,8 @@ interface RequestContext {
   readonly headers: Record<string, string>;
   readonly path: string;
   shadowLimited: boolean;
+  /** Policies whose cost is read from the response: the reserve is decided now, the rest charged in complete(). */
+  costFromResponse?: [Pending, ResponseCost][];
 }
 
 /** The context of a request on the plain path: its path is worked out only if a refusal or an event needs it. */
@@ -113,6 +122,32 @@ function logHealth(logger: PolicyLogger | undefined, e: StoreHealthEvent): void 
 }
 
 const MAX_DYNAMIC_RULES = 1000;
+
+/** A cost read from the response. */
+type ResponseCost = Extract<CompiledCost, { kind: 'response' }>;
+/** The header reader of a completion that gave none (forward-auth, a status-only caller): every header is missing. */
+const NO_HEADER = (): undefined => undefined;
+
+/**
+ * Each policy's effective cost: its own, else the route's (not for failed-auth policies, which
+ * count failures). Undefined when no policy has one: the plain path then never looks.
+ */
+function costsOf(policies: readonly CompiledPolicy[], route: CompiledCost | undefined): Map<CompiledPolicy, CompiledCost> | undefined {
+  let out: Map<CompiledPolicy, CompiledCost> | undefined;
+  for (const p of policies) {
+    let c = p.cost;
+    if (c === undefined && route !== undefined && p.failedAuth === undefined) {
+      try {
+        c = checkCostFits(route, p, 'cost');
+      } catch (err) {
+        if (err instanceof SluiceConfigError) throw new SluiceConfigError('cost', `${err.reason} (policy "${p.name}")`);
+        throw err;
+      }
+    }
+    if (c !== undefined && !(c.kind === 'static' && c.units === 1)) (out ??= new Map()).set(p, c);
+  }
+  return out;
+}
 
 /**
  * Build a policy engine. Every option is validated here: a bad one throws
@@ -149,7 +184,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   const logger = options.logger === false ? undefined : (options.logger ?? defaultLogger);
   const onEvent = options.onEvent;
   const stats: PolicyStats = { allowed: 0, limited: 0, shadowLimited: 0, denied: 0, storeErrors: 0 };
-  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined);
+  const costs = costsOf(policies, compileCost(options.cost, 'cost'));
+  const needsCompletion = policies.some((p) => p.failedAuth !== undefined || p.countOn !== undefined || costs?.get(p)?.kind === 'response');
 
   const deciders = createDeciders(store);
   const { decide, decideNow } = deciders;
@@ -297,7 +333,15 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           continue;
         }
       }
-      const pending: Pending = { policy: p, key: id.key, rule };
+      let pending: Pending;
+      const c = costs === undefined ? undefined : costs.get(p);
+      if (c === undefined) pending = { policy: p, key: id.key, rule };
+      else {
+        const x = withCost(ctx, p, id.key, rule, c);
+        if (x === undefined) continue;
+        if ('action' in x) return x;
+        pending = x;
+      }
       if (p.failedAuth !== undefined) (failedAuth ??= []).push(pending);
       else if (p.countOn !== undefined) (byResponse ??= []).push(pending);
       else if (p.shadow || (p.mode === 'async' && !asyncLocal)) (later ??= []).push(pending);
@@ -353,7 +397,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       for (const b of byResponse) {
         let d: Decision;
         try {
-          d = (yield decide(b.key, [b.rule], 1, true)) as Decision;
+          d = (yield decide(b.key, [b.rule], b.cost ?? 1, true)) as Decision;
         } catch (err) {
           const r = failWith(ctx, b.policy, b.key, err, 'store-error');
           if (r) return r;
@@ -424,28 +468,42 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         if (decideNow !== undefined) {
           // A synchronous store answers at once: shadow refusals show on this very request.
           try {
-            settle(decideNow(a.key, [a.rule], false));
+            settle(decideNow(a.key, [a.rule], false, a.cost));
           } catch (err) {
             failed(err);
           }
         } else {
-          decideFor([a])(a.key, [a.rule], 1, false).then(settle, failed);
+          decideFor([a])(a.key, [a.rule], a.cost ?? 1, false).then(settle, failed);
         }
       }
     }
 
     if (byResponseInputs !== undefined) inputs.push(...byResponseInputs);
-    let complete: (status: number) => void = NOOP;
-    if (failedAuth !== undefined || byResponse !== undefined) {
+    let complete: PolicyResult['complete'] = NOOP;
+    if (failedAuth !== undefined || byResponse !== undefined || ctx.costFromResponse !== undefined) {
       let done = false;
       const fa = failedAuth ?? [];
       const br = byResponse ?? [];
-      complete = (status: number) => {
+      const cr = ctx.costFromResponse ?? [];
+      complete = (status, header) => {
         if (done) return;
         done = true;
+        if (cr.length > 0) {
+          // The real cost beyond the reserve, charged unconditionally: the budget may go negative
+          // (an overdraft) and later requests are refused until it is paid back.
+          const response: HttpResponseInfo = { status, header: header ?? NO_HEADER };
+          for (const [c, rc] of cr) {
+            const extra = responseExtra(rc, response, req);
+            if (extra === 0) continue;
+            store.charge(c.key, [c.rule], extra).catch((err: unknown) => {
+              stats.storeErrors++;
+              emit({ type: 'store-error', policy: c.policy.name, key: c.key, requestId, path, error: err }, 'rate-limit store failed');
+            });
+          }
+        }
         for (const b of br) {
           if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
-          decide(b.key, [b.rule], 1, false).catch((err: unknown) => {
+          decide(b.key, [b.rule], b.cost ?? 1, false).catch((err: unknown) => {
             stats.storeErrors++;
             emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
           });
@@ -467,7 +525,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   /** An admitted request's result, with the headers of the policies that applied. */
-  function allowWith(ctx: RequestContext, inputs: readonly HeaderInput[], decision: Decision | undefined, complete: (status: number) => void): PolicyResult {
+  function allowWith(ctx: RequestContext, inputs: readonly HeaderInput[], decision: Decision | undefined, complete: PolicyResult['complete']): PolicyResult {
     if (inputs.length > 0) writeRateLimitHeaders(ctx.headers, inputs, undefined, clock());
     stats.allowed++;
     // Two literals rather than adding `decision` afterwards: each keeps one object shape.
@@ -477,14 +535,15 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   // --- the plain route: decided in one ordinary call, without the generator ---
-  // Every policy is a strict one that only counts (no allow/deny lists, failed-auth, count-by-
-  // response, block, shadow or background counting; identified synchronously) and the store
+  // Every policy is a strict one that only counts one unit (no cost, allow/deny lists, failed-auth,
+  // count-by-response, block, shadow or background counting; identified synchronously) and the store
   // decides synchronously: the common case. The generator and its driver cost more than the
   // decision itself (see docs/benchmarks.md, HTTP layer); this path does what the generator would
   // for such a route, and hands anything else (an unidentified caller, policies under different
   // keys, an identifier that throws) to the generator before counting anything.
   const plain =
     decideNow !== undefined &&
+    costs === undefined &&
     policies.every((p) => p.allow === undefined && p.deny === undefined && p.failedAuth === undefined && p.countOn === undefined && p.block === undefined && !p.shadow && p.rateLimitBy !== 'function');
 
   function evaluatePlain(req: HttpRequestInfo, now: DecideNow): PolicyResult | undefined {
@@ -517,6 +576,29 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   /**
+   * A policy's pending entry with this request's cost (out of the generator, so the plain path's
+   * frame stays as small as before). Client input that is not a cost (garbage, over max, zero) is
+   * a 400 naming it, nothing counted; a cost function that fails is an identifier error
+   * (undefined: the policy is skipped, as `onStoreError` says).
+   */
+  function withCost(ctx: RequestContext, p: CompiledPolicy, key: string, rule: Rule, c: CompiledCost): Pending | PolicyResult | undefined {
+    let units: RequestCost;
+    if (c.kind === 'static') units = c.units;
+    else if (c.kind === 'response') units = c.reserve; // the rest is charged when the response arrives
+    else {
+      try {
+        units = c.of(ctx.request);
+      } catch (err) {
+        return failWith(ctx, p, key, err, 'identifier-error');
+      }
+    }
+    if (typeof units !== 'number') return denyWith(ctx, 400, `Invalid request cost: ${units.invalid}`, 'invalid-cost', p.name);
+    const pending: Pending = { policy: p, key, rule, cost: units };
+    if (c.kind === 'response') (ctx.costFromResponse ??= []).push([pending, c]);
+    return pending;
+  }
+
+  /**
    * Start the block of a policy that just refused `key` (its length escalated per
    * `blockEscalation`); the refusal then shows the longer of the two waits (Retry-After,
    * analytics). A store failure here keeps the plain refusal.
@@ -538,9 +620,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     return `Rate limit exceeded: blocked by "${p.pool}" until ${new Date(Math.round((clock() + d.retryAfterMs) / 1000) * 1000).toISOString()} after an earlier refusal`;
   }
 
-  /** The 429 `detail`: a quota says it is exhausted and when it renews. */
+  /** The 429 `detail`: a quota says it is exhausted and when it renews (in cost units when requests have a cost). */
   function refusalDetail(p: CompiledPolicy, rule: Rule, d: Decision): string {
-    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock()) : DETAILS.rateLimited;
+    return p.quota !== undefined ? quotaExhaustedDetail(rule, d, clock(), costs?.has(p) === true ? 'units' : undefined) : DETAILS.rateLimited;
   }
 
   /**

@@ -12,6 +12,7 @@ import { compileTrustProxy, type ForwardedHeader, type TrustProxy, type TrustRul
 import { compileBlock, type BlockOptions } from './block.js';
 import { compileCompoundKey, type CompoundKey, type KeyPart } from './compound-key.js';
 import { compileCountByResponse, type CountByResponseOptions, type StatusFilter } from './count-by-response.js';
+import { compileCost, type CompiledCost, type CostOption } from './cost.js';
 import { compileRefusal, type CompiledRefusal, type RefusalOptions } from './refusal.js';
 import { compileQuotaRule, QUOTA_POLICY_FIELDS, type QuotaPolicyOptions } from './quota.js';
 import type { HttpRequestInfo } from './request.js';
@@ -148,6 +149,13 @@ export interface RateLimitPolicyOptions extends QuotaPolicyOptions, CountByRespo
   onUnidentified?: OnUnidentified;
   /** Make this a failed-authentication policy (see {@link FailedAuthOptions}). */
   failedAuth?: FailedAuthOptions;
+  /**
+   * Units each request takes (default 1; on a route with its own cost, the route's). A number (0:
+   * not counted), a function of the request, `{ header, max }` / `{ query, max }` (client input:
+   * a bad value is a 400), or from the response: `{ responseHeader, max, reserve }` /
+   * `{ response: (res, req) => n, max, reserve }` (see {@link CostOption}).
+   */
+  cost?: CostOption;
 }
 
 /** A policy after validation. Internal shape, read by the engine. */
@@ -186,6 +194,8 @@ export interface CompiledPolicy {
   readonly block: Rule | undefined;
   /** Custom refusal (status, detail, headers, handler), undefined for the defaults. */
   readonly refusal: CompiledRefusal | undefined;
+  /** The policy's own cost, undefined when it gives none (1 unit, or the route's cost). */
+  readonly cost: CompiledCost | undefined;
 }
 
 /** A window from minutes or seconds (exactly one may be given), in ms. */
@@ -235,6 +245,28 @@ function noBlock(o: Record<string, unknown>, at: (f: string) => string): undefin
     if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (it has failedAuth.penaltyMinutes)');
   }
   return undefined;
+}
+
+/**
+ * A cost that this policy can apply: not on a failed-auth policy (it counts failures), a static
+ * cost within the policy's capacity (a larger one would refuse every request forever), a cost from
+ * the response only where the response is charged exactly once, after admission.
+ */
+export function checkCostFits(
+  cost: CompiledCost | undefined,
+  p: { rule: Rule; failedAuth: unknown; countOn: unknown; mode: 'strict' | 'async' },
+  field: string,
+): CompiledCost | undefined {
+  if (cost === undefined) return undefined;
+  if (p.failedAuth !== undefined) throw new SluiceConfigError(field, 'does not apply to a failedAuth policy (it counts failed responses, one each)');
+  if (cost.kind === 'static' && cost.units > p.rule.burst) {
+    throw new SluiceConfigError(field, `${cost.units} exceeds the policy's capacity of ${p.rule.burst} units: every request would be refused`);
+  }
+  if (cost.kind === 'response') {
+    if (p.countOn !== undefined) throw new SluiceConfigError(field, 'a cost from the response is charged by response already; drop the status option (a missing cost header charges only the reserve)');
+    if (p.mode === 'async') throw new SluiceConfigError(field, 'a cost from the response needs mode: strict (it is decided on arrival and charged on completion)');
+  }
+  return cost;
 }
 
 /**
@@ -367,6 +399,7 @@ export function compilePolicy(options: RateLimitPolicyOptions, name: string, rou
     quota,
     countOn,
     refusal: compileRefusal(o as RefusalOptions, at),
+    cost: checkCostFits(compileCost(o.cost, at('cost')), { rule, failedAuth, countOn, mode }, at('cost')),
     block: failedAuth === undefined ? compileBlock(o as BlockOptions, pool, at) : noBlock(o, at),
   };
   compiled.add(out);

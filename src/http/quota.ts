@@ -81,12 +81,12 @@ export function compileQuotaRule(
  * quota's renewal is its period's end, exact; a first-api-call quota's (its anchor is in the
  * store) is `now + retryAfter` to the second.
  */
-export function quotaExhaustedDetail(rule: Rule, decision: Decision, nowMs: number): string {
+export function quotaExhaustedDetail(rule: Rule, decision: Decision, nowMs: number, unit = 'requests'): string {
   const q = rule.quota;
   let renews = '; this request costs more than the whole allowance';
   if (Number.isFinite(decision.retryAfterMs)) {
     const at = q?.anchorUs !== undefined ? periodOf(rule, q.anchorUs, Math.floor(nowMs) * 1000).end / 1000 : Math.round((nowMs + decision.retryAfterMs) / 1000) * 1000;
     renews = `; it renews at ${new Date(at).toISOString()}`;
   }
-  return `Quota exhausted: the ${q?.period ?? 'period'} allowance of ${rule.limit} requests for "${rule.name}" is used up${renews}`;
+  return `Quota exhausted: the ${q?.period ?? 'period'} allowance of ${rule.limit} ${unit} for "${rule.name}" is used up${renews}`;
 }

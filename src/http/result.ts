@@ -16,13 +16,15 @@ export type PolicyReason =
   /** `onUnidentified: 'deny'` (401 / 400). */
   | 'unidentified'
   /** The store (or an identifier function) failed and the policy says `onStoreError: 'deny'` (503). */
-  | 'store-error';
+  | 'store-error'
+  /** The request's cost header or query parameter is not a whole number from 1 to its max (400). */
+  | 'invalid-cost';
 
 /** The engine's answer for one request. */
 export interface PolicyResult {
   /** `allow`: let the request proceed (set `headers` on its response). `deny`: answer with `status`, `headers`, `body`. */
   readonly action: 'allow' | 'deny';
-  /** 429, 503, 403, 401 or 400 when denied; 200 when allowed (the handler picks the real status). */
+  /** 429, 503, 403, 401 or 400 (unidentified, invalid cost) when denied; 200 when allowed (the handler picks the real status). */
   readonly status: number;
   readonly reason: PolicyReason;
   /**
@@ -41,10 +43,12 @@ export interface PolicyResult {
   /** A shadow policy would have refused this request (it was let through). */
   readonly shadowLimited: boolean;
   /**
-   * Report the response status once it is known (failed-auth counting). Safe to call more than
-   * once (only the first call counts) and a no-op when no policy needs it.
+   * Report the response once it is known: its status (failed-auth and count-by-response
+   * counting) and, for costs read from the response, a reader of its headers (lower-case names;
+   * without one every header counts as missing). Safe to call more than once (only the first call
+   * counts) and a no-op when no policy needs it.
    */
-  complete(status: number): void;
+  complete(status: number, header?: (name: string) => string | undefined): void;
 }
 
 /** An event worth logging or counting. */

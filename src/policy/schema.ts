@@ -81,6 +81,34 @@ export const pastInstantSchema = z
   .refine((v) => Number.isFinite(Date.parse(v)), { message: 'is not a valid date' })
   .refine((v) => Date.parse(v) <= Date.now(), { message: 'must not be in the future' });
 const byKey = z.union([z.enum(RATE_LIMIT_BY), keyPartsSchema]);
+/** Cost units: a whole number (0 = not counted), bounded like a limit. */
+const costUnits = (min: number) =>
+  z
+    .number()
+    .int('must be a whole number of cost units')
+    .min(min, `must be >= ${min}`)
+    .max(1e12, 'must be <= 1000000000000');
+/**
+ * A request's cost (docs/quotas.md "Cost per request"): static units, or read from a request
+ * header / query parameter, or from the upstream's response header (checked again, with the same
+ * rules, by compileCost in src/http/cost.ts).
+ */
+export const costSchema = z.union(
+  [
+    costUnits(0).describe('Units every request takes (default 1; 0: not counted, refused only while the key is overdrawn or blocked).'),
+    z.object({ header: headerNameSchema.describe('Request header with the cost (an integer from 1 to max; anything else is a 400, missing costs max).'), max: costUnits(1) }).strict(),
+    z.object({ query: z.string().min(1).max(100).describe('Query parameter with the cost (same rules as header).'), max: costUnits(1) }).strict(),
+    z
+      .object({
+        responseHeader: headerNameSchema.describe("Upstream response header with the real cost (e.g. x-tokens-used), charged when the response arrives."),
+        max: costUnits(1).describe('Most units one response is charged (an unreadable value is charged max).'),
+        reserve: costUnits(0).optional().describe('Units decided when the request arrives (default 1): admitted while that much budget remains.'),
+      })
+      .strict(),
+  ],
+  { error: 'must be a whole number of units (>= 0) or one of { header, max }, { query, max }, { responseHeader, max, reserve }' },
+);
+
 
 /**
  * The fields of a policy that can be written in a file (every option except the code-only ones).
@@ -108,6 +136,7 @@ export const policyFields = {
   statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
   detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
   headers: z.record(headerNameSchema, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
+  cost: costSchema.optional().describe("Units each request takes from this policy (default 1, or the route's cost): a number, or from a request header, query parameter or the upstream's response header."),
   burst: z.number().int().min(1).optional(),
   algorithm: z.enum(POLICY_ALGORITHMS).optional(),
   headerMode: z.enum(HEADER_MODES).optional(),
@@ -150,6 +179,8 @@ export const policyOptionsSchema = z
     // The library also takes a Date or epoch ms; compileQuotaRule checks it is a past instant.
     anchor: z.union([z.string(), z.number(), z.date()]).optional(),
     handler: z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function').optional(),
+    // A number, a function or an object form: compileCost checks it and names the bad member.
+    cost: z.unknown().optional(),
     identifier: z.custom<(...args: never[]) => unknown>(isFunction, 'must be a function').optional(),
     allowList: matcher.optional(),
     denyList: matcher.optional(),

@@ -2,7 +2,9 @@
  * Real servers on loopback, one factory per adapter, all built from the same route table so the
  * conformance suite can prove identical behaviour. The handler answers with the status given in
  * the `x-test-status` request header (default 200) and body `ok`; the "auth step" is the
- * `x-test-user` / `x-test-tier` request headers, handed to the adapters through `getUser`.
+ * `x-test-user` / `x-test-tier` request headers, handed to the adapters through `getUser`. A
+ * request's `x-test-tokens` comes back as the response header `x-tokens-used` (costs read from the
+ * response).
  */
 import { serve } from '@hono/node-server';
 import express from 'express';
@@ -42,6 +44,8 @@ function userFrom(headers: IncomingHttpHeaders | Record<string, string | string[
   return typeof tier === 'string' ? { sub, tier } : { sub };
 }
 const statusFrom = (v: string | string[] | undefined) => (typeof v === 'string' ? Number(v) : 200);
+/** The response headers a handler sends for a request: `x-tokens-used` from `x-test-tokens`. */
+const headersFrom = (v: string | string[] | undefined): Record<string, string> => (typeof v === 'string' ? { 'x-tokens-used': v } : {});
 
 function listen(server: Server, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -67,7 +71,7 @@ export const factories: Record<'node' | 'express' | 'fastify' | 'hono', Factory>
       const l = limiters.find((x) => x.path === path);
       if (l === undefined) return void res.writeHead(404).end();
       if (!(await l.limit(req, res))) return;
-      res.writeHead(statusFrom(req.headers['x-test-status'])).end('ok');
+      res.writeHead(statusFrom(req.headers['x-test-status']), headersFrom(req.headers['x-test-tokens'])).end('ok');
     });
     const url = await listen(server, host);
     return { url, close: () => closeServer(server) };
@@ -76,7 +80,7 @@ export const factories: Record<'node' | 'express' | 'fastify' | 'hono', Factory>
     const app = express();
     for (const r of routes) {
       app.get(r.path, expressRateLimit({ ...r.options, getUser: (req) => userFrom(req.headers) }), (req, res) => {
-        res.status(statusFrom(req.headers['x-test-status'])).send('ok');
+        res.status(statusFrom(req.headers['x-test-status'])).set(headersFrom(req.headers['x-test-tokens'])).send('ok');
       });
     }
     const server = createServer(app);
@@ -88,7 +92,7 @@ export const factories: Record<'node' | 'express' | 'fastify' | 'hono', Factory>
     for (const r of routes) {
       const hooks = rateLimitHooks({ ...r.options, getUser: (req) => userFrom(req.headers) });
       app.get(r.path, { onRequest: hooks.onRequest, ...(hooks.onResponse ? { onResponse: hooks.onResponse } : {}) }, async (req, reply) => {
-        return reply.code(statusFrom(req.headers['x-test-status'])).send('ok');
+        return reply.code(statusFrom(req.headers['x-test-status'])).headers(headersFrom(req.headers['x-test-tokens'])).send('ok');
       });
     }
     await app.listen({ port: 0, host });
@@ -99,7 +103,7 @@ export const factories: Record<'node' | 'express' | 'fastify' | 'hono', Factory>
     const app = new Hono();
     for (const r of routes) {
       app.get(r.path, honoRateLimiter({ ...r.options, getUser: (c) => userFrom(c.req.header()) }), (c) => {
-        return new Response('ok', { status: statusFrom(c.req.header('x-test-status')) });
+        return new Response('ok', { status: statusFrom(c.req.header('x-test-status')), headers: headersFrom(c.req.header('x-test-tokens')) });
       });
     }
     const server = await new Promise<Server>((resolve) => {

@@ -94,7 +94,7 @@ describe.skipIf(skip)('RedisStore on Redis Cluster (6 nodes started by the test)
     expect(client.status).toBe('ready'); // the store does not close a client it was given
   });
 
-  it('decisions on the cluster equal MemoryStore decisions under a shared manual clock', async () => {
+  it('decisions and charges on the cluster equal MemoryStore\'s under a shared manual clock', async () => {
     const clock = manualClock();
     const store = new RedisStore({ client, prefix: `m${randomUUID().slice(0, 6)}:`, clock, timeoutMs: 5000 });
     const memory = new MemoryStore({ clock });
@@ -107,7 +107,11 @@ describe.skipIf(skip)('RedisStore on Redis Cluster (6 nodes started by the test)
     for (let i = 0; i < 120; i++) {
       const key = keys[i % keys.length] as string;
       const cost = i % 5;
-      const [a, b] = await Promise.all([store.decide(key, rules, cost), memory.decide(key, rules, cost)]);
+      // Every 7th step charges (cost from the response), often past the limits.
+      const [a, b] =
+        i % 7 === 3
+          ? await Promise.all([store.charge(key, rules, 3 * cost), memory.charge(key, rules, 3 * cost)])
+          : await Promise.all([store.decide(key, rules, cost), memory.decide(key, rules, cost)]);
       expect(a).toEqual(b);
       clock.advance((i * 37) % 400);
     }
