@@ -1,4 +1,4 @@
-import type { RuleOutcome } from '../decision.js';
+import { ruleOutcome, type RuleOutcome } from '../decision.js';
 import type { Rule } from '../rule.js';
 
 /**
@@ -25,11 +25,27 @@ export function countInWindow(rule: Rule, count: number, cost: number, resetUs: 
     const after = count + cost;
     return {
       after,
-      outcome: { policy: rule.name, allowed: true, limit: rule.limit, remaining: rule.limit - after, resetMs: after === 0 ? 0 : ms(resetUs), retryAfterMs: 0, windowMs: rule.windowMs },
+      outcome: ruleOutcome(
+        rule.name,
+        true,
+        rule.limit,
+        /* remaining */ rule.limit - after,
+        /* resetMs */ after === 0 ? 0 : ms(resetUs),
+        /* retryAfterMs */ 0,
+        rule.windowMs,
+      ),
     };
   }
   return {
     after: undefined,
-    outcome: { policy: rule.name, allowed: false, limit: rule.limit, remaining: rule.limit - count, resetMs: ms(resetUs), retryAfterMs: cost > rule.limit ? Infinity : ms(resetUs), windowMs: rule.windowMs },
+    outcome: ruleOutcome(
+      rule.name,
+      false,
+      rule.limit,
+      /* remaining */ rule.limit - count,
+      /* resetMs */ ms(resetUs),
+      /* retryAfterMs */ cost > rule.limit ? Infinity : ms(resetUs),
+      rule.windowMs,
+    ),
   };
 }
