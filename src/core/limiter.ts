@@ -38,6 +38,17 @@ export interface Limiter {
   consumeSync(key: string, cost?: number): Decision;
   /** The decision a request of `cost` (default 1) would get, without consuming anything. */
   peek(key: string, cost?: number): Promise<Decision>;
+  /**
+   * Charge `cost` more units to `key` under every rule, unconditionally: for a cost known only
+   * once the work is done (an LLM upstream's tokens, a query's complexity). Admit with a small
+   * `consume` first (any budget left), then charge the rest when the real cost is known. The
+   * budget may go negative: following requests are refused until the overdraft is paid back (the
+   * window passes, the bucket refills), and their `retryAfterMs` is the exact wait. Overdraft
+   * bound: (requests admitted while budget remained) x (largest charge). Resolves with the state
+   * after the charge (`allowed` true, `remaining` 0 while overdrawn). `cost` 0 writes nothing;
+   * a cost that is not an integer >= 0 rejects with RangeError.
+   */
+  charge(key: string, cost: number): Promise<Decision>;
   /** Forget the key's state under every rule. */
   reset(key: string): Promise<void>;
 }
@@ -101,6 +112,15 @@ export function limiterOn(store: Store, options: LimiterRulesOptions & CommonOpt
     consume: (key, cost = 1) => decide(key, cost),
     consumeSync,
     peek: (key, cost = 1) => decide(key, cost, true),
+    charge: (key, cost) => {
+      try {
+        checkKey(key, maxKeyLength);
+        checkCost(cost);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return store.charge(key, rules, cost);
+    },
     reset: (key) => {
       try {
         checkKey(key, maxKeyLength);

@@ -1,6 +1,7 @@
 import { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT } from './algorithms/limits.js';
 import { ALGORITHM_OPTIONS, ALGORITHMS, findAlgorithm, type AlgorithmName, type AlgorithmOption } from './algorithms/registry.js';
 import { compileQuota, QUOTA_ONLY_FIELDS, type QuotaOptions, type QuotaSpec } from './algorithms/quota/options.js';
+import type { BlockSpec } from './algorithms/block/step.js';
 import { SluiceConfigError } from './errors.js';
 
 export { MAX_LIMIT, MAX_SLIDING_LOG_LIMIT };
@@ -64,6 +65,8 @@ export interface Rule {
    * first-api-call mode): the spec keeps five fields for every algorithm.
    */
   readonly quota?: QuotaSpec;
+  /** Block rules only (algorithm `block`, built by `blockRule`): how blocks escalate. */
+  readonly block?: BlockSpec;
 }
 
 function positiveInteger(value: unknown, field: string, max: number): number {

@@ -13,6 +13,17 @@ export interface Store {
    * written: the decision is what the request would get.
    */
   decide(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Promise<Decision>;
+  /**
+   * Charge `cost` more units to `key` under every rule, unconditionally: the real cost of a
+   * request already admitted (e.g. tokens reported by the response). Never refused: the budget
+   * may go below zero (an overdraft), and decisions then refuse every request until it is paid
+   * back (the window passes, the bucket refills), with the exact wait in `retryAfterMs`. Atomic
+   * over the rules like `decide`. Resolves with the state after the charge: `allowed` true
+   * ("charged"), `remaining` 0 while overdrawn, `resetMs` until the key is back to its full limit,
+   * `retryAfterMs` 0. `cost` 0 writes nothing. Rejects with RangeError for a cost that is not an
+   * integer >= 0.
+   */
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision>;
   /** Forget the key's state under `rules`. */
   reset(key: string, rules: readonly Rule[]): Promise<void>;
   /** Acquire `cost` concurrency units under a new lease `leaseId` (no `lease` on the result). */
@@ -31,6 +42,8 @@ export interface SyncStore extends Store {
   /** Bind `rules` once so each decision skips the per-rule lookups: the synchronous fast path. */
   prepare(rules: readonly Rule[]): Decider;
   decideSync(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Decision;
+  /** Synchronous {@link Store.charge} (throws where `charge` rejects). */
+  chargeSync(key: string, rules: readonly Rule[], cost: number): Decision;
 }
 
 /** True when `store` offers the synchronous fast path. */

@@ -163,12 +163,6 @@ export function compilePolicies(
     return Array.isArray(parts) && parts.includes('route') ? underPolicy(name, () => compileOne(name, p, label)) : (compiled.get(name) as CompiledPolicy);
   };
 
-  // Tier windows are checked now, not at the first request of a consumer of that tier.
-  for (const [tier, t] of Object.entries(tiers)) {
-    windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, `tiers.${tier}.timeWindow`, 1);
-    for (const [p, l] of Object.entries(t.policies ?? {})) windowMsOf(l.timeWindowMinutes, l.timeWindowSeconds, `tiers.${tier}.policies.${p}.timeWindow`, 1);
-  }
-
   const engines: (PolicyEngine | undefined)[] = [];
   const requireUser: boolean[] = [];
   config.routes.forEach((route, i) => {

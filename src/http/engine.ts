@@ -323,7 +323,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           continue;
         }
         if (!d.allowed) {
-          emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path });
+          emit({ type: 'penalty', policy: s.policy.name, key: s.key, requestId, path, retryAfterMs: d.retryAfterMs });
           // Through the one header writer like every refusal: the policy (its own limit and window,
           // not the block's) shows r=0 until the block ends.
           writeRateLimitHeaders(headers, [headerInput(s, { ...d, limit: s.rule.limit, windowMs: s.rule.windowMs, remaining: 0 })], d.retryAfterMs, clock());
@@ -347,7 +347,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const input: HeaderInput = { name: b.policy.pool, headerMode: b.policy.headerMode, quota: b.rule.limit, outcome: d };
         if (!d.allowed) {
           emit({ type: 'limited', policy: b.policy.name, key: b.key, requestId, path });
-          const dd = b.policy.block === undefined ? d : ((yield blockAfter(b.policy, b.key, d)) as Decision);
+          const dd = b.policy.block === undefined ? d : ((yield blockAfter(b.policy, b.key, d, requestId, path)) as Decision);
           writeRateLimitHeaders(headers, [input], dd.retryAfterMs, clock());
           return denyWith(ctx, 429, refusalDetail(b.policy, b.rule, d), 'rate-limited', b.policy.name, dd);
         }
@@ -383,7 +383,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
         const refusing = outcome.refusing as CompiledPolicy;
         const pending = strict.find((s) => s.policy === refusing) as Pending;
         emit({ type: 'limited', policy: refusing.name, key: decision.key, requestId, path });
-        const shown = refusing.block === undefined ? decision : ((yield blockAfter(refusing, pending.key, decision)) as Decision);
+        const shown = refusing.block === undefined ? decision : ((yield blockAfter(refusing, pending.key, decision, requestId, path)) as Decision);
         writeRateLimitHeaders(headers, inputs, shown.retryAfterMs, clock());
         return denyWith(ctx, 429, refusalDetail(refusing, pending.rule, decision), 'rate-limited', refusing.name, shown);
       }
@@ -456,12 +456,14 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
   }
 
   /**
-   * Start the block of a policy that just refused `key`; the refusal then shows the longer of the
-   * two waits (Retry-After, analytics). A store failure here keeps the plain refusal.
+   * Start the block of a policy that just refused `key` (its length escalated per
+   * `blockEscalation`); the refusal then shows the longer of the two waits (Retry-After,
+   * analytics). A store failure here keeps the plain refusal.
    */
-  async function blockAfter(p: CompiledPolicy, key: string, d: Decision): Promise<Decision> {
+  async function blockAfter(p: CompiledPolicy, key: string, d: Decision, requestId: string, path: string): Promise<Decision> {
     try {
-      const ms = await startBlock(decide, p.block as Rule, key);
+      const { started, blockedMs: ms } = await startBlock(decide, p.block as Rule, key);
+      if (started) emit({ type: 'block-started', policy: p.name, key, requestId, path, retryAfterMs: ms });
       return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
     } catch (err) {
       stats.storeErrors++;

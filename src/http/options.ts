@@ -231,7 +231,7 @@ function compileMatcher(value: unknown, field: string): CompiledPolicy['allow'] 
 
 /** A failed-auth policy has its own penalty: a block duration there is a mistake. */
 function noBlock(o: Record<string, unknown>, at: (f: string) => string): undefined {
-  for (const k of ['blockDurationMinutes', 'blockDurationSeconds']) {
+  for (const k of ['blockDurationMinutes', 'blockDurationSeconds', 'blockEscalation']) {
     if (o[k] !== undefined) throw new SluiceConfigError(at(k), 'does not apply to a failedAuth policy (it has failedAuth.penaltyMinutes)');
   }
   return undefined;

@@ -49,12 +49,15 @@ export interface PolicyResult {
 
 /** An event worth logging or counting. */
 export interface PolicyEvent {
-  readonly type: 'limited' | 'shadow-limited' | 'penalty' | 'penalty-started' | 'denied' | 'unidentified' | 'store-error' | 'identifier-error';
+  /** `block-started`: a policy's `blockDurationMinutes` block began for `key` (`retryAfterMs` long, escalated). */
+  readonly type: 'limited' | 'shadow-limited' | 'penalty' | 'penalty-started' | 'block-started' | 'denied' | 'unidentified' | 'store-error' | 'identifier-error';
   readonly policy: string;
   readonly key?: string;
   readonly requestId: string;
   readonly path: string;
   readonly error?: unknown;
+  /** `block-started`: the block's length; `penalty` from a block: the time it has left (ms). */
+  readonly retryAfterMs?: number;
 }
 
 /** A pino-compatible logger (only `warn` is used). */

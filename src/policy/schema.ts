@@ -59,6 +59,15 @@ export const failedAuthSchema = z
   })
   .strict();
 
+/** Longer blocks for repeat offenders (fail2ban's bantime.increment); `compilePolicy` checks it against the block duration. */
+export const blockEscalationSchema = z
+  .object({
+    multiplier: z.number().min(1).optional().describe('Each block within resetAfterMinutes of the previous one lasts this many times longer (default 2).'),
+    maxBlockMinutes: z.number().positive().optional().describe('The longest block, in minutes (default 1440, or the block duration if longer).'),
+    resetAfterMinutes: z.number().positive().optional().describe('After this many minutes with no new block, the next block is the first again (default 1440).'),
+  })
+  .strict();
+
 /** A compound key: `[ip, "header:x-tenant"]` (the part names are checked when the policy compiles). */
 export const keyPartsSchema = z.array(z.string().min(1).max(120)).min(1).max(10);
 /** A quota's allowance per period (Zuplo's `allowances`). */
@@ -95,6 +104,7 @@ export const policyFields = {
   skipFailedRequests: z.boolean().optional().describe('Do not count responses of 400 and above.'),
   blockDurationMinutes: z.number().positive().optional().describe('Penalty box: once this policy refuses a key, the key stays refused this long.'),
   blockDurationSeconds: z.number().positive().optional().describe('Same as blockDurationMinutes, in seconds.'),
+  blockEscalation: blockEscalationSchema.optional().describe('Penalty box: each new block of a key within resetAfterMinutes of its last one lasts multiplier times longer, up to maxBlockMinutes.'),
   statusCode: z.union([z.literal(429), z.literal(503)]).optional().describe('Status of a refusal by this policy (default 429).'),
   detail: z.string().min(1).max(500).optional().describe('Problem Details `detail` of a refusal by this policy.'),
   headers: z.record(headerNameSchema, z.string().max(1000)).optional().describe('Extra headers on a refusal by this policy.'),
@@ -148,11 +158,27 @@ export const policyOptionsSchema = z
   })
   .strict();
 
+/**
+ * The window checks of `windowMsOf` (one unit only, 1 ms to 10 years) as schema issues, so an
+ * optional window in a tier or an override is refused by the schema itself with its field path
+ * (`tiers.pro.timeWindowSeconds`): `sluice check`, the gateway and the admin API say the same.
+ */
+function checkWindow(o: { timeWindowMinutes?: number; timeWindowSeconds?: number }, ctx: z.RefinementCtx): void {
+  if (o.timeWindowMinutes === undefined && o.timeWindowSeconds === undefined) return;
+  try {
+    windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
+  } catch (err) {
+    if (!(err instanceof SluiceConfigError)) throw err;
+    ctx.addIssue({ code: 'custom', path: [err.field], message: err.reason });
+  }
+}
+
 /** Limits that replace a policy's own for some consumers: a tier's per-policy entry (`allowances` for a quota). */
 export const limitsSchema = z
   .object({ requestsAllowed: z.number().int().min(1).optional(), ...windowFields, allowances: allowancesSchema.optional() })
   .strict()
-  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' });
+  .refine((l) => (l.requestsAllowed === undefined) !== (l.allowances === undefined), { message: 'give requestsAllowed (a rate limit) or allowances (a quota)' })
+  .superRefine(checkWindow);
 
 /**
  * A runtime override set through the admin API: the same fields and rules as a tier's per-policy
@@ -162,14 +188,7 @@ export const limitsSchema = z
 export const overrideSchema = z
   .object({ requestsAllowed: z.number().int().min(1).max(1e12), ...windowFields })
   .strict()
-  .superRefine((o, ctx) => {
-    try {
-      if (o.timeWindowMinutes !== undefined || o.timeWindowSeconds !== undefined) windowMsOf(o.timeWindowMinutes, o.timeWindowSeconds, 'timeWindow');
-    } catch (err) {
-      if (!(err instanceof SluiceConfigError)) throw err;
-      ctx.addIssue({ code: 'custom', path: [err.field], message: err.reason });
-    }
-  });
+  .superRefine(checkWindow);
 
 /** A tier: limits for every per-consumer policy, and per-policy values. */
 export const tierSchema = z
@@ -179,7 +198,8 @@ export const tierSchema = z
     allowances: allowancesSchema.optional().describe("This tier's allowance for every per-consumer quota."),
     policies: z.record(nameSchema, limitsSchema).optional().describe('Per-policy limits for this tier (policy name -> limits).'),
   })
-  .strict();
+  .strict()
+  .superRefine(checkWindow);
 
 export type PolicyConfig = z.infer<typeof policySchema>;
 export type TierConfig = z.infer<typeof tierSchema>;

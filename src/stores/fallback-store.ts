@@ -8,6 +8,7 @@
  * state, which kept what was counted before the outage, is authoritative again at once.
  */
 import type { ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
+import { algorithmOf, type AlgorithmOption } from '../core/algorithms/registry.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Decision } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
@@ -235,9 +236,10 @@ export class FallbackStore implements Store {
       const limit = Math.max(1, Math.floor(rule.limit * this.localShare));
       const burst = Math.max(1, Math.floor(rule.burst * this.localShare));
       r =
-        this.localShare === 1
+        // A block (internal algorithm) is no share of a limit: it holds as it is.
+        this.localShare === 1 || algorithmOf(rule).internal === true
           ? rule
-          : compileRule({ name: rule.name, algorithm: rule.algorithm, limit, windowMs: rule.windowMs, ...(rule.algorithm === 'gcra' ? { burst } : {}) });
+          : compileRule({ name: rule.name, algorithm: rule.algorithm as AlgorithmOption, limit, windowMs: rule.windowMs, ...(rule.algorithm === 'gcra' ? { burst } : {}) });
       this.scaled.set(rule, r);
     }
     return r;
@@ -285,6 +287,21 @@ export class FallbackStore implements Store {
 
   decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
     return this.mode === 'local' ? this.decideOrLocal(key, rules, cost, peek) : this.decideShared(key, rules, cost, peek);
+  }
+
+  /**
+   * Charge on the shared store, through the breaker; while it fails (or the circuit is open), in
+   * `local` mode charge the local store at `localShare` of each limit, as `decide` does.
+   */
+  async charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    try {
+      return await this.guarded(() => this.shared.charge(key, rules, cost));
+    } catch (err) {
+      if (this.mode !== 'local' || !(err instanceof StoreError)) throw err;
+      this.toLocal(err);
+      this.stats.localDecisions++;
+      return this.local.charge(key, this.scaleRules(rules), cost);
+    }
   }
 
   async reset(key: string, rules: readonly Rule[]): Promise<void> {

@@ -1,10 +1,11 @@
 import type { AlgorithmDefinition } from '../core/algorithms/algorithm.js';
 import { acquire, release, type ConcurrencyRule, type LeaseEntry } from '../core/algorithms/concurrency/index.js';
 import { algorithmOf } from '../core/algorithms/registry.js';
-import type { Step } from '../core/algorithms/step.js';
+import { charged, type Step } from '../core/algorithms/step.js';
 import { systemClock, toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision } from '../core/decision.js';
 import { SluiceConfigError } from '../core/errors.js';
+import { checkCost } from '../core/key.js';
 import type { Rule } from '../core/rule.js';
 import type { Decider, SyncStore } from '../core/store.js';
 import { totalmem } from 'node:os';
@@ -181,6 +182,32 @@ export class MemoryStore implements SyncStore {
   decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
     try {
       return Promise.resolve(this.decideSync(key, rules, cost, peek));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  chargeSync(key: string, rules: readonly Rule[], cost: number): Decision {
+    checkCost(cost);
+    const now = toMicros(this.clock());
+    const outcomes = rules.map((rule) => {
+      const algorithm = algorithmOf(rule);
+      const table = this.table(rule);
+      const slot = table.find(key);
+      let state = this.read(table, algorithm, slot);
+      if (cost > 0) {
+        state = algorithm.charge(state, now, rule, cost);
+        this.write(table, algorithm, rule, key, slot, state, now);
+      } else if (slot >= 0) table.use(slot);
+      // The state after the charge as a request of cost 0 sees it.
+      return charged(algorithm.step(state, now, rule, 0).outcome);
+    });
+    return rules.length === 1 ? singleDecision(key, cost, outcomes[0] as Decision) : combine(key, cost, outcomes);
+  }
+
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    try {
+      return Promise.resolve(this.chargeSync(key, rules, cost));
     } catch (err) {
       return Promise.reject(err);
     }

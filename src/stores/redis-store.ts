@@ -1,8 +1,10 @@
 import { Cluster, Redis, type ClusterNode } from 'ioredis';
 import { concurrencyLua, type ConcurrencyRule } from '../core/algorithms/concurrency/index.js';
+import { algorithmOf } from '../core/algorithms/registry.js';
 import { toMicros, type Clock } from '../core/clock.js';
 import { combine, singleDecision, type Decision, type RuleOutcome } from '../core/decision.js';
 import { SluiceConfigError, StoreError } from '../core/errors.js';
+import { checkCost } from '../core/key.js';
 import { describe, type Rule } from '../core/rule.js';
 import type { Store } from '../core/store.js';
 import { decideScriptSource } from './redis/decide-script.js';
@@ -58,6 +60,8 @@ interface Pending {
   readonly rules: readonly Rule[];
   readonly cost: number;
   readonly peek: boolean;
+  /** A charge (Store.charge) rather than a decision. */
+  readonly charge: boolean;
   readonly now: number;
   resolve(d: Decision): void;
   reject(e: StoreError): void;
@@ -103,7 +107,8 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * prefix. Same algorithms and same decisions as {@link MemoryStore} (the Lua scripts are ports of
  * src/core/algorithms), with time read from Redis `TIME` so processes with skewed clocks agree.
  *
- * - One decision = one script run over all its rules: atomic, all or nothing.
+ * - One decision = one script run over all its rules: atomic, all or nothing. A charge
+ *   (`charge`) too, unconditional: it rides in the same batches (see decide.lua).
  * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA
  *   (two from 32 decisions, so Node and Redis overlap; on a Cluster, one per hash slot), each
  *   decision still atomic on its own.
@@ -184,7 +189,10 @@ export class RedisStore implements Store {
     let e = this.encoded.get(rules);
     if (e === undefined) {
       e = {
-        specs: rules.map((r) => [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs]),
+        specs: rules.map((r) => {
+          const spec = algorithmOf(r).redisSpec;
+          return spec === undefined ? [r.algorithm, r.burst, r.windowUs, r.intervalUs, r.tauUs] : [r.algorithm, ...spec(r)];
+        }),
         suffixes: rules.map((r) => `:${r.id}`),
       };
       this.encoded.set(rules, e);
@@ -193,11 +201,25 @@ export class RedisStore implements Store {
   }
 
   decide(key: string, rules: readonly Rule[], cost: number, peek = false): Promise<Decision> {
+    return this.enqueue(key, rules, cost, peek, false);
+  }
+
+  /** Charge in the same script call as decisions (ARGV `c<cost>`, see decide.lua). */
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    try {
+      checkCost(cost);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(key, rules, cost, false, true);
+  }
+
+  private enqueue(key: string, rules: readonly Rule[], cost: number, peek: boolean, charge: boolean): Promise<Decision> {
     if (this.closed) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'RedisStore is closed'));
     if (rules.length === 0) return Promise.reject(new TypeError('decide: at least one rule is required'));
     const now = this.clock === undefined ? 0 : toMicros(this.clock());
     return new Promise<Decision>((resolve, reject) => {
-      this.queue.push({ key, rules, cost, peek, now, resolve, reject });
+      this.queue.push({ key, rules, cost, peek, charge, now, resolve, reject });
       if (this.queue.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -281,7 +303,7 @@ export class RedisStore implements Store {
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as Pending;
       if (withSet) argv.push(setOf[i] as number);
-      argv.push(p.peek ? -p.cost - 1 : p.cost);
+      argv.push(p.charge ? `c${p.cost}` : p.peek ? -p.cost - 1 : p.cost);
       if (withNow) argv.push(p.now);
     }
 

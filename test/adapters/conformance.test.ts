@@ -17,6 +17,10 @@ class DownStore implements Store {
     this.calls++;
     return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'connect ECONNREFUSED 127.0.0.1:7199'));
   }
+  charge(): Promise<never> {
+    this.calls++;
+    return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'connect ECONNREFUSED 127.0.0.1:7199'));
+  }
   reset = () => Promise.resolve();
   acquire = () => Promise.reject(new StoreError('STORE_UNAVAILABLE', 'down'));
   release = () => Promise.resolve();

@@ -4,6 +4,7 @@
  */
 import type { Step } from '../../src/core/algorithms/step.js';
 import { toMicros, type ManualClock } from '../../src/core/clock.js';
+import { blockRule } from '../../src/core/algorithms/block/index.js';
 import { compileRule, type LimitOptions, type Rule } from '../../src/core/rule.js';
 
 /** 2026-01-01T00:00:00Z in µs: a multiple of every whole-second window. */
@@ -67,4 +68,17 @@ export function runner<S>(
       return algo(state, now, r, cost).outcome;
     },
   };
+}
+
+/**
+ * A rule of any registered algorithm for the registry-wide specs: `compileRule` for the counting
+ * algorithms; for the internal block, a block of `windowMs` escalating by a multiplier chosen
+ * from `limit` (whole and fractional) up to `limit` first blocks, forgotten after two.
+ */
+export function ruleOfAlgorithm(a: { readonly name: string; readonly internal?: boolean }, limit: number, windowMs: number): Rule {
+  if (a.internal === true) {
+    const multiplier = [1, 1.5, 2, 3, 1.1][limit % 5] as number;
+    return blockRule({ name: 'r', blockMs: windowMs, multiplier, maxBlockMs: windowMs * limit, resetMs: windowMs * 2 });
+  }
+  return compileRule({ algorithm: a.name as LimitOptions['algorithm'], limit, windowMs });
 }

@@ -238,6 +238,7 @@ describe('stores without a synchronous path', () => {
   function asyncOnly(inner: MemoryStore): Store {
     return {
       decide: (...a) => inner.decide(...a),
+      charge: (...a) => inner.charge(...a),
       reset: (...a) => inner.reset(...a),
       acquire: (...a) => inner.acquire(...a),
       release: (...a) => inner.release(...a),

@@ -6,6 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { checkConfig } from '../../src/cli/check.js';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { configJsonSchema, loadConfig, validateConfig } from '../../src/gateway/config.js';
 import { ConsumerRegistry } from '../../src/gateway/consumers.js';
@@ -100,6 +101,36 @@ describe('config validation', () => {
   it('loads JSON files too', () => {
     const f = writeConfig(base(), 'sluice.json');
     expect(loadConfig(f, {}).routes).toHaveLength(1);
+  });
+});
+
+describe('tier windows are checked by the schema (issue 12)', () => {
+  // The one schema refuses them, so validateConfig (the library's gateway entry), `sluice check`
+  // and the gateway's startup name the same field, before any policy is compiled.
+  const tierCases: [string, object, string, RegExp][] = [
+    ['both window units on a tier', { pro: { requestsAllowed: 5, timeWindowMinutes: 1, timeWindowSeconds: 60 } }, 'tiers.pro.timeWindowSeconds', /give either timeWindowMinutes or timeWindowSeconds, not both/],
+    ['a tier window over 10 years', { pro: { requestsAllowed: 5, timeWindowMinutes: 1e9 } }, 'tiers.pro.timeWindowMinutes', /between 1 ms and 10 years/],
+    ['a per-policy tier window under 1 ms', { pro: { policies: { 'per-minute': { requestsAllowed: 5, timeWindowSeconds: 0.0001 } } } }, 'tiers.pro.policies.per-minute.timeWindowSeconds', /between 1 ms and 10 years/],
+    ['both units on a per-policy tier entry', { pro: { policies: { 'per-minute': { requestsAllowed: 5, timeWindowMinutes: 1, timeWindowSeconds: 1 } } } }, 'tiers.pro.policies.per-minute.timeWindowSeconds', /not both/],
+  ];
+  for (const [what, tiers, field, message] of tierCases) {
+    it(`${what}: validateConfig and sluice check name ${field}`, async () => {
+      const raw = { ...base(), tiers };
+      let err: unknown;
+      try {
+        validateConfig(raw, {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(SluiceConfigError);
+      expect((err as SluiceConfigError).field).toBe(field);
+      expect((err as Error).message).toMatch(message);
+      await expect(checkConfig(writeConfig(raw), {})).rejects.toMatchObject({ field, message: expect.stringMatching(message) });
+    });
+  }
+
+  it('a tier window in range is accepted', () => {
+    expect(validateConfig({ ...base(), tiers: { pro: { requestsAllowed: 5, timeWindowSeconds: 1, policies: { 'per-minute': { requestsAllowed: 9, timeWindowMinutes: 2 } } } } }, {}).tiers.pro?.timeWindowSeconds).toBe(1);
   });
 });
 

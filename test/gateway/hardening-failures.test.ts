@@ -4,10 +4,10 @@
  * a full log disk, and a throw-away redis-server killed mid-run.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/free-port.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { ADMIN_TOKEN, echoUpstream, runCli, spawnGateway, writeConfig, type GatewayProcess } from './support.js';
 
@@ -79,15 +79,6 @@ describe('item 2: a log destination that cannot be written never wedges the gate
     await expect(spawnGateway(file)).rejects.toThrow(/observability\.logs\.destination/);
   }, 60_000);
 });
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('item 5: store errors under onStoreError: allow are logged (rate-limited) and counted', () => {
   let redis: RedisServer;

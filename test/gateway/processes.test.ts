@@ -4,15 +4,13 @@
  * revocation, reload on SIGHUP (a broken file refused, the old config kept), upstream down as 502,
  * and a clean exit on SIGTERM.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, ADMIN_TOKEN, echoUpstream, spawnGateway, statuses, writeConfig, type GatewayProcess } from './support.js';
+import { fireAtAll, gatewaysOnRedis } from '../support/gateways-on-redis.js';
+import { admin, ADMIN_TOKEN, echoUpstream, statuses, writeConfig, type GatewayProcess } from './support.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `sluice-gw-test-${randomBytes(4).toString('hex')}:`;
+const redis = gatewaysOnRedis('gw-test');
 const LIMIT = 50;
 
 let up: Awaited<ReturnType<typeof echoUpstream>>;
@@ -22,9 +20,7 @@ let file: string;
 
 const config = (limit = LIMIT) => ({
   admin: { token: ADMIN_TOKEN },
-  // A generous store timeout: this spec is about exactness; on a loaded machine a 250 ms timeout
-  // would fail open (by design, see the outage specs) and admit more than the limit.
-  store: { type: 'redis', url: REDIS_URL, prefix, timeoutMs: 5000 },
+  store: redis.store,
   upstreams: { api: { url: up.url }, down: { url: 'http://127.0.0.1:1' } },
   policies: {
     shared: { rateLimitBy: 'ip', requestsAllowed: limit, timeWindowMinutes: 60 },
@@ -49,31 +45,17 @@ async function eventually(check: () => Promise<boolean>, what: string, ms = 5000
 beforeAll(async () => {
   up = await echoUpstream();
   file = writeConfig(config());
-  [a, b] = await Promise.all([spawnGateway(file), spawnGateway(file)]);
+  [a, b] = (await redis.spawn(file)) as [GatewayProcess, GatewayProcess];
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await redis.close();
   await up?.close();
-  const r = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `*${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.del(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
 });
 
 describe('two gateway processes on one Redis', () => {
   it(`admit exactly the limit (${LIMIT}) between them under concurrent load`, async () => {
-    const all = await Promise.all(
-      Array.from({ length: 3 * LIMIT }, async (_, i) => {
-        const r = await fetch(`${i % 2 === 0 ? a.url : b.url}/shared`);
-        await r.arrayBuffer();
-        return r.status;
-      }),
-    );
+    const all = await fireAtAll([a, b], '/shared', (3 * LIMIT) / 2);
     expect(all.filter((s) => s === 200)).toHaveLength(LIMIT);
     expect(all.filter((s) => s === 429)).toHaveLength(2 * LIMIT);
   });

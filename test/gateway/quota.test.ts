@@ -178,6 +178,10 @@ describe('bad quota config is refused at startup with the field path', () => {
     [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1 } }, tiers: { pro: { policies: { q: { allowances: { requests: 5 } } } } } }, 'tiers.pro.policies.q.allowances', /not a quota/],
     [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: -1 } } }, 'policies.q.blockDurationMinutes', /expected number to be >0/],
     [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 1, blockDurationSeconds: 5 } } }, 'policies.q.blockDurationSeconds', /not both/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 1, blockEscalation: { multiplier: 0.5 } } } }, 'policies.q.blockEscalation.multiplier', /expected number to be >=1/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 1, blockEscalation: { resetAfterMinutes: -1 } } } }, 'policies.q.blockEscalation.resetAfterMinutes', /expected number to be >0/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockDurationMinutes: 60, blockEscalation: { maxBlockMinutes: 30 } } } }, 'policies.q.blockEscalation.maxBlockMinutes', /at least the block duration/],
+    [{ policies: { q: { requestsAllowed: 1, timeWindowMinutes: 1, blockEscalation: { multiplier: 2 } } } }, 'policies.q.blockEscalation', /needs blockDurationMinutes/],
   ];
   for (const [extra, field, message] of cases) {
     it(field, async () => {

@@ -43,7 +43,7 @@ describe('decideStrict', () => {
   });
 
   it('a store failure is attributed to the policy that fails closed', async () => {
-    const failing = { decide: () => Promise.reject(new Error('down')), reset: async () => {}, acquire: () => Promise.reject(new Error('x')), release: async () => {}, close: async () => {} };
+    const failing = { decide: () => Promise.reject(new Error('down')), charge: () => Promise.reject(new Error('down')), reset: async () => {}, acquire: () => Promise.reject(new Error('x')), release: async () => {}, close: async () => {} };
     const open = policy('open', 1, 1);
     const closed = compilePolicy({ requestsAllowed: 1, timeWindowMinutes: 1, onStoreError: 'deny' }, 'closed');
     const out = await decideStrict([pending(open, 'k'), pending(closed, 'k')], [], via(createDeciders(failing)));

@@ -19,6 +19,9 @@ class SlowStore implements Store {
   decide(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Promise<Decision> {
     return new Promise((resolve) => setTimeout(() => resolve(this.inner.decideSync(key, rules, cost, peek)), 5));
   }
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    return new Promise((resolve) => setTimeout(() => resolve(this.inner.chargeSync(key, rules, cost)), 5));
+  }
   reset = (k: string, r: readonly Rule[]) => this.inner.reset(k, r);
   acquire = () => Promise.reject(new Error('unused'));
   release = () => Promise.resolve();

@@ -109,6 +109,39 @@ describe('FallbackStore in local mode', () => {
   });
 });
 
+describe('FallbackStore charges', () => {
+  it('charge goes to the shared store; while it is down, to the local store at its share, like decide', async () => {
+    const shared = new SwitchableStore();
+    const store = new FallbackStore({ store: shared, expectedInstances: 2, breaker: { failureThreshold: 1, probeIntervalMs: 20 } });
+    const l = createLimiter({ limit: 10, windowMs: 60_000, store });
+    expect((await l.consume('k')).allowed).toBe(true);
+    expect(await l.charge('k', 4)).toMatchObject({ allowed: true, remaining: 5 });
+    // The shared store holds the 5 units.
+    expect((await shared.inner.decide('k', l.rules, 0, true)).remaining).toBe(5);
+    shared.state = 'down';
+    const calls = shared.calls;
+    // Local: 5 per minute (half); the charge lands there and overdraws it.
+    expect((await l.consume('k')).allowed).toBe(true);
+    expect(await l.charge('k', 9)).toMatchObject({ allowed: true, remaining: 0, limit: 5 });
+    expect(await l.consume('k')).toMatchObject({ allowed: false, remaining: 0, limit: 5 });
+    expect(store.circuitOpen).toBe(true);
+    // The circuit opened at the first failure: the charge and the last consume did not wait for it.
+    expect(shared.calls - calls).toBe(1);
+    expect((await shared.inner.decide('k', l.rules, 0, true)).remaining).toBe(5);
+    await store.close();
+  });
+
+  it('in error mode a charge rejects with StoreError while the shared store is down', async () => {
+    const shared = new SwitchableStore();
+    const store = new FallbackStore({ store: shared, onStoreError: 'error' });
+    const l = createLimiter({ limit: 10, windowMs: 60_000, store });
+    shared.state = 'down';
+    await expect(l.charge('k', 3)).rejects.toBeInstanceOf(StoreError);
+    shared.state = 'up';
+    await store.close();
+  });
+});
+
 describe('FallbackStore in error mode', () => {
   it('rejects with StoreError (at once while open) so the caller applies its own rule', async () => {
     const shared = new SwitchableStore();

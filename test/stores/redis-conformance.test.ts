@@ -39,6 +39,7 @@ const ALGORITHMS = ['gcra', 'fixed-window', 'sliding-window', 'sliding-log', 'qu
 type Op =
   | { kind: 'consume'; key: number; cost: number }
   | { kind: 'peek'; key: number; cost: number }
+  | { kind: 'charge'; key: number; cost: number }
   | { kind: 'reset'; key: number }
   | { kind: 'advance'; ms: number };
 
@@ -46,6 +47,8 @@ function opArb(maxCost: number, windowMs: number): fc.Arbitrary<Op> {
   return fc.oneof(
     { weight: 6, arbitrary: fc.record({ kind: fc.constant('consume' as const), key: fc.nat(2), cost: fc.nat(maxCost) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('peek' as const), key: fc.nat(2), cost: fc.nat(maxCost) }) },
+    // Charges after the fact (cost from the response), often past the limit: overdrafts.
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('charge' as const), key: fc.nat(2), cost: fc.oneof(fc.nat(maxCost), fc.nat(5 * maxCost)) }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('reset' as const), key: fc.nat(2) }) },
     {
       weight: 4,
@@ -83,6 +86,11 @@ async function replay(limits: readonly LimitOptions[], ops: readonly Op[]): Prom
     } else if (op.kind === 'reset') {
       await redis.reset(keys[op.key] as string, rules);
       await memory.reset(keys[op.key] as string, rules);
+    } else if (op.kind === 'charge') {
+      const key = keys[op.key] as string;
+      const fromRedis = await redis.charge(key, rules, op.cost);
+      const fromMemory = await memory.charge(key, rules, op.cost);
+      expect(fromRedis).toEqual(fromMemory);
     } else {
       const peek = op.kind === 'peek';
       const key = keys[op.key] as string;
@@ -95,7 +103,7 @@ async function replay(limits: readonly LimitOptions[], ops: readonly Op[]): Prom
 
 describe.skipIf(skip)('RedisStore decides exactly like MemoryStore (shared manual clock)', () => {
   for (const algorithm of ALGORITHMS) {
-    it(`${algorithm}: random sequences of consume / peek / reset / time steps`, async () => {
+    it(`${algorithm}: random sequences of consume / peek / charge / reset / time steps`, async () => {
       await fc.assert(
         fc.asyncProperty(
           fc.integer({ min: 1, max: 8 }),
@@ -130,7 +138,7 @@ describe.skipIf(skip)('RedisStore decides exactly like MemoryStore (shared manua
       kind: fc.constant('advance' as const),
       ms: fc.oneof(fc.integer({ min: 1, max: 2 * HOUR }), fc.integer({ min: 1, max: 3 * DAY }), fc.integer({ min: 20 * DAY, max: 40 * DAY }), fc.constant(-HOUR)),
     });
-    const consume = fc.record({ kind: fc.constantFrom('consume' as const, 'peek' as const), key: fc.nat(2), cost: fc.nat(4) });
+    const consume = fc.record({ kind: fc.constantFrom('consume' as const, 'peek' as const, 'charge' as const), key: fc.nat(2), cost: fc.nat(4) });
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom('hourly', 'daily', 'weekly', 'monthly') as fc.Arbitrary<'hourly' | 'daily' | 'weekly' | 'monthly'>,
@@ -316,6 +324,22 @@ describe.skipIf(skip)('RedisStore edges (manual clock)', () => {
     // At +150 ms: 3 units held (1 expiring at +1000, 2 at +1100); 2 more need both gone.
     const refused = decisions[2];
     expect(refused).toMatchObject({ allowed: false, retryAfterMs: 950 });
+  });
+
+  it('absurd charges: a 10-year window charged the largest safe cost decides the same (the GCRA TAT capped 63 years ahead)', async () => {
+    for (const algorithm of ALGORITHMS) {
+      const limits = [{ algorithm, limit: 2, windowMs: 315_576_000_000 }];
+      const ops: Op[] = [
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'charge', key: 0, cost: Number.MAX_SAFE_INTEGER },
+        { kind: 'charge', key: 0, cost: Number.MAX_SAFE_INTEGER },
+        { kind: 'consume', key: 0, cost: 1 },
+        { kind: 'advance', ms: 86_400_000 },
+        { kind: 'peek', key: 0, cost: 1 },
+        { kind: 'charge', key: 0, cost: 3 },
+      ];
+      await replay(limits, ops);
+    }
   });
 
   it('huge windows keep exact arithmetic (10-year window, gcra and sliding log)', async () => {

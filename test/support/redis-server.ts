@@ -82,12 +82,17 @@ export async function startRedis(port: number, extra: string[] = [], dir?: strin
 }
 
 /** Delete every key under `prefix` on the shared server (tests clean up after themselves). */
-export async function deletePrefix(url: string, prefix: string): Promise<void> {
+export function deletePrefix(url: string, prefix: string): Promise<void> {
+  return deleteMatching(url, `${prefix}*`);
+}
+
+/** Delete every key matching the glob `pattern` (SCAN MATCH) on the shared server. */
+export async function deleteMatching(url: string, pattern: string): Promise<void> {
   const c = new Redis(url);
   try {
     let cursor = '0';
     do {
-      const [next, keys] = await c.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      const [next, keys] = await c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
       if (keys.length > 0) await c.unlink(...keys);
     } while (cursor !== '0');

@@ -25,6 +25,9 @@ export class SwitchableStore implements Store {
   decide(key: string, rules: readonly Rule[], cost: number, peek?: boolean): Promise<Decision> {
     return this.gate(() => this.inner.decide(key, rules, cost, peek));
   }
+  charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    return this.gate(() => this.inner.charge(key, rules, cost));
+  }
   reset(key: string, rules: readonly Rule[]): Promise<void> {
     return this.gate(() => this.inner.reset(key, rules));
   }

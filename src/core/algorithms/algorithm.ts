@@ -37,10 +37,28 @@ export interface AlgorithmDefinition<S = unknown> {
   readonly numericDeadline: boolean;
   /** The pure step of (state, now): a fresh key has state `undefined`. */
   step(state: S | undefined, now: number, rule: Rule, cost: number): Step<S | undefined>;
+  /**
+   * The state after forcing `cost` more units in (a positive integer), even past the limit: what
+   * a response's real cost does after the request was admitted (`Store.charge`). Pure, and
+   * unconditional: the state may go beyond the limit (an overdraft). `step` then refuses every
+   * cost until the overdraft is paid back (the window passes, the bucket refills), reporting
+   * `remaining` 0 and the exact wait until `cost` fits again as `retryAfterMs`.
+   */
+  charge(state: S | undefined, now: number, rule: Rule, cost: number): S;
   /** When `state` stops mattering (µs): after that the key is as good as absent. */
   deadAt(state: S, rule: Rule): number;
   /** The Redis form of the state. */
   readonly codec: StateCodec<S>;
+  /**
+   * True for an algorithm no limit can name in `algorithm` (its rules are built by its own
+   * module, as the block's are): left out of {@link ALGORITHM_OPTIONS} and `compileRule`.
+   */
+  readonly internal?: boolean;
+  /**
+   * The four numbers after the name in the Redis script's rule spec, when they are not the
+   * default `burst, windowUs, intervalUs, tauUs` (the Lua file documents what it reads).
+   */
+  redisSpec?(rule: Rule): readonly [number, number, number, number];
   /**
    * Lua source that registers the algorithm in the Redis decide script: it assigns
    * `ALGORITHMS['<name>'] = { read = ..., step = ..., commit = ... }` (contract in

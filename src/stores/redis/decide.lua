@@ -7,11 +7,17 @@
 --     read = function(key) -> state (nil for a fresh key; may raise, e.g. a key of the wrong type),
 --     step = function(sp, state, now, cost) -> allowed, remaining, resetUs, retryUs, info,
 --     commit = function(sp, key, state, now, cost, info),  -- writes state and expiry when admitted
+--     charge = function(sp, state, now, cost) -> info[, units],  -- optional: what commit writes for
+--                       -- a charge, `cost` more units past the limit if need be (commit gets `units`
+--                       -- as its cost when given: the sliding log stamps at most limit + 1); without
+--                       -- it, the info of the step under liftLimit(sp) (port of the window
+--                       -- algorithms' charge in step.ts)
 --   }
 -- a line-by-line port of its step.ts: the same integer-microsecond arithmetic in the same operation
 -- order, so that given the same time a decision is identical field by field to the memory store's
 -- (Lua numbers are IEEE doubles like JavaScript's). retryUs is INF (-1) for "never". It may use
--- the locals INF, floor, pttl(lifeUs) (a PEXPIRE in ms, never below the TTL floor) defined here.
+-- the locals INF, floor, pttl(lifeUs) (a PEXPIRE in ms, never below the TTL floor) and
+-- liftLimit(sp) (the spec with no limit: port of liftLimit in step.ts) defined here.
 -- `sp` is a rule spec: { name, limit (burst for gcra), windowUs, intervalUs, tauUs }.
 --
 -- ARGV layout (all strings):
@@ -20,7 +26,9 @@
 --   3  S = number of rule specs, then S x 5 fields (the spec above)
 --   .  R = number of rule sets, then for each: n, then n spec indexes (1-based)
 --   .  then per decision: [set index, only when R > 1], x, [now µs in mode 'C'], where x is the
---      cost, or -(cost + 1) for a peek (one argument instead of two: this is the hot path)
+--      cost, or -(cost + 1) for a peek (one argument instead of two: this is the hot path), or
+--      'c<cost>' for a charge (Store.charge: every rule takes cost more units unconditionally,
+--      and reports its state after the charge as a cost-0 step sees it, with retryAfterUs 0)
 -- KEYS: per decision, one state key per rule of its set, in order.
 --
 -- Reply: a flat array of integers, 3 per rule per decision: remaining, resetUs, retryAfterUs.
@@ -41,6 +49,17 @@ local function pttl(lifeUs)
   if ms < ttlFloor then ms = ttlFloor end
   if ms < 1 then ms = 1 end
   return ms
+end
+
+-- The spec with no limit (port of liftLimit in step.ts): a window algorithm's step under it admits
+-- any cost, so its info is what commit writes for a charge. Made once per spec.
+local function liftLimit(sp)
+  local l = sp.lifted
+  if l == nil then
+    l = { sp[1], math.huge, sp[3], sp[4], sp[5], algo = sp.algo }
+    sp.lifted = l
+  end
+  return l
 end
 
 local ALGORITHMS = {}
@@ -120,6 +139,36 @@ local function decideOne(set, k, cost, peek, now, o)
   end
 end
 
+-- One charge: all reads first (a read may raise, as in decideOne), then every rule takes `cost`
+-- more units, past its limit if need be. Each rule reports its state after the charge as a cost-0
+-- step sees it (remaining 0 while overdrawn), with retryAfterUs 0: a charge is never refused.
+local function chargeOne(set, k, cost, peek, now, o)
+  local n = #set
+  local states = {}
+  for i = 1, n do states[i] = set[i].algo.read(KEYS[k + i - 1]) end
+  for i = 1, n do
+    local sp, key = set[i], KEYS[k + i - 1]
+    local algo = sp.algo
+    local st = states[i]
+    if cost > 0 then
+      local info, units
+      if algo.charge ~= nil then
+        info, units = algo.charge(sp, st, now, cost)
+      else
+        local _
+        _, _, _, _, info = algo.step(liftLimit(sp), st, now, cost)
+      end
+      algo.commit(sp, key, st, now, units or cost, info)
+      st = algo.read(key)
+    end
+    local _, rem, rst = algo.step(sp, st, now, 0)
+    out[o + 1] = rem
+    out[o + 2] = rst
+    out[o + 3] = 0
+    o = o + 3
+  end
+end
+
 local errors = {}
 local o = 0
 local k = 1
@@ -132,9 +181,14 @@ while a <= nargv do
     set = sets[tonumber(ARGV[a])]
     a = a + 1
   end
-  local cost = tonumber(ARGV[a])
+  local x = ARGV[a]
+  local cost = tonumber(x)
   local peek = false
-  if cost < 0 then
+  local one = decideOne
+  if cost == nil then
+    cost = tonumber(string.sub(x, 2))
+    one = chargeOne
+  elseif cost < 0 then
     cost = -cost - 1
     peek = true
   end
@@ -144,7 +198,7 @@ while a <= nargv do
     a = a + 1
   end
   local n = #set
-  local ok, err = pcall(decideOne, set, k, cost, peek, now, o)
+  local ok, err = pcall(one, set, k, cost, peek, now, o)
   if not ok then
     for i = 1, 3 * n do out[o + i] = 0 end
     out[o + 3] = -2

@@ -9,23 +9,27 @@ import type { AlgorithmDefinition } from '../../../src/core/algorithms/algorithm
 import { ALGORITHMS, ALGORITHM_OPTIONS, algorithmOf, findAlgorithm } from '../../../src/core/algorithms/registry.js';
 import { SluiceConfigError } from '../../../src/core/errors.js';
 import { compileRule, type Rule } from '../../../src/core/rule.js';
-import { T0_US } from '../harness.js';
+import { ruleOfAlgorithm, T0_US } from '../harness.js';
 
 const all = ALGORITHMS as readonly unknown[] as readonly AlgorithmDefinition[];
+/** The algorithms a limit can name (not the internal block). */
+const selectable = all.filter((a) => a.internal !== true);
 
 describe('the registry', () => {
-  it('names and aliases are unique and each resolves to its algorithm', () => {
+  it('names and aliases are unique and each resolves to its algorithm; internal ones cannot be named in options', () => {
     const names = all.flatMap((a) => [a.name, ...a.aliases]);
     expect(new Set(names).size).toBe(names.length);
-    expect([...ALGORITHM_OPTIONS].sort()).toEqual([...names].sort());
-    for (const a of all) for (const n of [a.name, ...a.aliases]) expect(findAlgorithm(n)).toBe(a);
+    expect([...ALGORITHM_OPTIONS].sort()).toEqual(selectable.flatMap((a) => [a.name, ...a.aliases]).sort());
+    for (const a of selectable) for (const n of [a.name, ...a.aliases]) expect(findAlgorithm(n)).toBe(a);
     expect(findAlgorithm('leaky-bucket')).toBeUndefined();
+    expect(findAlgorithm('block')).toBeUndefined();
+    expect(() => compileRule({ algorithm: 'block' as Rule['algorithm'] as 'gcra', limit: 1, windowMs: 1000 })).toThrow(/unknown algorithm "block"/);
   });
 
   it('rule compilation accepts every registered name and resolves aliases to the canonical one', () => {
-    for (const a of all) {
+    for (const a of selectable) {
       for (const n of [a.name, ...a.aliases]) {
-        const r = compileRule({ algorithm: n as Rule['algorithm'], limit: 3, windowMs: 1000 });
+        const r = compileRule({ algorithm: n as 'gcra', limit: 3, windowMs: 1000 });
         expect(r.algorithm).toBe(a.name);
         expect(algorithmOf(r)).toBe(a);
       }
@@ -33,10 +37,11 @@ describe('the registry', () => {
   });
 
   it('rule compilation takes its bounds from the definition: maxLimit, and burst only where it applies', () => {
-    for (const a of all) {
-      expect(() => compileRule({ algorithm: a.name as Rule['algorithm'], limit: a.maxLimit, windowMs: 1000 })).not.toThrow();
-      expect(() => compileRule({ algorithm: a.name as Rule['algorithm'], limit: a.maxLimit + 1, windowMs: 1000 })).toThrow(SluiceConfigError);
-      const withBurst = () => compileRule({ algorithm: a.name as Rule['algorithm'], limit: 3, windowMs: 1000, burst: 5 });
+    for (const a of selectable) {
+      const algorithm = a.name as 'gcra';
+      expect(() => compileRule({ algorithm, limit: a.maxLimit, windowMs: 1000 })).not.toThrow();
+      expect(() => compileRule({ algorithm, limit: a.maxLimit + 1, windowMs: 1000 })).toThrow(SluiceConfigError);
+      const withBurst = () => compileRule({ algorithm, limit: 3, windowMs: 1000, burst: 5 });
       if (a.burst) expect(withBurst).not.toThrow();
       else expect(withBurst).toThrow(/burst/);
     }
@@ -59,7 +64,7 @@ describe('state codecs round-trip every state the step produces', () => {
           fc.integer({ min: 1, max: 20 }),
           fc.array(fc.record({ dt: fc.integer({ min: 0, max: 1500_000 }), cost: fc.integer({ min: 0, max: 4 }) }), { maxLength: 30 }),
           (limit, ops) => {
-            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const rule = ruleOfAlgorithm(a, limit, 1000);
             let state: unknown;
             let now = T0_US;
             for (const op of ops) {

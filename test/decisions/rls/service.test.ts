@@ -166,6 +166,7 @@ describe('several descriptors in one request', () => {
     const memory = new MemoryStore({ clock: rls.clock });
     const asyncOnly: Store = {
       decide: (...a) => memory.decide(...a),
+      charge: (...a) => memory.charge(...a),
       reset: (...a) => memory.reset(...a),
       acquire: (...a) => memory.acquire(...a),
       release: (...a) => memory.release(...a),

@@ -13,11 +13,13 @@ import type { AlgorithmDefinition } from '../../../src/core/algorithms/algorithm
 import { ALGORITHMS } from '../../../src/core/algorithms/registry.js';
 import { slidingLogAlgorithm } from '../../../src/core/algorithms/sliding-log/index.js';
 import { manualClock, toMicros, type ManualClock } from '../../../src/core/clock.js';
+import { charged } from '../../../src/core/algorithms/step.js';
 import { singleDecision } from '../../../src/core/decision.js';
 import { compileRule, type Rule } from '../../../src/core/rule.js';
 import { RedisStore } from '../../../src/redis.js';
 import { baseKey } from '../../../src/stores/redis/keys.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../../support/redis-server.js';
+import { ruleOfAlgorithm } from '../../core/harness.js';
 
 const skip = skipWithoutRedis('redis-state');
 const prefix = `sluicestate${randomUUID().slice(0, 8)}:`;
@@ -59,16 +61,22 @@ async function read(a: AlgorithmDefinition, redisKey: string): Promise<unknown> 
 
 describe.skipIf(skip)('the stored state is the codec form and decides like the pure step', () => {
   for (const a of all) {
-    it(`${a.name}: outcome and next state equal the pure step's, from any stored state`, async () => {
+    it(`${a.name}: outcome and next state equal the pure step's (or charge's), from any stored state`, async () => {
       await fc.assert(
         fc.asyncProperty(
           fc.integer({ min: 1, max: 8 }),
           fc.array(
-            fc.record({ dtMs: fc.integer({ min: -300, max: 1500 }), cost: fc.integer({ min: 0, max: 5 }), peek: fc.boolean() }),
+            fc.record({
+              dtMs: fc.integer({ min: -300, max: 1500 }),
+              cost: fc.integer({ min: 0, max: 5 }),
+              peek: fc.boolean(),
+              // Sometimes a charge of this cost instead (often past the limit).
+              charge: fc.option(fc.integer({ min: 0, max: 30 }), { freq: 3 }),
+            }),
             { minLength: 1, maxLength: 25 },
           ),
           async (limit, ops) => {
-            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const rule = ruleOfAlgorithm(a, limit, 1000);
             const key = randomUUID();
             const redisKey = stateKey(key, rule);
             let state: unknown;
@@ -76,6 +84,18 @@ describe.skipIf(skip)('the stored state is the codec form and decides like the p
               clock.advance(op.dtMs);
               const now = toMicros(clock());
               await write(a, redisKey, state);
+              if (op.charge !== null) {
+                const next = op.charge > 0 ? a.charge(state, now, rule, op.charge) : state;
+                const d = await store.charge(key, [rule], op.charge);
+                expect(d).toEqual(singleDecision(key, op.charge, charged(a.step(next, now, rule, 0).outcome)));
+                const stored = await read(a, redisKey);
+                // The memory form keeps the newest limit + 1 units of a sliding log; Redis keeps
+                // older entries too (they decide nothing, see slidingLogCharge).
+                if (a.name === 'sliding-log' && stored !== undefined) expect((stored as number[]).slice(-(limit + 1))).toEqual((next as number[]).slice(-(limit + 1)));
+                else expect(stored).toEqual(next);
+                state = next;
+                continue;
+              }
               const expected = a.step(state, now, rule, op.cost);
               const d = await store.decide(key, [rule], op.cost, op.peek);
               expect(d).toEqual(singleDecision(key, op.cost, expected.outcome));
@@ -101,7 +121,7 @@ describe.skipIf(skip)('decisions batched into one script call', () => {
             maxLength: 40,
           }),
           async (limit, ops) => {
-            const rule = compileRule({ algorithm: a.name as Rule['algorithm'], limit, windowMs: 1000 });
+            const rule = ruleOfAlgorithm(a, limit, 1000);
             const key = randomUUID();
             // Issued in one tick, so the store sends them together; each carries its own time.
             const pending: Promise<unknown>[] = [];

@@ -23,7 +23,10 @@ ALGORITHMS['fixed-window'] = {
     end
     local retry = reset
     if cost > limit then retry = INF end
-    return false, limit - count, reset, retry, nil
+    -- A count beyond the limit is an overdraft left by a charge: nothing remains.
+    local rem = limit - count
+    if count > limit then rem = 0 end
+    return false, rem, reset, retry, nil
   end,
 
   -- The TTL is set when a window begins and kept (KEEPTTL) while it lasts.

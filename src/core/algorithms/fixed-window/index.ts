@@ -2,9 +2,9 @@ import type { AlgorithmDefinition } from '../algorithm.js';
 import { MAX_LIMIT } from '../limits.js';
 import { luaFile } from '../lua.js';
 import { fixedWindowCodec } from './codec.js';
-import { fixedWindow, type FixedWindowState } from './step.js';
+import { fixedWindow, fixedWindowCharge, type FixedWindowState } from './step.js';
 
-export { fixedWindow, type FixedWindowState } from './step.js';
+export { fixedWindow, fixedWindowCharge, type FixedWindowState } from './step.js';
 
 const lua = luaFile(new URL('./fixed-window.lua', import.meta.url));
 
@@ -16,6 +16,7 @@ export const fixedWindowAlgorithm = {
   burst: false,
   numericDeadline: false,
   step: fixedWindow,
+  charge: fixedWindowCharge,
   deadAt: (s, rule) => s.start + rule.windowUs,
   codec: fixedWindowCodec,
   get lua() {

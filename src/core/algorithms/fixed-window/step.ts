@@ -1,5 +1,5 @@
 import type { Rule } from '../../rule.js';
-import { countInWindow, type Step } from '../step.js';
+import { countInWindow, liftLimit, type Step } from '../step.js';
 
 /** Fixed-window state: the window's start (µs, epoch-aligned) and the units admitted in it. */
 export interface FixedWindowState {
@@ -27,4 +27,12 @@ export function fixedWindow(
   const { after, outcome } = countInWindow(rule, count, cost, reset);
   // Nothing to write for a peek (cost 0) or a refusal.
   return { next: after === undefined || cost === 0 ? state : { start, count: after }, outcome };
+}
+
+/**
+ * The state after forcing `cost` (>= 1) units in (a charge, see AlgorithmDefinition.charge): the
+ * step with the limit lifted, so the units are counted where an admission would count them.
+ */
+export function fixedWindowCharge(state: FixedWindowState | undefined, now: number, rule: Rule, cost: number): FixedWindowState {
+  return fixedWindow(state, now, liftLimit(rule), cost).next as FixedWindowState;
 }

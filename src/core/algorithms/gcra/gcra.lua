@@ -30,6 +30,18 @@ ALGORITHMS['gcra'] = {
     return false, rem, base - now, retry, nil
   end,
 
+  -- Port of gcraCharge: the TAT after forcing cost units in, at most 2e15 µs past now
+  -- (MAX_CHARGE_AHEAD_US; never lowered).
+  charge = function(sp, tat, now, cost)
+    local base = now
+    if tat ~= nil and tat >= now then base = tat end
+    local cap = now + 2e15
+    if base > cap then cap = base end
+    local newTat = base + sp[4] * cost
+    if newTat > cap then newTat = cap end
+    return newTat
+  end,
+
   -- The expiry is the end of the tau-long time grid cell the TAT is in, set only when the TAT
   -- moves to a new cell (KEEPTTL otherwise): resetting a TTL on every write costs Redis as much
   -- as the decision. A key thus lives at most 2 x tau past its last write.

@@ -2,9 +2,9 @@ import type { AlgorithmDefinition } from '../algorithm.js';
 import { luaFile } from '../lua.js';
 import { MAX_LIMIT } from '../limits.js';
 import { gcraCodec } from './codec.js';
-import { gcra } from './step.js';
+import { gcra, gcraCharge } from './step.js';
 
-export { gcra } from './step.js';
+export { gcra, gcraCharge } from './step.js';
 
 const lua = luaFile(new URL('./gcra.lua', import.meta.url));
 
@@ -16,6 +16,7 @@ export const gcraAlgorithm = {
   burst: true,
   numericDeadline: true,
   step: gcra,
+  charge: gcraCharge,
   // The TAT is the moment the bucket is full again.
   deadAt: (tat) => tat,
   codec: gcraCodec,

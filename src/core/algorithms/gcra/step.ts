@@ -44,3 +44,22 @@ export function gcra(tat: number | undefined, now: number, rule: Rule, cost: num
     ),
   };
 }
+
+/**
+ * Farthest a charge moves the TAT past now, in µs (63 years: twice the longest tau a rule may
+ * have). Only absurd charges reach it; it keeps every TAT exact in a double and its Redis expiry
+ * an integer Lua still prints in full.
+ */
+export const MAX_CHARGE_AHEAD_US = 2e15;
+
+/**
+ * The TAT after forcing `cost` units in (a charge, see AlgorithmDefinition.charge):
+ * max(TAT, now) + cost * T, capped at now + {@link MAX_CHARGE_AHEAD_US} (never lowered). While
+ * TAT - tau > now (an overdraft) `gcra` refuses every cost, and its retry-after is the exact time
+ * until the requested cost fits again.
+ */
+export function gcraCharge(tat: number | undefined, now: number, rule: Rule, cost: number): number {
+  const base = tat === undefined || tat < now ? now : tat;
+  const cap = Math.max(base, now + MAX_CHARGE_AHEAD_US);
+  return Math.min(base + rule.intervalUs * cost, cap);
+}

@@ -3,9 +3,9 @@ import { MAX_LIMIT } from '../limits.js';
 import { luaFile } from '../lua.js';
 import { quotaCodec } from './codec.js';
 import { periodOf } from './period.js';
-import { quota, type QuotaState } from './step.js';
+import { quota, quotaCharge, type QuotaState } from './step.js';
 
-export { quota, type QuotaState } from './step.js';
+export { quota, quotaCharge, type QuotaState } from './step.js';
 export { compileQuota, PERIOD_MS, QUOTA_ANCHOR_MODES, type QuotaAnchorMode, type QuotaOptions, type QuotaSpec } from './options.js';
 export { periodOf, type Period } from './period.js';
 
@@ -19,6 +19,7 @@ export const quotaAlgorithm = {
   burst: false,
   numericDeadline: false,
   step: quota,
+  charge: quotaCharge,
   deadAt: (s, rule) => periodOf(rule, s.anchor, s.start).end,
   codec: quotaCodec,
   get lua() {

@@ -94,7 +94,10 @@ do
       end
       local retry = reset
       if cost > limit then retry = INF end
-      return false, limit - count, reset, retry, nil
+      -- A count beyond the limit is an overdraft left by a charge: nothing remains.
+      local rem = limit - count
+      if count > limit then rem = 0 end
+      return false, rem, reset, retry, nil
     end,
 
     commit = function(sp, key, st, now, cost, info)

@@ -1,5 +1,5 @@
 import type { Rule } from '../../rule.js';
-import { countInWindow, type Step } from '../step.js';
+import { countInWindow, liftLimit, type Step } from '../step.js';
 import { periodOf } from './period.js';
 
 /**
@@ -33,4 +33,12 @@ export function quota(state: QuotaState | undefined, now: number, rule: Rule, co
   const { after, outcome } = countInWindow(rule, count, cost, reset);
   // Nothing to write for a peek (cost 0) or a refusal.
   return { next: after === undefined || cost === 0 ? state : { anchor, start: p.start, count: after }, outcome };
+}
+
+/**
+ * The state after forcing `cost` (>= 1) units in (a charge, see AlgorithmDefinition.charge): the
+ * step with the limit lifted, so the units are counted where an admission would count them.
+ */
+export function quotaCharge(state: QuotaState | undefined, now: number, rule: Rule, cost: number): QuotaState {
+  return quota(state, now, liftLimit(rule), cost).next as QuotaState;
 }

@@ -2,9 +2,9 @@ import type { AlgorithmDefinition } from '../algorithm.js';
 import { MAX_SLIDING_LOG_LIMIT } from '../limits.js';
 import { luaFile } from '../lua.js';
 import { slidingLogCodec } from './codec.js';
-import { slidingLog } from './step.js';
+import { slidingLog, slidingLogCharge } from './step.js';
 
-export { slidingLog } from './step.js';
+export { slidingLog, slidingLogCharge } from './step.js';
 
 const lua = luaFile(new URL('./sliding-log.lua', import.meta.url));
 
@@ -16,6 +16,7 @@ export const slidingLogAlgorithm = {
   burst: false,
   numericDeadline: false,
   step: slidingLog,
+  charge: slidingLogCharge,
   deadAt: (log, rule) => (log.length === 0 ? 0 : (log[log.length - 1] as number) + rule.windowUs),
   codec: slidingLogCodec,
   get lua() {

@@ -152,7 +152,21 @@ ALGORITHMS['sliding-log'] = {
     local reset = 0
     if last ~= nil then reset = last + W - now end
     if reset < 0 then reset = 0 end
-    return false, limit - count, reset, retry, nil
+    -- A count beyond the limit is an overdraft left by a charge: nothing remains.
+    local rem = limit - count
+    if count > limit then rem = 0 end
+    return false, rem, reset, retry, nil
+  end,
+
+  -- Port of slidingLogCharge: the step with the limit lifted, at most limit + 1 units stamped as
+  -- one entry (the second result: the units commit pushes). The memory store also drops all but
+  -- the newest limit + 1 units (one number each); here older entries cost little and are kept:
+  -- both decide the same (see step.ts).
+  charge = function(sp, st, now, cost)
+    local units = cost
+    if units > sp[2] + 1 then units = sp[2] + 1 end
+    local _, _, _, _, info = ALGORITHMS['sliding-log'].step(liftLimit(sp), st, now, units)
+    return info, units
   end,
 
   commit = function(sp, key, st, now, cost, info)

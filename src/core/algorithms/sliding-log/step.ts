@@ -1,6 +1,6 @@
 import { ruleOutcome } from '../../decision.js';
 import type { Rule } from '../../rule.js';
-import { ms, type Step } from '../step.js';
+import { liftLimit, ms, type Step } from '../step.js';
 
 /**
  * Exact sliding log: one timestamp (µs) per admitted unit, oldest first. A unit admitted at `t`
@@ -58,10 +58,24 @@ export function slidingLog(
       rule.name,
       false,
       limit,
-      /* remaining */ limit - count,
+      // A count beyond the limit is an overdraft left by a charge: nothing remains.
+      /* remaining */ count > limit ? 0 : limit - count,
       /* resetMs */ newest === undefined ? 0 : ms(Math.max(0, newest + W - now)),
       /* retryAfterMs */ cost > limit || mustExpire === undefined ? Infinity : ms(mustExpire + W - now),
       rule.windowMs,
     ),
   };
+}
+
+/**
+ * The log after forcing `cost` units in at `now` (a charge, see AlgorithmDefinition.charge),
+ * stamped as an admission would be. Only the newest `limit + 1` units are kept: every decision
+ * depends on the live count only up to `limit + 1` (beyond, it is refused with 0 remaining) and
+ * on the (limit - cost + 1)-th newest unit (the one that must expire), so older ones change no
+ * decision, and a large charge cannot grow the log beyond `limit + 1` entries.
+ */
+export function slidingLogCharge(log: readonly number[] | undefined, now: number, rule: Rule, cost: number): readonly number[] {
+  const keep = rule.limit + 1;
+  const next = slidingLog(log, now, liftLimit(rule), Math.min(cost, keep)).next as readonly number[];
+  return next.length > keep ? next.slice(next.length - keep) : next;
 }

@@ -2,9 +2,9 @@ import type { AlgorithmDefinition } from '../algorithm.js';
 import { MAX_LIMIT } from '../limits.js';
 import { luaFile } from '../lua.js';
 import { slidingWindowCodec } from './codec.js';
-import { slidingWindow, type SlidingWindowState } from './step.js';
+import { slidingWindow, slidingWindowCharge, type SlidingWindowState } from './step.js';
 
-export { slidingWindow, type SlidingWindowState } from './step.js';
+export { slidingWindow, slidingWindowCharge, type SlidingWindowState } from './step.js';
 
 const lua = luaFile(new URL('./sliding-window.lua', import.meta.url));
 
@@ -16,6 +16,7 @@ export const slidingWindowAlgorithm = {
   burst: false,
   numericDeadline: false,
   step: slidingWindow,
+  charge: slidingWindowCharge,
   // The current window's count weighs on the next window too.
   deadAt: (s, rule) => s.start + 2 * rule.windowUs,
   codec: slidingWindowCodec,

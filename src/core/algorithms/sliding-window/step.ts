@@ -1,6 +1,6 @@
 import { ruleOutcome } from '../../decision.js';
 import type { Rule } from '../../rule.js';
-import { ms, type Step } from '../step.js';
+import { liftLimit, ms, type Step } from '../step.js';
 
 /** Weighted two-window counter state: current window start (µs) and both windows' counts. */
 export interface SlidingWindowState {
@@ -91,4 +91,12 @@ function firstFit(prev: number, curr: number, cost: number, W: number, limit: nu
   while (e > 0 && fits(e - 1)) e--;
   while (e < W && !fits(e)) e++;
   return e;
+}
+
+/**
+ * The state after forcing `cost` (>= 1) units in (a charge, see AlgorithmDefinition.charge): the
+ * step with the limit lifted, so the units are counted where an admission would count them.
+ */
+export function slidingWindowCharge(state: SlidingWindowState | undefined, now: number, rule: Rule, cost: number): SlidingWindowState {
+  return slidingWindow(state, now, liftLimit(rule), cost).next as SlidingWindowState;
 }
