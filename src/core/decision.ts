@@ -59,20 +59,83 @@ export interface Lease {
   release(): Promise<void>;
 }
 
+/*
+ * Outcomes and decisions are built with `new` (classes below, `new Array`), never with object or
+ * array literals. V8 tracks where literals are allocated and, once most objects from one site
+ * outlive a young-generation collection (as decisions do while a batch of awaited promises holds
+ * them), allocates every later object from that site straight into the old generation, where
+ * each one dies only at a full mark-and-sweep. Constructor calls are not tracked that way, so a
+ * decision always dies young and cheap. Measured on `consume` (docs/benchmarks.md, memory store):
+ * 1.4-2.1 µs of CPU per decision with pretenured literals against 0.35-0.6 µs without. The objects
+ * stay plain data: own enumerable fields in the order of the interfaces, spread, `JSON.stringify`
+ * and `structuredClone` as before.
+ */
+
+class Outcome implements RuleOutcome {
+  declare readonly policy: string;
+  declare readonly allowed: boolean;
+  declare readonly limit: number;
+  declare readonly remaining: number;
+  declare readonly resetMs: number;
+  declare readonly retryAfterMs: number;
+  declare readonly windowMs: number;
+
+  constructor(policy: string, allowed: boolean, limit: number, remaining: number, resetMs: number, retryAfterMs: number, windowMs: number) {
+    this.policy = policy;
+    this.allowed = allowed;
+    this.limit = limit;
+    this.remaining = remaining;
+    this.resetMs = resetMs;
+    this.retryAfterMs = retryAfterMs;
+    this.windowMs = windowMs;
+  }
+}
+
+class CombinedDecision implements Decision {
+  declare readonly key: string;
+  declare readonly cost: number;
+  declare readonly policy: string;
+  declare readonly allowed: boolean;
+  declare readonly limit: number;
+  declare readonly remaining: number;
+  declare readonly resetMs: number;
+  declare readonly retryAfterMs: number;
+  declare readonly windowMs: number;
+  declare readonly policies: readonly RuleOutcome[];
+
+  constructor(key: string, cost: number, decider: RuleOutcome, allowed: boolean, policies: readonly RuleOutcome[]) {
+    this.key = key;
+    this.cost = cost;
+    this.policy = decider.policy;
+    this.allowed = allowed;
+    this.limit = decider.limit;
+    this.remaining = decider.remaining;
+    this.resetMs = decider.resetMs;
+    this.retryAfterMs = allowed ? 0 : decider.retryAfterMs;
+    this.windowMs = decider.windowMs;
+    this.policies = policies;
+  }
+}
+
+/** One rule's outcome (arguments in the order of the {@link RuleOutcome} fields). */
+export function ruleOutcome(
+  policy: string,
+  allowed: boolean,
+  limit: number,
+  remaining: number,
+  resetMs: number,
+  retryAfterMs: number,
+  windowMs: number,
+): RuleOutcome {
+  return new Outcome(policy, allowed, limit, remaining, resetMs, retryAfterMs, windowMs);
+}
+
 /** The decision of a single rule (the hot path of every store: no search, one array). */
 export function singleDecision(key: string, cost: number, o: RuleOutcome): Decision {
-  return {
-    key,
-    cost,
-    policy: o.policy,
-    allowed: o.allowed,
-    limit: o.limit,
-    remaining: o.remaining,
-    resetMs: o.resetMs,
-    retryAfterMs: o.retryAfterMs,
-    windowMs: o.windowMs,
-    policies: [o],
-  };
+  // `new Array(1)`, not `[o]`: see above.
+  const policies = new Array<RuleOutcome>(1);
+  policies[0] = o;
+  return new CombinedDecision(key, cost, o, o.allowed, policies);
 }
 
 /**
@@ -91,16 +154,5 @@ export function combine(key: string, cost: number, outcomes: readonly RuleOutcom
     }
   }
   if (decider === undefined) throw new Error('combine: at least one rule outcome is required');
-  return {
-    key,
-    cost,
-    policy: decider.policy,
-    allowed,
-    limit: decider.limit,
-    remaining: decider.remaining,
-    resetMs: decider.resetMs,
-    retryAfterMs: allowed ? 0 : decider.retryAfterMs,
-    windowMs: decider.windowMs,
-    policies: outcomes,
-  };
+  return new CombinedDecision(key, cost, decider, allowed, outcomes);
 }

@@ -3,7 +3,7 @@
  * client wait longest decides. Admitted: the rule with the fewest remaining units describes it.
  */
 import { describe, expect, it } from 'vitest';
-import { combine, type RuleOutcome } from '../../src/core/decision.js';
+import { combine, ruleOutcome, singleDecision, type RuleOutcome } from '../../src/core/decision.js';
 
 const outcome = (o: Partial<RuleOutcome> & { policy: string }): RuleOutcome => ({
   allowed: true,
@@ -62,5 +62,26 @@ describe('combine', () => {
 
   it('needs at least one outcome', () => {
     expect(() => combine('k', 1, [])).toThrow(/at least one/);
+  });
+});
+
+// Decisions and outcomes are built by constructors (not literals) for the garbage collector's sake
+// (see src/core/decision.ts); to every reader they are the same plain data as before.
+describe('decision objects are plain data', () => {
+  const o = ruleOutcome('per-second', true, 10, 4, 250.5, 0, 1000);
+  const d = singleDecision('user:1', 2, o);
+
+  it('own enumerable fields in the order of the interfaces, nothing else', () => {
+    expect(Object.keys(o)).toEqual(['policy', 'allowed', 'limit', 'remaining', 'resetMs', 'retryAfterMs', 'windowMs']);
+    expect(Object.keys(d)).toEqual(['key', 'cost', 'policy', 'allowed', 'limit', 'remaining', 'resetMs', 'retryAfterMs', 'windowMs', 'policies']);
+    expect(Object.keys(combine('k', 1, [o, o]))).toEqual(Object.keys(d));
+  });
+
+  it('spread, JSON and structuredClone keep every field, policies included', () => {
+    const plain = { key: 'user:1', cost: 2, policy: 'per-second', allowed: true, limit: 10, remaining: 4, resetMs: 250.5, retryAfterMs: 0, windowMs: 1000, policies: [{ ...o }] };
+    expect({ ...d }).toEqual(plain);
+    expect(JSON.parse(JSON.stringify(d))).toEqual(plain);
+    expect(structuredClone(d)).toEqual(plain);
+    expect(Array.isArray(d.policies) && d.policies.length === 1 && d.policies[0] === o).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import type { RuleOutcome } from '../decision.js';
+import { ruleOutcome, type RuleOutcome } from '../decision.js';
 import type { Rule } from '../rule.js';
 
 /**
@@ -26,12 +26,28 @@ export function countInWindow(rule: Rule, count: number, cost: number, resetUs: 
     const after = count + cost;
     return {
       after,
-      outcome: { policy: rule.name, allowed: true, limit: rule.limit, remaining: rule.limit - after, resetMs: after === 0 ? 0 : ms(resetUs), retryAfterMs: 0, windowMs: rule.windowMs },
+      outcome: ruleOutcome(
+        rule.name,
+        true,
+        rule.limit,
+        /* remaining */ rule.limit - after,
+        /* resetMs */ after === 0 ? 0 : ms(resetUs),
+        /* retryAfterMs */ 0,
+        rule.windowMs,
+      ),
     };
   }
   return {
     after: undefined,
-    outcome: { policy: rule.name, allowed: false, limit: rule.limit, remaining: count > rule.limit ? 0 : rule.limit - count, resetMs: ms(resetUs), retryAfterMs: cost > rule.limit ? Infinity : ms(resetUs), windowMs: rule.windowMs },
+    outcome: ruleOutcome(
+      rule.name,
+      false,
+      rule.limit,
+      /* remaining */ count > rule.limit ? 0 : rule.limit - count,
+      /* resetMs */ ms(resetUs),
+      /* retryAfterMs */ cost > rule.limit ? Infinity : ms(resetUs),
+      rule.windowMs,
+    ),
   };
 }
 
@@ -57,5 +73,5 @@ export function liftLimit(rule: Rule): Rule {
  * is 0 while overdrawn.
  */
 export function charged(outcome: RuleOutcome): RuleOutcome {
-  return outcome.allowed ? outcome : { ...outcome, allowed: true, retryAfterMs: 0 };
+  return outcome.allowed ? outcome : ruleOutcome(outcome.policy, true, outcome.limit, outcome.remaining, outcome.resetMs, 0, outcome.windowMs);
 }

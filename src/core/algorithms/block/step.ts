@@ -1,4 +1,4 @@
-import type { RuleOutcome } from '../../decision.js';
+import { ruleOutcome, type RuleOutcome } from '../../decision.js';
 import type { Rule } from '../../rule.js';
 import { ms, type Step } from '../step.js';
 
@@ -40,5 +40,5 @@ export function block(state: BlockState | undefined, now: number, rule: Rule, co
 }
 
 function outcomeOf(rule: Rule, allowed: boolean, remaining: number, resetMs: number, retryAfterMs: number): RuleOutcome {
-  return { policy: rule.name, allowed, limit: rule.burst, remaining, resetMs, retryAfterMs, windowMs: rule.windowMs };
+  return ruleOutcome(rule.name, allowed, rule.burst, remaining, resetMs, retryAfterMs, rule.windowMs);
 }

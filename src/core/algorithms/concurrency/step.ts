@@ -1,3 +1,4 @@
+import { ruleOutcome } from '../../decision.js';
 import { SluiceConfigError } from '../../errors.js';
 import { describe } from '../../rule.js';
 import { MAX_LIMIT } from '../limits.js';
@@ -76,29 +77,29 @@ export function acquire(
     const next = cost > 0 ? [...live, { id: leaseId, cost, expires: now + rule.leaseUs }] : live;
     return {
       next,
-      outcome: {
-        policy: rule.name,
-        allowed: true,
-        limit: rule.limit,
-        remaining: rule.limit - held - cost,
-        resetMs: cost > 0 ? ms(rule.leaseUs) : ms(latest > now ? latest - now : 0),
-        retryAfterMs: 0,
-        windowMs: rule.leaseMs,
-      },
+      outcome: ruleOutcome(
+        rule.name,
+        true,
+        rule.limit,
+        /* remaining */ rule.limit - held - cost,
+        /* resetMs */ cost > 0 ? ms(rule.leaseUs) : ms(latest > now ? latest - now : 0),
+        /* retryAfterMs */ 0,
+        rule.leaseMs,
+      ),
     };
   }
   return {
     next: live,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
-      limit: rule.limit,
-      remaining: rule.limit - held,
+    outcome: ruleOutcome(
+      rule.name,
+      false,
+      rule.limit,
+      /* remaining */ rule.limit - held,
       // No live lease (only possible when cost > limit): nothing to wait for.
-      resetMs: ms(latest > now ? latest - now : 0),
-      retryAfterMs: cost > rule.limit ? Infinity : ms(freedAt(live, held + cost - rule.limit) - now),
-      windowMs: rule.leaseMs,
-    },
+      /* resetMs */ ms(latest > now ? latest - now : 0),
+      /* retryAfterMs */ cost > rule.limit ? Infinity : ms(freedAt(live, held + cost - rule.limit) - now),
+      rule.leaseMs,
+    ),
   };
 }
 

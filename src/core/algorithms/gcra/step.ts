@@ -1,4 +1,5 @@
 import type { Rule } from '../../rule.js';
+import { ruleOutcome } from '../../decision.js';
 import { ms, type Step } from '../step.js';
 
 /**
@@ -19,28 +20,28 @@ export function gcra(tat: number | undefined, now: number, rule: Rule, cost: num
   if (allowAt <= now) {
     return {
       next: cost === 0 ? tat : newTat,
-      outcome: {
-        policy: rule.name,
-        allowed: true,
-        limit: rule.burst,
-        remaining: Math.floor((now + tau - newTat) / T),
-        resetMs: ms(newTat - now),
-        retryAfterMs: 0,
-        windowMs: rule.windowMs,
-      },
+      outcome: ruleOutcome(
+        rule.name,
+        true,
+        rule.burst,
+        /* remaining */ Math.floor((now + tau - newTat) / T),
+        /* resetMs */ ms(newTat - now),
+        /* retryAfterMs */ 0,
+        rule.windowMs,
+      ),
     };
   }
   return {
     next: tat,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
-      limit: rule.burst,
-      remaining: Math.max(0, Math.floor((now + tau - base) / T)),
-      resetMs: ms(base - now),
-      retryAfterMs: cost > rule.burst ? Infinity : ms(allowAt - now),
-      windowMs: rule.windowMs,
-    },
+    outcome: ruleOutcome(
+      rule.name,
+      false,
+      rule.burst,
+      /* remaining */ Math.max(0, Math.floor((now + tau - base) / T)),
+      /* resetMs */ ms(base - now),
+      /* retryAfterMs */ cost > rule.burst ? Infinity : ms(allowAt - now),
+      rule.windowMs,
+    ),
   };
 }
 

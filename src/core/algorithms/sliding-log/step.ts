@@ -1,3 +1,4 @@
+import { ruleOutcome } from '../../decision.js';
 import type { Rule } from '../../rule.js';
 import { liftLimit, ms, type Step } from '../step.js';
 
@@ -36,15 +37,15 @@ export function slidingLog(
     const after = count + cost;
     return {
       next,
-      outcome: {
-        policy: rule.name,
-        allowed: true,
+      outcome: ruleOutcome(
+        rule.name,
+        true,
         limit,
-        remaining: limit - after,
-        resetMs: after > 0 && newest !== undefined ? ms(newest + W - now) : 0,
-        retryAfterMs: 0,
-        windowMs: rule.windowMs,
-      },
+        /* remaining */ limit - after,
+        /* resetMs */ after > 0 && newest !== undefined ? ms(newest + W - now) : 0,
+        /* retryAfterMs */ 0,
+        rule.windowMs,
+      ),
     };
   }
   // The (count + cost - limit)-th oldest live unit must expire first.
@@ -53,16 +54,16 @@ export function slidingLog(
   const newest = entries[entries.length - 1];
   return {
     next: log,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
+    outcome: ruleOutcome(
+      rule.name,
+      false,
       limit,
       // A count beyond the limit is an overdraft left by a charge: nothing remains.
-      remaining: count > limit ? 0 : limit - count,
-      resetMs: newest === undefined ? 0 : ms(Math.max(0, newest + W - now)),
-      retryAfterMs: cost > limit || mustExpire === undefined ? Infinity : ms(mustExpire + W - now),
-      windowMs: rule.windowMs,
-    },
+      /* remaining */ count > limit ? 0 : limit - count,
+      /* resetMs */ newest === undefined ? 0 : ms(Math.max(0, newest + W - now)),
+      /* retryAfterMs */ cost > limit || mustExpire === undefined ? Infinity : ms(mustExpire + W - now),
+      rule.windowMs,
+    ),
   };
 }
 

@@ -1,3 +1,4 @@
+import { ruleOutcome } from '../../decision.js';
 import type { Rule } from '../../rule.js';
 import { liftLimit, ms, type Step } from '../step.js';
 
@@ -42,15 +43,15 @@ export function slidingWindow(
     const after = curr + cost;
     return {
       next: cost === 0 ? state : { start, prev, curr: after },
-      outcome: {
-        policy: rule.name,
-        allowed: true,
+      outcome: ruleOutcome(
+        rule.name,
+        true,
         limit,
-        remaining: Math.max(0, Math.floor(limit - estimate - cost)),
-        resetMs: ms(after > 0 ? start + 2 * W - now : prev > 0 ? start + W - now : 0),
-        retryAfterMs: 0,
-        windowMs: rule.windowMs,
-      },
+        /* remaining */ Math.max(0, Math.floor(limit - estimate - cost)),
+        /* resetMs */ ms(after > 0 ? start + 2 * W - now : prev > 0 ? start + W - now : 0),
+        /* retryAfterMs */ 0,
+        rule.windowMs,
+      ),
     };
   }
   let retryUs: number;
@@ -65,15 +66,15 @@ export function slidingWindow(
   }
   return {
     next: state,
-    outcome: {
-      policy: rule.name,
-      allowed: false,
+    outcome: ruleOutcome(
+      rule.name,
+      false,
       limit,
-      remaining: Math.max(0, Math.floor(limit - estimate)),
-      resetMs: ms(curr > 0 ? start + 2 * W - now : start + W - now),
-      retryAfterMs: retryUs === Infinity ? Infinity : ms(retryUs),
-      windowMs: rule.windowMs,
-    },
+      /* remaining */ Math.max(0, Math.floor(limit - estimate)),
+      /* resetMs */ ms(curr > 0 ? start + 2 * W - now : start + W - now),
+      /* retryAfterMs */ retryUs === Infinity ? Infinity : ms(retryUs),
+      rule.windowMs,
+    ),
   };
 }
 
