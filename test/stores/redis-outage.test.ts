@@ -135,6 +135,12 @@ describe.skipIf(skip)('script cache and script errors', () => {
       expect(before).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 1 } });
       expect(after).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 1 } });
       expect((await store.decide('other', rules, 1)).allowed).toBe(true);
+      // Alone, the decision runs the single-decision script: the same error, the same recovery.
+      const alone = await store.decide('k', rules, 1).then(() => undefined, (e: unknown) => e);
+      expect(alone).toBeInstanceOf(StoreError);
+      expect((alone as StoreError).code).toBe('STORE_FAILURE');
+      expect((alone as StoreError).message).toMatch(/WRONGTYPE/);
+      expect((await store.decide('other', rules, 1)).remaining).toBe(0);
     } finally {
       await store.close();
       admin.disconnect();
