@@ -141,6 +141,14 @@ describe.skipIf(skip)('script cache and script errors', () => {
       expect((alone as StoreError).code).toBe('STORE_FAILURE');
       expect((alone as StoreError).message).toMatch(/WRONGTYPE/);
       expect((await store.decide('other', rules, 1)).remaining).toBe(0);
+      // A sliding log reads its entries during its step, after the guarded read: same outcome.
+      const log = compileRules([{ name: 'l', limit: 2, windowMs: 1000, algorithm: 'sliding-log' }]);
+      await admin.hset('wrong:{k}:sliding-log:l', 'f', 'v');
+      const logErr = await store.decide('k', log, 1).then(() => undefined, (e: unknown) => e);
+      expect(logErr).toBeInstanceOf(StoreError);
+      expect((logErr as StoreError).code).toBe('STORE_FAILURE');
+      expect((logErr as StoreError).message).toMatch(/WRONGTYPE/);
+      expect((await store.decide('other', log, 1)).remaining).toBe(1);
     } finally {
       await store.close();
       admin.disconnect();
