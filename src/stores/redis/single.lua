@@ -3,7 +3,8 @@
 -- fraction of the code (a caller awaiting each decision sends one decision per call: measured
 -- 10-12 µs of Redis CPU per call against 15-24 µs for decide.lua, see docs/benchmarks.md).
 -- There is one such script per algorithm, built by decide-script.ts: decide.lua's lines above its
--- `-- @algorithms` line (the locals INF, floor, mode, ttlFloor, pttl and the ALGORITHMS table),
+-- `-- @algorithms` line (the locals INF, floor, mode, ttlFloor, pttl, now (from TIME in mode 'T')
+-- and the ALGORITHMS table),
 -- the algorithm's .lua, then this file.
 --
 -- ARGV layout (all strings):
@@ -22,13 +23,7 @@ if cost < 0 then
   cost = -cost - 1
   peek = true
 end
-local now
-if mode == 'T' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-else
-  now = tonumber(ARGV[8])
-end
+if mode == 'C' then now = tonumber(ARGV[8]) end
 local key = KEYS[1]
 
 -- The read under pcall, as decide.lua's decideOne: a state key of the wrong type fails this
