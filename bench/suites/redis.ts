@@ -10,7 +10,10 @@
  *
  * Rounds alternate between contenders so drift on this shared 2-core machine hits both alike;
  * the best round of each is reported, and the median of per-round ratios (the robust figure).
- * Node CPU per decision (process.cpuUsage over the round) is printed with each contender.
+ * Node CPU per decision (process.cpuUsage over the round) is printed with each contender, and
+ * Redis CPU per decision: the growth of `INFO commandstats` EVALSHA time over the round divided by
+ * the round's decisions (the server is shared: other clients' EVALSHA calls in the round count
+ * too, so the EVALSHA calls per decision are printed next to it; 1.00 at concurrency 1 = clean).
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -34,16 +37,28 @@ function client(): Redis {
 
 type Decide = (key: string) => Promise<unknown>;
 
-/** Decisions per second and Node CPU µs per decision of one round. */
+/** Decisions per second, Node and Redis CPU µs per decision, EVALSHA calls per decision of one round. */
 interface Round {
   readonly rate: number;
   readonly cpuUs: number;
+  readonly redisUs: number;
+  readonly callsPer: number;
+}
+
+/** A third connection, for `INFO` only. */
+const admin = client();
+
+/** Total EVALSHA calls and µs so far on the server. */
+async function evalshaStats(): Promise<[calls: number, usec: number]> {
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
 /** `concurrency` callers each awaiting one decision at a time for `ms`. */
 async function measure(decide: Decide, concurrency: number, ms = DURATION_MS): Promise<Round> {
   let ops = 0;
   let next = 0;
+  const before = await evalshaStats();
   const end = performance.now() + ms;
   const start = performance.now();
   const cpu = process.cpuUsage();
@@ -57,12 +72,19 @@ async function measure(decide: Decide, concurrency: number, ms = DURATION_MS): P
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
   const used = process.cpuUsage(cpu);
-  return { rate: (ops / (performance.now() - start)) * 1000, cpuUs: (used.user + used.system) / ops };
+  const elapsed = performance.now() - start;
+  const after = await evalshaStats();
+  return {
+    rate: (ops / elapsed) * 1000,
+    cpuUs: (used.user + used.system) / ops,
+    redisUs: (after[1] - before[1]) / ops,
+    callsPer: (after[0] - before[0]) / ops,
+  };
 }
 
 const rlfClient = client();
 const sluiceClient = client();
-await Promise.all([rlfClient, sluiceClient].map((c) => new Promise((r) => c.once('ready', r))));
+await Promise.all([rlfClient, sluiceClient, admin].map((c) => new Promise((r) => c.once('ready', r))));
 const rlf = new RateLimiterRedis({ storeClient: rlfClient, points: 1e9, duration: 3600, keyPrefix: `rlfbench${run}` });
 const store = new RedisStore({ client: sluiceClient, prefix: `sluicebench${run}:`, timeoutMs: 5000 });
 const limiter = createLimiter({ limit: 1e9, windowMs: 3_600_000, store });
@@ -94,7 +116,8 @@ async function compare(title: string, contenders: [string, Decide][], concurrenc
   for (const [name, rs] of [[contenders[0]?.[0], peer], [contenders[1]?.[0], ours]] as const) {
     console.log(
       `  ${String(name).padEnd(40)} best ${fmt(best(rs))} decisions/s   rounds: ${rs.map((r) => Math.round(r.rate / 1000)).join(' ')} k/s` +
-        `   Node CPU ${median(rs.map((r) => r.cpuUs)).toFixed(2)} µs/decision`,
+        `   Node CPU ${median(rs.map((r) => r.cpuUs)).toFixed(2)} µs/decision` +
+        `   Redis CPU ${median(rs.map((r) => r.redisUs)).toFixed(2)} µs/decision (${median(rs.map((r) => r.callsPer)).toFixed(2)} EVALSHA/decision)`,
     );
   }
   console.log(
@@ -145,3 +168,4 @@ for (const pattern of [`rlfbench${run}*`, `sluicebench${run}:*`]) {
 await store.close();
 rlfClient.disconnect();
 sluiceClient.disconnect();
+admin.disconnect();

@@ -19,16 +19,20 @@ const prefix = `sluicetest${randomUUID().slice(0, 8)}:`;
 
 let clock: ManualClock;
 let redis: RedisStore;
+/** A second store, on its own prefix, whose decisions always go out in a batch (decide.lua). */
+let batched: RedisStore;
 let raw: Redis;
 
 beforeAll(() => {
   clock = manualClock();
   // A generous timeout: these specs are about decisions, and the shared 2-core machine can stall.
   redis = new RedisStore({ url: REDIS_URL, prefix, clock, timeoutMs: 5000 });
+  batched = new RedisStore({ url: REDIS_URL, prefix: `${prefix}batch:`, clock, timeoutMs: 5000 });
   raw = new Redis(REDIS_URL);
 });
 afterAll(async () => {
   await redis?.close();
+  await batched?.close();
   raw?.disconnect();
   await deletePrefix(REDIS_URL, prefix);
 });
@@ -85,18 +89,27 @@ async function replay(limits: readonly LimitOptions[], ops: readonly Op[]): Prom
       clock.advance(op.ms);
     } else if (op.kind === 'reset') {
       await redis.reset(keys[op.key] as string, rules);
+      await batched.reset(keys[op.key] as string, rules);
       await memory.reset(keys[op.key] as string, rules);
     } else if (op.kind === 'charge') {
       const key = keys[op.key] as string;
+      // Awaited alone (a lone charge must not take the single-decision script: it only decides),
+      // and batched with a peek at another key, so both stores keep the same state.
       const fromRedis = await redis.charge(key, rules, op.cost);
+      const [fromBatch] = await Promise.all([batched.charge(key, rules, op.cost), batched.decide(`${run}:other`, rules, 1, true)]);
       const fromMemory = await memory.charge(key, rules, op.cost);
       expect(fromRedis).toEqual(fromMemory);
+      expect(fromBatch).toEqual(fromMemory);
     } else {
       const peek = op.kind === 'peek';
       const key = keys[op.key] as string;
+      // Awaited alone: with one rule, the algorithm's single-decision script (single.lua).
       const fromRedis = await redis.decide(key, rules, op.cost, peek);
+      // Issued with a peek at another key, so the two share one call of the batch script.
+      const [fromBatch] = await Promise.all([batched.decide(key, rules, op.cost, peek), batched.decide(`${run}:other`, rules, 1, true)]);
       const fromMemory = await memory.decide(key, rules, op.cost, peek);
       expect(fromRedis).toEqual(fromMemory);
+      expect(fromBatch).toEqual(fromMemory);
     }
   }
 }

@@ -135,6 +135,20 @@ describe.skipIf(skip)('script cache and script errors', () => {
       expect(before).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 1 } });
       expect(after).toMatchObject({ status: 'fulfilled', value: { allowed: true, remaining: 1 } });
       expect((await store.decide('other', rules, 1)).allowed).toBe(true);
+      // Alone, the decision runs the single-decision script: the same error, the same recovery.
+      const alone = await store.decide('k', rules, 1).then(() => undefined, (e: unknown) => e);
+      expect(alone).toBeInstanceOf(StoreError);
+      expect((alone as StoreError).code).toBe('STORE_FAILURE');
+      expect((alone as StoreError).message).toMatch(/WRONGTYPE/);
+      expect((await store.decide('other', rules, 1)).remaining).toBe(0);
+      // A sliding log reads its entries during its step, after the guarded read: same outcome.
+      const log = compileRules([{ name: 'l', limit: 2, windowMs: 1000, algorithm: 'sliding-log' }]);
+      await admin.hset('wrong:{k}:sliding-log:l', 'f', 'v');
+      const logErr = await store.decide('k', log, 1).then(() => undefined, (e: unknown) => e);
+      expect(logErr).toBeInstanceOf(StoreError);
+      expect((logErr as StoreError).code).toBe('STORE_FAILURE');
+      expect((logErr as StoreError).message).toMatch(/WRONGTYPE/);
+      expect((await store.decide('other', log, 1)).remaining).toBe(1);
     } finally {
       await store.close();
       admin.disconnect();

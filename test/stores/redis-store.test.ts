@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRules } from '../../src/core/rule.js';
 import { createConcurrencyLimiter, createLimiter, InvalidKeyError, SluiceConfigError } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
+import { DECIDE, SINGLE } from '../../src/stores/redis-store.js';
 import { slotOf, tagOf } from '../../src/stores/redis/keys.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
@@ -150,6 +151,33 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
       expect(calls).toEqual(['EVALSHA', 'EVALSHA']);
       // Still evaluated in issue order across the two calls.
       expect(ds.map((d) => d.remaining)).toEqual(Array.from({ length: 64 }, (_, i) => 67 - i));
+    } finally {
+      await counting.close();
+      client.disconnect();
+    }
+  });
+
+  it('a lone decision under one rule runs its algorithm\'s single-decision script; a batch or several rules, the decide script', async () => {
+    const client = new Redis(REDIS_URL);
+    const shas: unknown[] = [];
+    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
+      shas.push(args[1]);
+      return call(...args);
+    };
+    const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
+    try {
+      const log = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store: counting });
+      const two = createLimiter({ limits: [{ name: 'a', limit: 2, windowMs: 60_000 }, { name: 'b', limit: 5, windowMs: 60_000 }], store: counting });
+      const key = `single:${randomUUID()}`;
+      expect((await log.consume(key)).remaining).toBe(1);
+      expect((await log.peek(key)).remaining).toBe(0); // as MemoryStore: what would remain after it
+      expect(shas).toEqual([SINGLE.get('sliding-log')?.sha, SINGLE.get('sliding-log')?.sha]);
+      shas.length = 0;
+      const [a, b] = await Promise.all([log.consume(key), log.consume(key)]);
+      expect([a?.remaining, b?.allowed]).toEqual([0, false]);
+      expect((await two.consume(key)).remaining).toBe(1);
+      expect(shas).toEqual([DECIDE.sha, DECIDE.sha]);
     } finally {
       await counting.close();
       client.disconnect();

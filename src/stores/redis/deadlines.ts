@@ -2,8 +2,12 @@
  * Time limits for many in-flight calls with one timer. Every call of a store gets the same
  * `timeoutMs`, so deadlines come in the order the calls started: a queue, whose head is always the
  * next to expire. One timer is armed for the head and re-armed when it fires, instead of a
- * `setTimeout` + `clearTimeout` per call, which at one decision per round trip cost measurable
- * latency (see docs/benchmarks.md, Redis store).
+ * `setTimeout` + `clearTimeout` per call.
+ *
+ * Settled calls leave the queue as soon as they reach its head, and a settled deadline drops its
+ * expiry callback at once: the queue must not keep every call's closures (its batch, its
+ * promises) alive for `timeoutMs`. It did at first, and at one decision per round trip the garbage
+ * collector then spent more CPU than the store's own code (docs/benchmarks.md, Redis store).
  */
 export class Deadlines {
   private queue: Deadline[] = [];
@@ -13,6 +17,11 @@ export class Deadlines {
   private pending = 0;
 
   constructor(private readonly timeoutMs: number) {}
+
+  /** Deadlines held (settled ones not yet dropped included); for tests. */
+  get held(): number {
+    return this.queue.length - this.head;
+  }
 
   /**
    * Start timing one call: `expire` runs once `timeoutMs` has passed unless the returned deadline
@@ -32,7 +41,20 @@ export class Deadlines {
   /** A call settled or expired. */
   ended(): void {
     this.pending--;
-    if (this.pending === 0) this.timer?.unref();
+    if (this.pending === 0) {
+      // Nothing in flight: every entry is settled, drop them all.
+      this.queue = [];
+      this.head = 0;
+      this.timer?.unref();
+      return;
+    }
+    // Calls mostly settle in the order they started: drop the settled head.
+    const q = this.queue;
+    while (this.head < q.length && (q[this.head] as Deadline).settled) this.head++;
+    if (this.head > 1024 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
   }
 
   private arm(ms: number): void {
@@ -43,23 +65,20 @@ export class Deadlines {
   private readonly check = (): void => {
     this.timer = undefined;
     const now = performance.now();
-    const q = this.queue;
-    while (this.head < q.length) {
-      const d = q[this.head] as Deadline;
+    // this.queue, not a local: an expiry ends a call, which may drop the settled head (ended()).
+    while (this.head < this.queue.length) {
+      const d = this.queue[this.head] as Deadline;
       if (!d.settled && d.at > now) break;
       this.head++;
       if (!d.settled) d.expire();
     }
-    if (this.head === q.length) {
+    // expire() may have reset the queue (the last pending call ended).
+    if (this.head >= this.queue.length) {
       this.queue = [];
       this.head = 0;
       return;
     }
-    // Drop passed entries in one go now and then rather than shifting the array per call.
-    if (this.head > 1024) {
-      this.queue = q.slice(this.head);
-      this.head = 0;
-    }
+    if (this.timer !== undefined) clearTimeout(this.timer); // armed by a start() from an expiry
     this.arm((this.queue[this.head] as Deadline).at - now);
   };
 }
@@ -71,19 +90,21 @@ export class Deadline {
   constructor(
     private readonly owner: Deadlines,
     readonly at: number,
-    private readonly onExpire: () => void,
+    private onExpire: (() => void) | undefined,
   ) {}
 
   /** The call finished in time: its expiry will not run. */
   settle(): void {
     if (this.settled) return;
     this.settled = true;
+    this.onExpire = undefined;
     this.owner.ended();
   }
 
   /** Called by {@link Deadlines} when the time is up. */
   expire(): void {
+    const onExpire = this.onExpire;
     this.settle();
-    this.onExpire();
+    onExpire?.();
   }
 }

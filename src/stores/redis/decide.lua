@@ -62,6 +62,13 @@ local function liftLimit(sp)
   return l
 end
 
+-- Time for the whole call in mode 'T' (in mode 'C' each decision sets it from its ARGV).
+local now
+if mode == 'T' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
 local ALGORITHMS = {}
 -- @algorithms
 
@@ -87,12 +94,6 @@ for i = 1, nsets do
     a = a + 1
   end
   sets[i] = s
-end
-
-local now
-if mode == 'T' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 local out = {}

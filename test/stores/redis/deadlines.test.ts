@@ -43,3 +43,34 @@ describe('Deadlines', () => {
     expect(expired).toBe('expired');
   });
 });
+
+describe('Deadlines hold nothing for settled calls', () => {
+  it('a call settled before its time is dropped at once, so its closures are not kept for timeoutMs', () => {
+    // Regression: settled entries stayed queued until the timer fired, keeping every call's batch
+    // and promises alive for timeoutMs; at one decision per round trip the garbage collector then
+    // cost more CPU than the store itself.
+    const d = new Deadlines(60_000);
+    for (let i = 0; i < 1000; i++) d.start(() => {}).settle();
+    expect(d.held).toBe(0);
+  });
+
+  it('calls settling out of order: the settled head is dropped, later unsettled ones stay timed', async () => {
+    const d = new Deadlines(20);
+    const a = d.start(() => {});
+    const b = d.start(() => {});
+    const expired: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      d.start(() => {
+        expired.push('c');
+        resolve();
+      });
+    });
+    b.settle();
+    expect(d.held).toBe(3); // a is still in flight ahead of b
+    a.settle();
+    expect(d.held).toBe(1); // a and b dropped, c left
+    await done;
+    expect(expired).toEqual(['c']);
+    expect(d.held).toBe(0);
+  });
+});

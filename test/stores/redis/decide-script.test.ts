@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALGORITHMS } from '../../../src/core/algorithms/registry.js';
-import { DECIDE } from '../../../src/stores/redis-store.js';
+import { DECIDE, SINGLE } from '../../../src/stores/redis-store.js';
 import { REDIS_URL, skipWithoutRedis } from '../../support/redis-server.js';
 
 const src = (path: string) => readFileSync(new URL(`../../../src/${path}`, import.meta.url), 'utf8');
@@ -22,6 +22,23 @@ function fromFiles(): string {
   return `${before}${algorithms}${after}`;
 }
 
+/** The single-decision script of one algorithm built from the files by hand. */
+function singleFromFiles(name: string): string {
+  const [before] = src('stores/redis/decide.lua').split('-- @algorithms\n');
+  return `${before}${src(`core/algorithms/${name}/${name}.lua`)}${src('stores/redis/single.lua')}`;
+}
+
+describe('the single-decision scripts', () => {
+  it('one per algorithm: decide.lua up to "-- @algorithms", the algorithm file, single.lua; SHA1 of that text', () => {
+    expect([...SINGLE.keys()]).toEqual(ALGORITHMS.map((a) => a.name));
+    for (const a of ALGORITHMS) {
+      const text = singleFromFiles(a.name);
+      expect(SINGLE.get(a.name)?.source).toBe(text);
+      expect(SINGLE.get(a.name)?.sha).toBe(sha1(text));
+    }
+  });
+});
+
 describe('the decide script', () => {
   it('is decide.lua with each algorithm file spliced in, and its SHA is the SHA1 of that text', () => {
     const text = fromFiles();
@@ -33,8 +50,9 @@ describe('the decide script', () => {
   let raw: Redis | undefined;
   afterAll(() => raw?.disconnect());
 
-  it.skipIf(skip)('Redis knows it by the same SHA (SCRIPT LOAD), so EVALSHA hits what the files say', async () => {
+  it.skipIf(skip)('Redis knows it and each single-decision script by the same SHA (SCRIPT LOAD), so EVALSHA hits what the files say', async () => {
     raw = new Redis(REDIS_URL);
     expect(await raw.script('LOAD', fromFiles())).toBe(DECIDE.sha);
+    for (const a of ALGORITHMS) expect(await raw.script('LOAD', singleFromFiles(a.name))).toBe(SINGLE.get(a.name)?.sha);
   });
 });

@@ -10,6 +10,10 @@ ALGORITHMS['gcra'] = {
   read = function(key)
     local raw = redis.call('GET', key)
     if not raw then return nil end
+    -- The packed form's last byte (its exponent's top byte) is never a digit: test that first,
+    -- since matching the text pattern on every read cost Redis ~1 µs per decision.
+    local last = string.byte(raw, 8)
+    if #raw == 8 and (last < 48 or last > 57) then return (struct.unpack(GCRA_STATE, raw)) end
     if string.match(raw, '^%-?%d+$') then return tonumber(raw) end
     return (struct.unpack(GCRA_STATE, raw))
   end,
