@@ -52,7 +52,12 @@ export interface ClientOptions {
    * window); with a `store` passed in (shared between processes) max(100 ms, 2 % of the window).
    */
   marginMs?: number;
-  /** Share of a window's budget that may go back to back; the rest is spread. Default 0.25. */
+  /**
+   * Share of a window's budget that may go back to back; the rest is spread. Default 0.25 for
+   * configured `groups`; a limit learned from the server's headers (it states `limit` per window)
+   * may go back to back whole unless this is set. A strict server that refuses a burst under the
+   * budget turns the burst off for that group either way.
+   */
   burstRatio?: number;
   /** Fail (RateLimitWaitTooLongError) instead of waiting longer than this for a pause or budget. Default 120 000. */
   maxWaitMs?: number;
@@ -215,6 +220,7 @@ export function createClient(options: ClientOptions = {}): Client {
     // further apart (store round trip, another event loop): the default margin is wider there.
     marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
     burstRatio,
+    learnedBurstRatio: o.burstRatio === undefined ? 1 : burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,

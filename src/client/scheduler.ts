@@ -34,6 +34,8 @@ export interface SchedulerSettings {
   marginMs: (windowMs: number) => number;
   /** Share of the limit that may go out back to back; the rest is spread over the window. */
   burstRatio: number;
+  /** The same for limits learned from the server's headers. */
+  learnedBurstRatio: number;
   /** First pause after a 429 that carries no wait (no `Retry-After`, reset or window); doubles per repeat. */
   backoffBaseMs: number;
   /** Longest such pause. */
@@ -273,10 +275,15 @@ export class Scheduler {
   private burstOff(lane: Lane): boolean {
     if (lane.burstOff || lane.limit === undefined || lane.source === 'none') return false;
     lane.burstOff = true;
-    const burst = Math.ceil(lane.limit.limit * this.s.burstRatio);
+    const burst = Math.ceil(lane.limit.limit * this.ratio(lane.source));
     if (burst <= 1) return false;
     this.build(lane, lane.limit, lane.source);
     return true;
+  }
+
+  /** Share of the budget that may go back to back: the server stated a learned limit per window. */
+  private ratio(source: Lane['source']): number {
+    return source === 'learned' ? this.s.learnedBurstRatio : this.s.burstRatio;
   }
 
   /** Give a lane its budget. `config` limits are set as given; learned ones only tighten. */
@@ -295,7 +302,7 @@ export class Scheduler {
     const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
     const window = limit.windowMs + margin;
     // A call of cost c needs a bucket of at least c (else the GCRA could never admit it).
-    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.s.burstRatio)));
+    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.ratio(source))));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
