@@ -55,7 +55,8 @@ export interface ClientOptions {
   /**
    * Share of a window's budget that may go back to back; the rest is spread. Default 0.25 for
    * configured `groups`; a limit learned from the server's headers (it states `limit` per window)
-   * may go back to back whole unless this is set. A strict server that refuses a burst under the
+   * may go back to back whole unless this is set or a `store` is passed in (other processes'
+   * requests in flight are unknown until their answers are reconciled). A strict server that refuses a burst under the
    * budget turns the burst off for that group either way.
    */
   burstRatio?: number;
@@ -220,7 +221,9 @@ export function createClient(options: ClientOptions = {}): Client {
     // further apart (store round trip, another event loop): the default margin is wider there.
     marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
     burstRatio,
-    learnedBurstRatio: o.burstRatio === undefined ? 1 : burstRatio,
+    // Within one process a learned budget is charged with every request in flight; across processes
+    // the others' probes are unknown until reconciled, so a whole-budget burst would meet them.
+    learnedBurstRatio: o.burstRatio === undefined && shared === undefined ? 1 : burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,

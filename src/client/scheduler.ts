@@ -96,6 +96,8 @@ export interface Permit {
   readonly paced: boolean;
   /** Epoch ms of dispatch. */
   readonly sentAt: number;
+  /** Epoch ms when the decision that let it go was asked for (its shared log entry is no older). */
+  readonly decidedAt: number;
   released: boolean;
 }
 
@@ -490,22 +492,21 @@ export class Scheduler {
       if (target.limiter !== undefined) await this.reconcile(p, target, info.remaining);
       else if (target.bucket === undefined) this.headerBudget(p, target, info, now);
     }
-    // Across processes the shared log counts a request from its dispatch, the server from its
-    // arrival: a round trip longer than the margin may have arrived after its entry's margin ran
-    // out. Count it again from its answer (the latest it can have arrived): a loaded machine then
-    // costs throughput, never a 429. Within one process the completion gate does this already.
+    // Across processes the shared log counts a request from its decision, the server from its
+    // arrival: a request whose decision-to-answer time exceeded the margin may have arrived after its
+    // entry's margin ran out, and another process could take that slot while the server still counts
+    // it. Count it again from its answer (the latest it can have arrived). A full log has no room for
+    // that entry; then the lane's shared pause holds every process until this request's slot is
+    // really free (answer + window + margin): racing the others for the slot when its old entry
+    // expires lost now and then under load (one 429 in some runs of the 3-process spec). A loaded
+    // machine then costs throughput, never a 429. Within one process the completion gate does this.
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
       const margin = this.s.marginMs(lane.limit.windowMs);
-      if (now - p.sentAt > margin) {
+      if (now - p.decidedAt > margin) {
         const short = p.cost - (await this.charge(lane, p.cost));
-        // A full log has no room now; the slot this request holds opens when its entry expires:
-        // take it then, before another process can.
         if (short > 0) {
-          const at = p.sentAt + lane.limit.windowMs + margin;
-          const generation = lane.generation;
-          setTimeout(() => {
-            if (lane.generation === generation && !this.closed) void this.charge(lane, short);
-          }, Math.max(0, at - Date.now())).unref?.();
+          const until = now + lane.limit.windowMs + margin;
+          await this.s.shared.extend(this.s.keyPrefix + lane.key, until - Date.now()).catch(() => undefined);
         }
       }
     }
@@ -749,12 +750,13 @@ export class Scheduler {
       }
       const limiter = lane.limiter ?? lane.pauseCheck;
       if (limiter === undefined) {
-        this.dispatch(lane, undefined);
+        this.dispatch(lane, undefined, now);
         continue;
       }
       lane.deciding = true;
       const key = this.s.keyPrefix + lane.key;
       const generation = lane.generation;
+      const asked = Date.now();
       limiter.consume(key, Math.min(cost, MAX_CHECKED_COST)).then(
         (d) => {
           lane.deciding = false;
@@ -774,7 +776,7 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d));
+          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d), asked);
           this.pump(lane);
         },
         (err: unknown) => {
@@ -799,7 +801,28 @@ export class Scheduler {
     return lane.maxInFlight;
   }
 
-  private dispatch(lane: Lane, localRemaining: number | undefined): void {
+  /**
+   * Shared stores: a request still unanswered when its log entry is about to expire may not have
+   * reached the server yet; keep the lane's shared pause ahead of now until its answer comes (the
+   * answer then holds the slot for a window, see observe()).
+   */
+  private holdWhileInFlight(p: Permit, decidedAt: number): void {
+    const shared = this.s.shared;
+    const limit = p.lane.limit;
+    if (shared === undefined || limit === undefined || p.lane.exempt) return;
+    const margin = this.s.marginMs(limit.windowMs);
+    const key = this.s.keyPrefix + p.lane.key;
+    const check = (at: number) => {
+      setTimeout(() => {
+        if (p.released || this.closed) return;
+        shared.extend(key, margin).catch(() => undefined);
+        check(Date.now() + margin / 2);
+      }, Math.max(0, at - Date.now())).unref?.();
+    };
+    check(decidedAt + limit.windowMs + margin / 2);
+  }
+
+  private dispatch(lane: Lane, localRemaining: number | undefined, decidedAt: number): void {
     const w = lane.queue.shift();
     if (w === undefined) return;
     const now = Date.now();
@@ -818,7 +841,7 @@ export class Scheduler {
       // cost a quarter of the allowed rate against fixed windows.
       lane.sentSince += w.cost;
     }
-    w.resolve({
+    const permit: Permit = {
       lane,
       localRemaining,
       generation: lane.generation,
@@ -828,8 +851,11 @@ export class Scheduler {
       cost: w.cost,
       paced,
       sentAt: now,
+      decidedAt,
       released: false,
-    });
+    };
+    this.holdWhileInFlight(permit, decidedAt);
+    w.resolve(permit);
   }
 }
 
