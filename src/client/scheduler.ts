@@ -221,6 +221,8 @@ const SLIDING = 'sluice-client-window';
 /** The scheduler of one client. */
 export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
+  /** Dropped lanes whose budget state leaves the store when their window is over (see forget()). */
+  private readonly forgetting: { key: string; limiter: Limiter; over: number }[] = [];
   private inFlight = 0;
   private seq = 0;
   private sweptAt = 64;
@@ -262,10 +264,32 @@ export class Scheduler {
       if (l.exempt || l.queue.length > 0 || l.inFlight > 0 || l.deciding || l.timer !== undefined) continue;
       if (l.pausedUntil > now || (l.resetAt ?? 0) > now || l.lastUsed > now - idleMs) continue;
       this.lanes.delete(key);
+      this.forget(l, now);
       dropped++;
     }
     this.sweptAt = Math.max(64, this.lanes.size);
     return dropped;
+  }
+
+  /**
+   * A dropped lane's budget state in the client's own store goes too, once its window is over (its
+   * entries could still matter before that, should the group come back): a store that kept the
+   * key of every group a hostile server named would grow with them. Lanes dropped before their
+   * window ended wait in `forgetting` (oldest first) for a later sweep. A shared store is left
+   * alone (other processes use it; Redis keys expire by themselves).
+   */
+  private forget(lane: Lane, now: number): void {
+    if (this.s.shared === undefined && lane.limiter !== undefined && lane.limit !== undefined) {
+      const over = lane.lastUsed + lane.limit.windowMs + this.s.marginMs(lane.limit.windowMs);
+      this.forgetting.push({ key: lane.key, limiter: lane.limiter, over });
+    }
+    let done = 0;
+    for (const f of this.forgetting) {
+      if (f.over > now) break;
+      done++;
+      if (!this.lanes.has(f.key)) f.limiter.reset(this.s.keyPrefix + f.key).catch(() => undefined);
+    }
+    if (done > 0) this.forgetting.splice(0, done);
   }
 
   /** All lanes (for inspection and tests). */
