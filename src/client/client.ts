@@ -52,13 +52,7 @@ export interface ClientOptions {
    * window); with a `store` passed in (shared between processes) max(100 ms, 2 % of the window).
    */
   marginMs?: number;
-  /**
-   * Share of a window's budget that may go back to back; the rest is spread. Default 0.25 for
-   * configured `groups`; a limit learned from the server's headers (it states `limit` per window)
-   * may go back to back whole unless this is set or a `store` is passed in (other processes'
-   * requests in flight are unknown until their answers are reconciled). A strict server that refuses a burst under the
-   * budget turns the burst off for that group either way.
-   */
+  /** Share of a window's budget that may go back to back; the rest is spread. Default 0.25. */
   burstRatio?: number;
   /** Fail (RateLimitWaitTooLongError) instead of waiting longer than this for a pause or budget. Default 120 000. */
   maxWaitMs?: number;
@@ -224,9 +218,9 @@ export function createClient(options: ClientOptions = {}): Client {
     // further apart (store round trip, another event loop): the default margin is wider there.
     marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
     burstRatio,
-    // Within one process a learned budget is charged with every request in flight; across processes
-    // the others' probes are unknown until reconciled, so a whole-budget burst would meet them.
-    learnedBurstRatio: o.burstRatio === undefined && shared === undefined ? 1 : burstRatio,
+    // Learned budgets are spread like configured ones: bursting a whole learned budget (20) met a
+    // second server group sharing the lane until its own answers came (5 429s in the pacing spec).
+    learnedBurstRatio: burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,
