@@ -1,15 +1,20 @@
 /**
- * Learning a server's rate from bare 429s (no quota headers): an AIMD send rate per lane, and the
- * pause after a 429 that says nothing about how long to wait.
+ * Learning a server's rate from bare 429s (no quota headers): an adaptive send rate per lane, and
+ * the pause after a 429 that says nothing about how long to wait.
  *
  * The rate starts in slow start (x1.5 on every paced success, like TCP's) until the first refusal,
  * which brackets the server's rate between the last accepted rate and the refused one. From there
- * it climbs fast (5 % of the refused rate per success) to 85 % of it, then slowly (0.5 %) to it,
- * then by 3 % per success past it; a refusal cuts it to 85 % of the rate refused: about one refusal
- * per 35 requests at about 90 % of the server's rate against a strict leaky bucket (nginx `limit_req`). Against a window counter (10 per
- * second, any spacing) spacing is no evidence: every request is accepted until the window is spent.
- * So the rate is also held to twice what was really sent in the last second, and a refusal brackets
- * it by that measured rate too. Pure functions of (state, event).
+ * every refusal costs a 429 that the caller's budget of refusals (5 % of requests) cannot afford
+ * often, so the rate moves only once per probe cycle of `PROBE_EVERY` paced successes: half-way to
+ * the refused rate (the ceiling) while below 97 % of it, else a probe 3 % past it. A refusal cuts
+ * to 85 % of the refused rate; a second refusal within 10 % of the ceiling confirms it (`settled`):
+ * the rate then approaches 97 % of it and never probes past it again.
+ *
+ * Against a window counter (10 per second, any spacing) spacing is no evidence: every request is
+ * accepted until the window is spent. So the rate is also held to twice what was really sent in the
+ * last second, and a refusal brackets it by that measured rate too; and a run of accepted requests
+ * that ended in a refusal gives the window's rate directly (`windowRate`). Pure functions of
+ * (state, event).
  */
 
 /** The adaptive send rate of one lane, in requests per second. */
@@ -17,20 +22,33 @@ export interface AdaptiveRate {
   readonly rate: number;
   /** The lowest rate refused since the last increase past it; undefined before any refusal. */
   readonly ceiling: number | undefined;
-  /** Slow start: doubling until the first refusal. */
+  /** Slow start: growing x1.5 per success until the first refusal. */
   readonly slow: boolean;
+  /** Paced successes since the rate last changed (a probe cycle). */
+  readonly since?: number;
+  /** A refusal confirmed the ceiling: no more probes past it. */
+  readonly settled?: boolean;
+  /**
+   * Learned from a window counter's run (`windowRate`): a budget per period, not an edge. It rises
+   * by 8 % per probe cycle until a probe is refused, then never again.
+   */
+  readonly windowed?: boolean;
 }
 
-/** First rate of slow start, per second: a server that refuses 5/s is rare, and the doubling is fast. */
+/** First rate of slow start, per second: a server that refuses 5/s is rare, and the growth is fast. */
 export const SLOW_START_RATE = 5;
+/** Paced successes per probe cycle: a refused probe costs one 429 per at least this many sends. */
+export const PROBE_EVERY = 25;
 /** Slowest rate the client falls to: one request per hour. */
 const MIN_RATE = 1 / 3600;
 const GROWTH = 1.5;
 const DECREASE = 0.85;
-const FAST_SHARE = 0.05;
-const SLOW_SHARE = 0.005;
-/** Past the refused rate without a refusal, that ceiling was jitter or old news: probe up by 3 %. */
+/** Below this share of the ceiling a cycle climbs half-way to it; above, it probes past it. */
+const NEAR = 0.97;
+/** A probe past the ceiling (which may have been jitter or old news). */
 const PROBE_SHARE = 0.03;
+/** A gentle probe raises a windowed rate by this share. */
+const WINDOW_PROBE = 0.08;
 
 /** A lane that has seen no quota header starts here. */
 export function slowStart(rate = SLOW_START_RATE): AdaptiveRate {
@@ -50,12 +68,14 @@ export function accepted(s: AdaptiveRate, paced: boolean, sentPerSecond = Infini
   if (!paced) return s;
   const cap = Math.max(SLOW_START_RATE, 2 * sentPerSecond);
   if (s.slow) return { ...s, rate: Math.min(cap, s.rate * GROWTH) };
+  const since = (s.since ?? 0) + 1;
+  if (since < PROBE_EVERY) return { ...s, since };
+  if (s.windowed === true) return s.settled === true ? { ...s, since: 0 } : { ...s, rate: s.rate * (1 + WINDOW_PROBE), since: 0 };
   const c = s.ceiling ?? s.rate;
-  // Past the ceiling the probe accelerates with the distance (like CUBIC's convex part): a ceiling
-  // set by a jittered refusal early on must not cost a minute of slow climbing.
-  const step = s.rate < DECREASE * c ? FAST_SHARE * c : s.rate < c ? SLOW_SHARE * c : PROBE_SHARE * s.rate + 0.1 * (s.rate - c);
-  const rate = Math.min(cap, s.rate < DECREASE * c ? Math.min(DECREASE * c, s.rate + step) : s.rate + step);
-  return { ...s, rate, ceiling: rate > c ? rate : c };
+  if (s.rate < NEAR * c) return { ...s, rate: Math.min(cap, s.rate + (NEAR * c - s.rate) / 2 + 0.01 * c), since: 0 };
+  if (s.settled === true) return { ...s, since: 0 };
+  const rate = Math.min(cap, s.rate * (1 + PROBE_SHARE));
+  return { ...s, rate, ceiling: Math.max(c, rate), since: 0 };
 }
 
 /**
@@ -70,7 +90,24 @@ export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinit
   const at = Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentPerSecond : sentPerSecond));
   // Slow start grew past the server: the previous rate was accepted.
   if (s.slow) return { rate: Math.max(MIN_RATE, at / GROWTH), ceiling: at, slow: false };
-  return { rate: Math.max(MIN_RATE, at * DECREASE), ceiling: at, slow: false };
+  // Refused again near the ceiling: that is the server's rate.
+  const settled = s.settled === true || (s.ceiling !== undefined && Math.abs(at - s.ceiling) <= 0.1 * s.ceiling);
+  return { rate: Math.max(MIN_RATE, at * DECREASE), ceiling: at, slow: false, ...(settled ? { settled } : {}) };
+}
+
+/**
+ * A window counter's run: `accepted` requests went through from the run's first send until a
+ * refusal, and the budget was back (a request accepted again) `periodMs` after that first send.
+ * Whatever the server counts in (a fixed window opened by the run's first request, a sliding log,
+ * a strict spacer), `accepted` per `periodMs` is a rate it accepted, so the lane paces evenly at it
+ * (with a 2 % margin). `previous`: the windowed rate whose probe was refused (the new one is not
+ * above the last confirmed rate, and probing stops: the rate is settled).
+ */
+export function windowRate(accepted: number, periodMs: number, previous?: AdaptiveRate): AdaptiveRate {
+  let rate = Math.max(MIN_RATE, (1000 * accepted) / (periodMs * 1.02 + 10));
+  const again = previous?.windowed === true;
+  if (again) rate = Math.min(rate, previous.rate / (1 + WINDOW_PROBE));
+  return { rate, ceiling: undefined, slow: false, windowed: true, since: 0, ...(again ? { settled: true } : {}) };
 }
 
 /** Ms between sends at this rate, for a request of `cost` units. */

@@ -74,7 +74,10 @@ export interface ClientOptions {
   minPauseMs?: number;
   /** Times one call is re-sent after 429s before the 429 is returned. Default 3. */
   rateLimitRetries?: number;
-  /** Deadline of one call, queueing and retries included. Default 300 000. */
+  /**
+   * Deadline of one call, queueing and retries included, until the response headers arrive (like
+   * ky's `timeout`; reading the body is bounded by the caller's `signal`). Default 300 000.
+   */
   timeoutMs?: number;
   /** Retries of 5xx and network errors. */
   retry?: RetryOptions;
@@ -215,6 +218,9 @@ export function createClient(options: ClientOptions = {}): Client {
     // further apart (store round trip, another event loop): the default margin is wider there.
     marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
     burstRatio,
+    // Learned budgets are spread like configured ones: bursting a whole learned budget (20) met a
+    // second server group sharing the lane until its own answers came (5 429s in the pacing spec).
+    learnedBurstRatio: burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,
@@ -350,13 +356,18 @@ export function createClient(options: ClientOptions = {}): Client {
         const headers = new Headers(headersIn);
         if (token !== undefined) headers.set('authorization', `Bearer ${token}`);
         const left = deadline - Date.now();
-        const signals = [AbortSignal.timeout(Math.max(1, left))];
-        if (userSignal) signals.push(userSignal);
+        // The deadline bounds the wait for the response (headers), like ky's timeout; the timer is
+        // cleared then. AbortSignal.timeout kept a timer and two signals alive per call for the
+        // whole timeoutMs (300 s): the heap grew with every response until then.
+        const deadlineAc = new AbortController();
+        const deadlineTimer = setTimeout(() => deadlineAc.abort(new DOMException('the call\'s deadline (timeoutMs) passed', 'TimeoutError')), Math.max(1, left));
         let res: Response;
         try {
           const { group: _g, priority: _p, timeoutMs: _t, maxWaitMs: _m, idempotent: _i, cost: _c, credential: _cr, ...rest } = init;
-          res = await fetchImpl(url, { ...rest, method, headers, body: body ?? null, signal: AbortSignal.any(signals) });
+          const signal = userSignal ? AbortSignal.any([deadlineAc.signal, userSignal]) : deadlineAc.signal;
+          res = await fetchImpl(url, { ...rest, method, headers, body: body ?? null, signal });
         } catch (err) {
+          clearTimeout(deadlineTimer);
           scheduler.release(permit);
           if (userSignal?.aborted) throw new RequestAbortedError({ cause: err });
           if (Date.now() >= deadline) throw new DeadlineExceededError(callTimeout, `during attempt ${attempt}`, { cause: err });
@@ -368,6 +379,7 @@ export function createClient(options: ClientOptions = {}): Client {
           await sleep(delay, userSignal);
           continue;
         }
+        clearTimeout(deadlineTimer);
         const info = parseRateLimitHeaders(res.headers, Date.now(), warnFor(lane.group));
         let target = lane;
         if (info.group !== undefined && info.group !== lane.group && explicit === undefined && !lane.exempt && mayLearn(credential, info.group)) {

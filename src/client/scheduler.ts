@@ -10,7 +10,8 @@
 import type { Decision } from '../core/decision.js';
 import type { Store } from '../core/store.js';
 import { limiterOn, type Limiter } from '../core/limiter.js';
-import { accepted, backoffPauseMs, belowBudget, intervalMs, refused, slowStart, type AdaptiveRate } from './adaptive.js';
+import { accepted, backoffPauseMs, belowBudget, intervalMs, refused, slowStart, windowRate, type AdaptiveRate } from './adaptive.js';
+import { bucketReadyAt, bucketRefused, observeBucket, type LeakyBucket } from './bucket.js';
 import { DeadlineExceededError, RateLimitWaitTooLongError, RequestAbortedError } from './errors.js';
 import type { RateLimitInfo } from './headers.js';
 import { MAX_CHECKED_COST, PAUSE_CHECK, pauseLeft, type SharedPauses } from './shared-pause.js';
@@ -33,6 +34,8 @@ export interface SchedulerSettings {
   marginMs: (windowMs: number) => number;
   /** Share of the limit that may go out back to back; the rest is spread over the window. */
   burstRatio: number;
+  /** The same for limits learned from the server's headers. */
+  learnedBurstRatio: number;
   /** First pause after a 429 that carries no wait (no `Retry-After`, reset or window); doubles per repeat. */
   backoffBaseMs: number;
   /** Longest such pause. */
@@ -93,6 +96,8 @@ export interface Permit {
   readonly paced: boolean;
   /** Epoch ms of dispatch. */
   readonly sentAt: number;
+  /** Epoch ms when the decision that let it go was asked for (its shared log entry is no older). */
+  readonly decidedAt: number;
   released: boolean;
 }
 
@@ -131,12 +136,28 @@ export class Lane {
   /** When the adaptive rate started pacing this lane. */
   aimdSince = 0;
   lastSendAt = 0;
+  /** A leaky bucket the server reports as a level only (Shopify): its level and measured leak. */
+  bucket: LeakyBucket | undefined;
   /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
   burstOff = false;
   /** Largest call cost seen (the spreading bucket holds at least this). */
   maxCost = 1;
   /** Smoothed round trip of the lane's requests, ms (0: none yet). */
   rttMs = 0;
+  /**
+   * The current run of a header-less lane: accepted requests since its first send (the first
+   * accepted one after a pause), the closest spacing between two of them, and the last one's
+   * dispatch time. A refusal that ends a run like a window counter's (not a strict spacer's: its
+   * spacing was no closer than the accepted ones') becomes `pendingRun` until a request is
+   * accepted again; the time from the run's start to then is the period of the window.
+   */
+  runStart = 0;
+  runAccepted = 0;
+  runMinGap = Infinity;
+  lastAcceptedAt = 0;
+  pendingRun: { start: number; accepted: number } | undefined;
+  /** The period learned from the last window run (the pause after the next such refusal). */
+  runPeriodMs: number | undefined;
   /** Dispatch times of the last second (at most 1000 kept), for the adaptive rate. */
   private readonly sends: number[] = [];
 
@@ -200,6 +221,8 @@ const SLIDING = 'sluice-client-window';
 /** The scheduler of one client. */
 export class Scheduler {
   private readonly lanes = new Map<string, Lane>();
+  /** Dropped lanes whose budget state leaves the store when their window is over (see forget()). */
+  private readonly forgetting: { key: string; limiter: Limiter; over: number }[] = [];
   private inFlight = 0;
   private seq = 0;
   private sweptAt = 64;
@@ -241,10 +264,32 @@ export class Scheduler {
       if (l.exempt || l.queue.length > 0 || l.inFlight > 0 || l.deciding || l.timer !== undefined) continue;
       if (l.pausedUntil > now || (l.resetAt ?? 0) > now || l.lastUsed > now - idleMs) continue;
       this.lanes.delete(key);
+      this.forget(l, now);
       dropped++;
     }
     this.sweptAt = Math.max(64, this.lanes.size);
     return dropped;
+  }
+
+  /**
+   * A dropped lane's budget state in the client's own store goes too, once its window is over (its
+   * entries could still matter before that, should the group come back): a store that kept the
+   * key of every group a hostile server named would grow with them. Lanes dropped before their
+   * window ended wait in `forgetting` (oldest first) for a later sweep. A shared store is left
+   * alone (other processes use it; Redis keys expire by themselves).
+   */
+  private forget(lane: Lane, now: number): void {
+    if (this.s.shared === undefined && lane.limiter !== undefined && lane.limit !== undefined) {
+      const over = lane.lastUsed + lane.limit.windowMs + this.s.marginMs(lane.limit.windowMs);
+      this.forgetting.push({ key: lane.key, limiter: lane.limiter, over });
+    }
+    let done = 0;
+    for (const f of this.forgetting) {
+      if (f.over > now) break;
+      done++;
+      if (!this.lanes.has(f.key)) f.limiter.reset(this.s.keyPrefix + f.key).catch(() => undefined);
+    }
+    if (done > 0) this.forgetting.splice(0, done);
   }
 
   /** All lanes (for inspection and tests). */
@@ -256,10 +301,15 @@ export class Scheduler {
   private burstOff(lane: Lane): boolean {
     if (lane.burstOff || lane.limit === undefined || lane.source === 'none') return false;
     lane.burstOff = true;
-    const burst = Math.ceil(lane.limit.limit * this.s.burstRatio);
+    const burst = Math.ceil(lane.limit.limit * this.ratio(lane.source));
     if (burst <= 1) return false;
     this.build(lane, lane.limit, lane.source);
     return true;
+  }
+
+  /** Share of the budget that may go back to back: the server stated a learned limit per window. */
+  private ratio(source: Lane['source']): number {
+    return source === 'learned' ? this.s.learnedBurstRatio : this.s.burstRatio;
   }
 
   /** Give a lane its budget. `config` limits are set as given; learned ones only tighten. */
@@ -278,7 +328,7 @@ export class Scheduler {
     const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
     const window = limit.windowMs + margin;
     // A call of cost c needs a bucket of at least c (else the GCRA could never admit it).
-    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.s.burstRatio)));
+    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.ratio(source))));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
@@ -416,22 +466,29 @@ export class Scheduler {
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
     if (target !== lane && !throttled) target.probing = false;
     // The pause first: learning a budget pumps the lane, which must not send during a 429 pause.
-    // A paced refusal at the edge of a rate already learned is the AIMD probing the server's rate,
-    // not a penalty: the lower rate is the remedy, a short pause (two intervals) is enough. If the
-    // next answer is a 429 too, the backoff takes over.
+    // A paced refusal at the edge of the adaptive rate (slow start's growth included) is the rate
+    // probing the server's, not a penalty: the lower rate is the remedy, a short pause (two
+    // intervals) is enough. If the next answer is a 429 too, the backoff takes over. A refusal that
+    // ended a window counter's run waits for the window instead (see adapt()).
     // Answers without time information (no header at all, or a bucket level like Shopify's) teach
     // the adaptive rate; a reset or a window makes it unnecessary.
-    const timeless = info.format === 'none' || (info.resetMs === undefined && info.windowMs === undefined);
-    const edge = throttled && timeless && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd?.ceiling !== undefined;
+    // A bucket level (Shopify's used/capacity) paces by the leak measured from successive levels.
+    const level = info.format === 'shopify' && info.limit !== undefined && info.remaining !== undefined ? info.limit - info.remaining : undefined;
+    if (level !== undefined && info.limit !== undefined && !target.exempt) {
+      const b = observeBucket(target.bucket, level, info.limit, !throttled, p.sentAt, now);
+      target.bucket = throttled ? bucketRefused(b, now) : b;
+    }
+    const timeless = level === undefined && (info.format === 'none' || (info.resetMs === undefined && info.windowMs === undefined));
+    const edge = throttled && timeless && info.retryAfterMs === undefined && p.paced && !target.shortPaused && target.aimd !== undefined;
     // A bare 429 to a request sent before the lane's last pause began is the same refusal again
     // (a burst already in flight): it neither adapts nor extends the pause.
     const stale = throttled && timeless && info.retryAfterMs === undefined && target === lane && p.dispatchSeq <= lane.probeAfter;
     if (!timeless) target.aimd = undefined;
-    else if (!target.exempt && !stale) this.adapt(p, target, throttled);
+    const windowRun = timeless && !target.exempt && !stale && this.adapt(p, target, throttled);
     let pauseMs: number | undefined;
     if (stale) {
       pauseMs = Math.max(0, target.pausedUntil - now);
-    } else if (edge && target.aimd !== undefined) {
+    } else if (edge && !windowRun && target.aimd !== undefined) {
       pauseMs = Math.ceil(2 * intervalMs(target.aimd));
       target.shortPaused = true;
       this.pause(target, now + pauseMs);
@@ -457,24 +514,23 @@ export class Scheduler {
       }
     } else if (info.remaining !== undefined) {
       if (target.limiter !== undefined) await this.reconcile(p, target, info.remaining);
-      else this.headerBudget(p, target, info, now);
+      else if (target.bucket === undefined) this.headerBudget(p, target, info, now);
     }
-    // Across processes the shared log counts a request from its dispatch, the server from its
-    // arrival: a round trip longer than the margin may have arrived after its entry's margin ran
-    // out. Count it again from its answer (the latest it can have arrived): a loaded machine then
-    // costs throughput, never a 429. Within one process the completion gate does this already.
+    // Across processes the shared log counts a request from its decision, the server from its
+    // arrival: a request whose decision-to-answer time exceeded the margin may have arrived after its
+    // entry's margin ran out, and another process could take that slot while the server still counts
+    // it. Count it again from its answer (the latest it can have arrived). A full log has no room for
+    // that entry; then the lane's shared pause holds every process until this request's slot is
+    // really free (answer + window + margin): racing the others for the slot when its old entry
+    // expires lost now and then under load (one 429 in some runs of the 3-process spec). A loaded
+    // machine then costs throughput, never a 429. Within one process the completion gate does this.
     if (this.s.shared !== undefined && lane.limit !== undefined && p.generation === lane.generation) {
       const margin = this.s.marginMs(lane.limit.windowMs);
-      if (now - p.sentAt > margin) {
+      if (now - p.decidedAt > margin) {
         const short = p.cost - (await this.charge(lane, p.cost));
-        // A full log has no room now; the slot this request holds opens when its entry expires:
-        // take it then, before another process can.
         if (short > 0) {
-          const at = p.sentAt + lane.limit.windowMs + margin;
-          const generation = lane.generation;
-          setTimeout(() => {
-            if (lane.generation === generation && !this.closed) void this.charge(lane, short);
-          }, Math.max(0, at - Date.now())).unref?.();
+          const until = now + lane.limit.windowMs + margin;
+          await this.s.shared.extend(this.s.keyPrefix + lane.key, until - Date.now()).catch(() => undefined);
         }
       }
     }
@@ -498,32 +554,65 @@ export class Scheduler {
     lane.resetAt = resetAt;
   }
 
-  /** Bare answers (no quota header): the adaptive rate learns from them. */
-  private adapt(p: Permit, lane: Lane, throttled: boolean): void {
+  /**
+   * Bare answers (no quota header): the adaptive rate learns from them. Returns true when a refusal
+   * ended a window counter's run (the lane then waits for the window instead of probing its edge).
+   */
+  private adapt(p: Permit, lane: Lane, throttled: boolean): boolean {
+    const now = Date.now();
     // The rate really sent over the last second, pauses and the time before pacing left out.
     const sent = lane.aimd === undefined ? Infinity : lane.sentRate(p.sentAt, Math.max(lane.aimdSince, lane.pausedUntil));
     // The request that resumed a pause reached the server somewhere before its answer (after an
     // idle second, often late): the next one keeps a full interval from the answer.
     if (lane.aimd !== undefined && p.dispatchSeq === lane.probeAfter + 1) {
-      lane.aimdUntil = Math.max(lane.aimdUntil, Date.now() + intervalMs(lane.aimd));
+      lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(lane.aimd));
     }
     if (!throttled) {
+      const run = lane.pendingRun;
+      if (run !== undefined && p.dispatchSeq > lane.probeAfter) {
+        // Accepted again: the window that the run filled is over. Its requests per that period is
+        // a rate the server accepts (the answer's time is the latest the window can have ended).
+        lane.pendingRun = undefined;
+        lane.runPeriodMs = now - run.start;
+        lane.aimd = windowRate(run.accepted, lane.runPeriodMs, lane.aimd);
+        lane.aimdSince = p.sentAt;
+        lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(lane.aimd));
+        startRun(lane, p.sentAt);
+        return false;
+      }
+      if (lane.runAccepted === 0 || p.sentAt < lane.runStart) startRun(lane, p.sentAt);
+      else {
+        if (p.sentAt > lane.lastAcceptedAt) lane.runMinGap = Math.min(lane.runMinGap, p.sentAt - lane.lastAcceptedAt);
+        lane.runAccepted++;
+        lane.lastAcceptedAt = Math.max(lane.lastAcceptedAt, p.sentAt);
+      }
       if (lane.aimd !== undefined) lane.aimd = accepted(lane.aimd, p.paced, sent);
       else if (lane.source === 'none' && lane.resetAt === undefined) {
         lane.aimd = slowStart();
         lane.aimdSince = lane.lastSendAt;
         lane.aimdUntil = lane.lastSendAt + intervalMs(lane.aimd);
       }
-      return;
+      return false;
     }
     // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
     // spacing first; if even spacing is refused too, the budget is above what it accepts.
-    if (this.burstOff(lane)) return;
+    if (this.burstOff(lane)) return false;
+    if (lane.pendingRun !== undefined) return true; // the run's window is not over yet
+    // A strict spacer refuses a request closer to the last accepted one than it ever accepted; a
+    // window counter refuses the one past its count, however spaced. A run of a few accepted
+    // requests (8: fewer say too little) whose refusal was spaced like them was a window counter's.
+    if (lane.aimd !== undefined && lane.runAccepted >= 8 && p.sentAt - lane.lastAcceptedAt >= 0.8 * lane.runMinGap) {
+      lane.pendingRun = { start: lane.runStart, accepted: lane.runAccepted };
+      lane.runAccepted = 0;
+      return true;
+    }
+    lane.runAccepted = 0;
     if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent);
     else {
       lane.aimd = lane.limit !== undefined ? belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs) : slowStart();
       lane.aimdSince = p.sentAt;
     }
+    return false;
   }
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
@@ -533,6 +622,12 @@ export class Scheduler {
     // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
+    // A window run ended and its period is known: the window that the run opened is over then.
+    const run = lane.pendingRun;
+    if (run !== undefined && lane.runPeriodMs !== undefined && lane.backoffs === 0) {
+      lane.backoffs++;
+      return Math.max(this.s.minPauseMs, Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now()));
+    }
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
 
@@ -639,6 +734,7 @@ export class Scheduler {
   private gate(lane: Lane, now: number, cost: number): number {
     const g = this.completionGate(lane, now, cost);
     if (g > 0) return g;
+    if (lane.bucket !== undefined && lane.limiter === undefined) return bucketReadyAt(lane.bucket, now, lane.inFlightUnits, cost);
     if (lane.limiter !== undefined || lane.remaining === undefined) return 0;
     if (lane.resetAt !== undefined && lane.resetAt <= now) {
       if (lane.limitHint === undefined) {
@@ -678,12 +774,13 @@ export class Scheduler {
       }
       const limiter = lane.limiter ?? lane.pauseCheck;
       if (limiter === undefined) {
-        this.dispatch(lane, undefined);
+        this.dispatch(lane, undefined, now);
         continue;
       }
       lane.deciding = true;
       const key = this.s.keyPrefix + lane.key;
       const generation = lane.generation;
+      const asked = Date.now();
       limiter.consume(key, Math.min(cost, MAX_CHECKED_COST)).then(
         (d) => {
           lane.deciding = false;
@@ -703,7 +800,7 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d));
+          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d), asked);
           this.pump(lane);
         },
         (err: unknown) => {
@@ -728,7 +825,28 @@ export class Scheduler {
     return lane.maxInFlight;
   }
 
-  private dispatch(lane: Lane, localRemaining: number | undefined): void {
+  /**
+   * Shared stores: a request still unanswered when its log entry is about to expire may not have
+   * reached the server yet; keep the lane's shared pause ahead of now until its answer comes (the
+   * answer then holds the slot for a window, see observe()).
+   */
+  private holdWhileInFlight(p: Permit, decidedAt: number): void {
+    const shared = this.s.shared;
+    const limit = p.lane.limit;
+    if (shared === undefined || limit === undefined || p.lane.exempt) return;
+    const margin = this.s.marginMs(limit.windowMs);
+    const key = this.s.keyPrefix + p.lane.key;
+    const check = (at: number) => {
+      setTimeout(() => {
+        if (p.released || this.closed) return;
+        shared.extend(key, margin).catch(() => undefined);
+        check(Date.now() + margin / 2);
+      }, Math.max(0, at - Date.now())).unref?.();
+    };
+    check(decidedAt + limit.windowMs + margin / 2);
+  }
+
+  private dispatch(lane: Lane, localRemaining: number | undefined, decidedAt: number): void {
     const w = lane.queue.shift();
     if (w === undefined) return;
     const now = Date.now();
@@ -747,7 +865,7 @@ export class Scheduler {
       // cost a quarter of the allowed rate against fixed windows.
       lane.sentSince += w.cost;
     }
-    w.resolve({
+    const permit: Permit = {
       lane,
       localRemaining,
       generation: lane.generation,
@@ -757,9 +875,19 @@ export class Scheduler {
       cost: w.cost,
       paced,
       sentAt: now,
+      decidedAt,
       released: false,
-    });
+    };
+    this.holdWhileInFlight(permit, decidedAt);
+    w.resolve(permit);
   }
+}
+
+/** A header-less lane's run starts with an accepted request sent at `at`. */
+function startRun(lane: Lane, at: number): void {
+  lane.runStart = lane.lastAcceptedAt = at;
+  lane.runAccepted = 1;
+  lane.runMinGap = Infinity;
 }
 
 function insert(q: Waiter[], w: Waiter): void {

@@ -1,6 +1,6 @@
 /** The adaptive rate (AIMD) and the backoff, as pure functions. */
 import { describe, expect, it } from 'vitest';
-import { accepted, backoffPauseMs, belowBudget, intervalMs, refused, slowStart, type AdaptiveRate } from '../../src/client/adaptive.js';
+import { accepted, backoffPauseMs, belowBudget, intervalMs, PROBE_EVERY, refused, slowStart, windowRate, type AdaptiveRate } from '../../src/client/adaptive.js';
 
 describe('adaptive rate', () => {
   it('slow start grows x1.5 per paced success; unpaced answers change nothing', () => {
@@ -13,14 +13,41 @@ describe('adaptive rate', () => {
     const r = refused({ rate: 12, ceiling: undefined, slow: true }, true);
     expect(r).toEqual({ rate: 8, ceiling: 12, slow: false });
   });
-  it('climbs fast to 85 % of the ceiling, slowly to it, then probes past it', () => {
+  it('moves once per probe cycle of PROBE_EVERY paced successes: half-way to 97 % of the ceiling, then 3 % past it', () => {
     let s: AdaptiveRate = { rate: 5, ceiling: 10, slow: false };
+    for (let i = 1; i < PROBE_EVERY; i++) s = accepted(s, true);
+    expect(s.rate).toBe(5); // a whole cycle at the rate before it moves: at most one refusal per cycle
     s = accepted(s, true);
-    expect(s.rate).toBeCloseTo(5.5);
-    s = { rate: 8.45, ceiling: 10, slow: false };
-    expect(accepted(s, true).rate).toBeCloseTo(8.5); // capped at 85 %
-    expect(accepted({ rate: 9, ceiling: 10, slow: false }, true).rate).toBeCloseTo(9.05);
-    expect(accepted({ rate: 10, ceiling: 10, slow: false }, true).rate).toBeCloseTo(10.3);
+    expect(s.rate).toBeCloseTo(5 + (9.7 - 5) / 2 + 0.1);
+    expect(s.since).toBe(0);
+    const near: AdaptiveRate = { rate: 9.8, ceiling: 10, slow: false, since: PROBE_EVERY - 1 };
+    expect(accepted(near, true).rate).toBeCloseTo(9.8 * 1.03);
+    expect(accepted(near, false)).toBe(near);
+  });
+  it('a second refusal near the ceiling settles it: the rate approaches 97 % of it and never probes past it', () => {
+    const r = refused({ rate: 10.3, ceiling: 10, slow: false, since: 3 }, true);
+    expect(r).toEqual({ rate: 10.3 * 0.85, ceiling: 10.3, slow: false, settled: true });
+    let s: AdaptiveRate = r;
+    for (let i = 0; i < 20 * PROBE_EVERY; i++) s = accepted(s, true);
+    expect(s.rate).toBeLessThanOrEqual(10.3);
+    expect(s.rate).toBeGreaterThan(0.96 * 10.3);
+    // A refusal far from the ceiling (the server slowed down) does not settle it.
+    expect(refused({ rate: 6, ceiling: 10, slow: false }, true).settled).toBeUndefined();
+  });
+  it("a window counter's run gives its rate: accepted requests per period (2 % margin), a gentle probe per cycle, settled after a refused probe", () => {
+    const w = windowRate(10, 1000);
+    expect(w.rate).toBeCloseTo(10_000 / 1030);
+    expect(w.windowed).toBe(true);
+    let s = w;
+    for (let i = 0; i < PROBE_EVERY; i++) s = accepted(s, true);
+    expect(s.rate).toBeCloseTo(w.rate * 1.08);
+    // The probe was refused: back to the last confirmed rate at most, and no more probes.
+    const again = windowRate(12, 1000, s);
+    expect(again.rate).toBeCloseTo(w.rate);
+    expect(again.settled).toBe(true);
+    let t = again;
+    for (let i = 0; i < 5 * PROBE_EVERY; i++) t = accepted(t, true);
+    expect(t.rate).toBe(again.rate);
   });
   it('a refusal cuts to 85 % of the refused rate', () => {
     expect(refused({ rate: 10, ceiling: 12, slow: false }, true)).toEqual({ rate: 8.5, ceiling: 10, slow: false });

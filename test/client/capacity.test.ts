@@ -2,6 +2,8 @@
  * What users of Bottleneck and p-queue expect (per-call cost, several credentials, a bounded
  * queue), and bounded memory against a server that names a new group in every response.
  */
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceConfigError } from '../../src/core/errors.js';
 import { createClient, QueueFullError, type Client } from '../../src/client.js';
@@ -83,4 +85,30 @@ describe('bounded memory under a hostile server', () => {
     }
     expect(n).toBe(5000);
   }, 30_000);
+
+  it('memory stays flat over 100k responses that each name a new group (heap after GC, 20k vs 100k)', async () => {
+    // Regression: +245 MB after 6.5k responses at first; then still +2.5 KB per response (a
+    // deadline timer and two signals kept per call for timeoutMs, and every dropped group's budget
+    // left in the client's own store): 43 MB at 10k, 286 MB at 100k.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    let n = 0;
+    const fetchImpl = async () =>
+      new Response('{}', { headers: { 'x-rate-limit-group': `g${++n}`, 'x-rate-limit-limit': '1000', 'x-rate-limit-remaining': '999', 'x-rate-limit-window': '1' } });
+    client = createClient({ baseUrl: 'http://api.test', fetch: fetchImpl, maxLearnedGroups: 100 });
+    const heap: number[] = [];
+    for (let batch = 1; batch <= 100; batch++) {
+      await Promise.all(Array.from({ length: 1000 }, (_, i) => client!.fetch(`/x${batch}-${i}`).then((r) => r.text())));
+      expect(client.lanes().length).toBeLessThanOrEqual(102);
+      if (batch === 20 || batch === 100) {
+        await new Promise((r) => setTimeout(r, 1100)); // the last groups' windows end
+        gc();
+        heap.push(process.memoryUsage().heapUsed);
+      }
+    }
+    expect(n).toBe(100_000);
+    const growthMb = ((heap[1] as number) - (heap[0] as number)) / 1e6;
+    console.log(`heap after GC: ${((heap[0] as number) / 1e6).toFixed(1)} MB at 20k responses, ${((heap[1] as number) / 1e6).toFixed(1)} MB at 100k`);
+    expect(growthMb).toBeLessThan(8);
+  }, 300_000);
 });

@@ -53,4 +53,35 @@ describe('state shared through the store', () => {
     b!.setAuth({ tokenUrl: `${s2.url}/oauth/token`, grant: { ...password, password: 'new-password' } });
     expect((await b!.fetch(`${s2.url}/api/3`)).status).toBe(200);
   });
+
+  it.each([
+    ['answered before its entry expires', 250, 50],
+    ['still unanswered when its entry expires', 1150, 50],
+  ])('a request slower than the margin (%s) holds its slot until its answer + window: the other client cannot take it when the old entry expires', async (_, arriveMs, answerMs) => {
+    // Regression (issue 9 item 4): the slow request's log entry expired at decision + window +
+    // margin while the server may have counted it up to its answer; both clients' timers fired at
+    // that expiry and the other client's won the slot, one window too early for the server.
+    store = new MemoryStore();
+    const arrivals: number[] = [];
+    let calls = 0;
+    // The first request reaches the "server" late and is answered later still (a loaded
+    // machine); the others at once.
+    const fakeFetch = (async () => {
+      const slow = calls++ === 0;
+      await new Promise((r) => setTimeout(r, slow ? arriveMs : 1));
+      arrivals.push(Date.now());
+      await new Promise((r) => setTimeout(r, slow ? answerMs : 1));
+      return new Response('{}', { status: 200 });
+    }) as typeof fetch;
+    const make = () => createClient({ baseUrl: 'http://api.test', store, fetch: fakeFetch, keyPrefix: 'slow-slot-test:', groups: { api: { limit: 1, windowMs: 1000 } }, defaultGroup: 'api' });
+    const [a, b] = (clients = [make(), make()]);
+    const first = a!.fetch('/x/1');
+    await new Promise((r) => setTimeout(r, 50));
+    const second = b!.fetch('/x/2');
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+    expect(arrivals).toHaveLength(2);
+    // One per 1000 ms as the server counts (by arrival).
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(1000);
+  });
 });
