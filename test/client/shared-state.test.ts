@@ -27,8 +27,11 @@ describe('state shared through the store', () => {
     server = await startStrictServer({ groups, headers: 'none', retryAfter: 'seconds', failHook: () => (++n === 1 ? 429 : undefined) });
     store = new MemoryStore();
     const [a, b] = (clients = [0, 1].map(() => createClient({ baseUrl: server!.url, store, keyPrefix: 'shared-pause-test:' })));
+    // Wait for a's 429 (Retry-After: 1 s) itself, not a fixed delay: on a loaded machine 200 ms was
+    // sometimes not enough for it to arrive, and b then ran ahead of a pause that did not exist yet.
+    const throttled = new Promise((r) => a!.on('throttled', r));
     const first = a!.fetch('/x/a');
-    await new Promise((r) => setTimeout(r, 200)); // a has its 429 (Retry-After: 1 s)
+    await throttled;
     const t = Date.now();
     const res = await b!.fetch('/x/b');
     expect(res.status).toBe(200);
