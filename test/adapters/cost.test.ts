@@ -9,6 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import express from 'express';
+import Fastify from 'fastify';
+import { Readable } from 'node:stream';
+import { sluiceRateLimit } from '../../src/fastify.js';
 import { rateLimit as expressRateLimit } from '../../src/express.js';
 import got from 'got';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -179,6 +182,22 @@ describe('a client resetting the connection after the headers', () => {
         app.get('/llm', expressRateLimit({ ...llm, logger: false }), (_req, res) => slowBody(res));
         const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
         return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/llm`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+      },
+    ],
+    [
+      'Fastify',
+      async () => {
+        const app = Fastify();
+        await app.register(sluiceRateLimit, { ...llm, logger: false });
+        app.get('/llm', (_req, reply) => {
+          const body = new Readable({ read() {} });
+          body.push('first chunk');
+          const t = setTimeout(() => body.push(null), 5000);
+          body.once('close', () => clearTimeout(t));
+          return reply.header('x-tokens-used', '500').send(body);
+        });
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/llm`, close: async () => { app.server.closeAllConnections(); await app.close(); } };
       },
     ],
   ];
