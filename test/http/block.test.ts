@@ -11,6 +11,7 @@ import type { Store } from '../../src/core/store.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEvent } from '../../src/http/engine.js';
 import type { HttpRequestInfo } from '../../src/http/request.js';
 import { RedisStore } from '../../src/redis.js';
+import { MemoryStore } from '../../src/stores/memory-store.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
 const skipRedis = skipWithoutRedis('block');
@@ -184,6 +185,24 @@ describe('blockEscalation (repeat offenders)', () => {
     } finally {
       for (const s of stores) await s.close();
       await deletePrefix(REDIS_URL, prefix);
+    }
+  });
+
+  it.for(['memory', 'Redis'])('%s: after a reload lengthens the block duration, a repeat offence is blocked at least the new first length', async (kind, ctx) => {
+    if (kind === 'Redis' && skipRedis) ctx.skip();
+    const clock = manualClock(Date.UTC(2026, 0, 1) + Math.floor(Math.random() * 1e9));
+    const prefix = `sluiceblockreload${randomUUID().slice(0, 8)}:`;
+    const store: Store = kind === 'Redis' ? new RedisStore({ url: REDIS_URL, prefix, clock, timeoutMs: 5000 }) : new MemoryStore({ clock });
+    const engineWith = (blockDurationSeconds: number) =>
+      createPolicyEngine({ clock, store, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowSeconds: 1, blockDurationSeconds, blockEscalation: {} }] });
+    try {
+      expect(await offend(engineWith(60))).toBe(60);
+      clock.advance(60_000);
+      // The reloaded config starts blocks at an hour: the stored 60 s block doubled (120 s) is shorter.
+      expect(await offend(engineWith(3600))).toBe(3600);
+    } finally {
+      await store.close();
+      if (kind === 'Redis') await deletePrefix(REDIS_URL, prefix);
     }
   });
 
