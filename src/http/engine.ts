@@ -457,6 +457,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             ctx.shadowLimited = true;
             stats.shadowLimited++;
             emit({ type: 'shadow-limited', policy: p.name, key: a.key, requestId, path }, 'shadow policy would refuse');
+          } else if (p.block !== undefined) {
+            // The refusal starts the policy's block (escalated as configured): held locally for its length.
+            void blockAfter(p, a.key, d, requestId, path).then((dd) => blocks.block(a, dd, clock()));
           } else {
             blocks.block(a, d, clock());
           }

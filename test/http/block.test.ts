@@ -12,6 +12,7 @@ import { createPolicyEngine, type PolicyEngine, type PolicyEvent } from '../../s
 import type { HttpRequestInfo } from '../../src/http/request.js';
 import { RedisStore } from '../../src/redis.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
+import { SwitchableStore } from '../support/switchable-store.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
 const skipRedis = skipWithoutRedis('block');
@@ -80,6 +81,27 @@ describe('blockDuration', () => {
       [{ failedAuth: { threshold: 3 }, blockDurationMinutes: 1 }, 'p.blockDurationMinutes'],
     ];
     for (const [options, field] of bad) expect(configErrorOf(options).field, JSON.stringify(options)).toBe(field);
+  });
+});
+
+describe('blockDuration with mode: async (a remote store counts in the background)', () => {
+  it('the refusal found in the background starts the block: the key stays refused for the block, not just the retry time', async () => {
+    const clock = manualClock();
+    const store = new SwitchableStore(); // a remote store: no synchronous decisions, so async is really async
+    Object.assign(store, { inner: new MemoryStore({ clock }) });
+    const engine = createPolicyEngine({ clock, store, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowSeconds: 1, mode: 'async', blockDurationSeconds: 60 }] });
+    const settle = () => new Promise((r) => setTimeout(r, 10));
+    expect((await engine.check(req())).action).toBe('allow');
+    await settle();
+    expect((await engine.check(req())).action).toBe('allow'); // over the limit: found in the background
+    await settle();
+    expect((await engine.check(req())).status).toBe(429);
+    clock.advance(2_000); // the limit has room again; the 60 s block has not ended
+    const blocked = await engine.check(req());
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBe(58);
+    clock.advance(58_000);
+    expect((await engine.check(req())).action).toBe('allow');
   });
 });
 
