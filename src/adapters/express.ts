@@ -13,7 +13,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { PolicyEngine, PolicyResult } from '../http/engine.js';
 import { pathOf } from '../http/request.js';
 import { defaultUser, engineOf, type AdapterOptions } from './common.js';
-import { applyResult, nodeRequestInfo, nodeResponseHeader } from './node-http.js';
+import { applyResult, completeOnResponse, nodeRequestInfo } from './node-http.js';
 
 /** Options of the Express middleware. */
 export type ExpressRateLimitOptions = AdapterOptions<Request>;
@@ -31,7 +31,7 @@ export function rateLimit(options: ExpressRateLimitOptions): ExpressRateLimiter 
   const getApiKey = options.getApiKey as ((req: unknown) => string | undefined) | undefined;
   const needsCompletion = engine.needsCompletion;
   const finish = (result: PolicyResult, res: Response, next: NextFunction) => {
-    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode, nodeResponseHeader(res)));
+    if (needsCompletion && result.action === 'allow') completeOnResponse(result, res);
     if (applyResult(result, res)) next();
   };
   const middleware = (req: Request, res: Response, next: NextFunction): void => {

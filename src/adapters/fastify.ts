@@ -22,6 +22,14 @@ export type FastifyRateLimitOptions = AdapterOptions<FastifyRequest>;
 
 const results = new WeakMap<FastifyRequest, PolicyResult>();
 
+/** Report a response to its request's result (once: `complete` ignores a second call). */
+function completeWith(request: FastifyRequest, reply: FastifyReply): void {
+  results.get(request)?.complete(reply.statusCode, (name) => {
+    const v = reply.getHeader(name);
+    return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v);
+  });
+}
+
 /** Build the `onRequest` hook (and the `onResponse` hook that reports statuses when needed). */
 export function rateLimitHooks(options: FastifyRateLimitOptions): {
   engine: PolicyEngine;
@@ -39,7 +47,15 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
       return;
     }
     reply.headers(result.headers);
-    if (needsCompletion) results.set(request, result);
+    if (needsCompletion) {
+      results.set(request, result);
+      // onResponse runs on 'finish' only: a client resetting after the headers went out must
+      // still be charged what the response reported (as node:http, Express and the gateway do).
+      const raw = reply.raw;
+      raw.once('close', () => {
+        if (raw.headersSent && !raw.writableFinished) completeWith(request, reply);
+      });
+    }
     done();
   };
   // A callback-style hook: one promise (the engine's) per request instead of an async hook's extra ones.
@@ -67,10 +83,7 @@ export function rateLimitHooks(options: FastifyRateLimitOptions): {
   } as onRequestHookHandler;
   const onResponse = needsCompletion
     ? async (request: FastifyRequest, reply: FastifyReply) => {
-        results.get(request)?.complete(reply.statusCode, (name) => {
-          const v = reply.getHeader(name);
-          return v === undefined ? undefined : Array.isArray(v) ? v.join(', ') : String(v);
-        });
+        completeWith(request, reply);
       }
     : undefined;
   return { engine, onRequest, onResponse };

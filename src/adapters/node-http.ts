@@ -56,6 +56,20 @@ export function nodeResponseHeader(res: ServerResponse): (name: string) => strin
   };
 }
 
+/**
+ * Report an admitted request's response to `result.complete` once: on `finish`, or on `close` when
+ * the headers went out but the body never finished (the client reset mid-body). The status and
+ * the cost the response reported were sent, so they count, as in the gateway: a client must not
+ * dodge a response cost by resetting after the headers. Gone before the headers: nothing.
+ */
+export function completeOnResponse(result: PolicyResult, res: ServerResponse): void {
+  const done = () => result.complete(res.statusCode, nodeResponseHeader(res));
+  res.once('finish', done);
+  res.once('close', () => {
+    if (res.headersSent && !res.writableFinished) done();
+  });
+}
+
 /** Apply an engine result to a node response: headers when allowed, the whole answer when denied. */
 export function applyResult(result: PolicyResult, res: ServerResponse): boolean {
   if (result.action === 'deny') {
@@ -77,7 +91,7 @@ export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
   const getApiKey = options.getApiKey;
   const needsCompletion = engine.needsCompletion;
   const finish = (result: PolicyResult, res: ServerResponse): boolean => {
-    if (needsCompletion && result.action === 'allow') res.once('finish', () => result.complete(res.statusCode, nodeResponseHeader(res)));
+    if (needsCompletion && result.action === 'allow') completeOnResponse(result, res);
     return applyResult(result, res);
   };
   const limiter = (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {

@@ -12,7 +12,7 @@ import { PERIOD_MS } from '../core/algorithms/quota/index.js';
 import type { Rule } from '../core/rule.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEngineOptions } from '../http/engine.js';
 import { identifierKey, ipKey } from '../http/identify.js';
-import { compilePolicy, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
+import { compilePolicy, ruleWithLimits, windowMsOf, type CompiledPolicy, type IdentifierResult, type RateLimitPolicyOptions } from '../http/options.js';
 import type { HttpRequestInfo } from '../http/request.js';
 import { SluiceConfigError } from '../core/errors.js';
 import type { Store } from '../core/store.js';
@@ -92,13 +92,16 @@ export function compilePolicies(
     if (p.period !== undefined) return quotaLimitsFor(sub, tier, policy, p, base);
     const o = registry.override(sub, policy);
     if (o !== undefined) return { requestsAllowed: o.requestsAllowed, windowMs: o.timeWindowMinutes !== undefined ? o.timeWindowMinutes * 60_000 : base, source: 'override' };
-    if (tier !== undefined) {
-      const t = own(tiers, tier);
-      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
-      if (per !== undefined) return { requestsAllowed: per.requestsAllowed as number /* validateConfig: a rate limit's tier entry has requestsAllowed */, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
-      if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
-    }
-    return { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
+    return (tier === undefined ? undefined : tierLimitsFor(tier, policy, base)) ?? { requestsAllowed: p.requestsAllowed as number, windowMs: base, source: 'policy' };
+  };
+
+  /** A rate limit's limits under a tier (its entry for the policy, else its own), or undefined when the tier sets none. */
+  const tierLimitsFor = (tier: string, policy: string, base: number): EffectiveLimits | undefined => {
+    const t = own(tiers, tier);
+    const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+    if (per !== undefined) return { requestsAllowed: per.requestsAllowed as number /* validateConfig: a rate limit's tier entry has requestsAllowed */, windowMs: windowMsOf(per.timeWindowMinutes, per.timeWindowSeconds, 'tier', base), source: 'tier' };
+    if (t?.requestsAllowed !== undefined) return { requestsAllowed: t.requestsAllowed, windowMs: windowMsOf(t.timeWindowMinutes, t.timeWindowSeconds, 'tier', base), source: 'tier' };
+    return undefined;
   };
 
   /**
@@ -109,13 +112,45 @@ export function compilePolicies(
   const quotaLimitsFor = (sub: string, tier: string | undefined, policy: string, p: PolicyConfig, windowMs: number): EffectiveLimits => {
     const o = registry.override(sub, policy);
     if (o !== undefined && o.policy === policy) return { requestsAllowed: o.requestsAllowed, windowMs, source: 'override' };
-    if (tier !== undefined) {
-      const t = own(tiers, tier);
-      const per = t?.policies === undefined ? undefined : own(t.policies, policy);
-      const requests = per?.allowances?.requests ?? t?.allowances?.requests;
-      if (requests !== undefined) return { requestsAllowed: requests, windowMs, source: 'tier' };
-    }
+    const requests = tier === undefined ? undefined : tierAllowance(tier, policy);
+    if (requests !== undefined) return { requestsAllowed: requests, windowMs, source: 'tier' };
     return { requestsAllowed: p.allowances?.requests ?? 1, windowMs, source: 'policy' };
+  };
+
+  /** A quota's allowance under a tier (its entry for the policy, else its own), or undefined. */
+  const tierAllowance = (tier: string, policy: string): number | undefined => {
+    const t = own(tiers, tier);
+    const per = t?.policies === undefined ? undefined : own(t.policies, policy);
+    return per?.allowances?.requests ?? t?.allowances?.requests;
+  };
+
+  /**
+   * A static cost (the policy's own, else the route's) above a tier's capacity for a per-consumer
+   * policy would refuse every request of that tier's consumers, as one above the policy's own
+   * capacity would: a startup error naming the tier, not a 429 at the first request.
+   */
+  const checkTierCosts = (route: GatewayConfig['routes'][number], i: number): void => {
+    const routeCost = typeof route.cost === 'number' ? route.cost : undefined;
+    for (const name of route.policies) {
+      const cp = consumerPolicies.get(name);
+      if (cp === undefined) continue;
+      const mine = cp.policy.cost;
+      const units = mine === undefined ? routeCost : mine.kind === 'static' ? mine.units : undefined;
+      if (units === undefined || units === 0) continue;
+      const base = policyWindowMs(cp.config, name);
+      for (const tier of Object.keys(tiers)) {
+        let capacity: number | undefined;
+        if (cp.config.period !== undefined) capacity = tierAllowance(tier, name);
+        else {
+          const l = tierLimitsFor(tier, name, base);
+          if (l !== undefined) capacity = ruleWithLimits(cp.policy, l.requestsAllowed, l.windowMs, `tiers.${tier}`).burst;
+        }
+        if (capacity !== undefined && units > capacity) {
+          const field = mine === undefined ? `routes[${i}].cost` : `policies.${name}.cost`;
+          throw new SluiceConfigError(field, `${units} exceeds the capacity of ${capacity} units that tier "${tier}" gives policy "${name}": every request of its consumers would be refused`);
+        }
+      }
+    }
   };
 
   // Compile each named policy once: every route naming it shares the compiled object, except a
@@ -204,6 +239,7 @@ export function compilePolicies(
       }
       throw err;
     }
+    checkTierCosts(route, i);
   });
 
   return { engines, requireUser, consumerPolicies, limitsFor, bucketKey: (kind, id) => identifierKey(`${kind}:${id}`) };

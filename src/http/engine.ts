@@ -457,6 +457,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             ctx.shadowLimited = true;
             stats.shadowLimited++;
             emit({ type: 'shadow-limited', policy: p.name, key: a.key, requestId, path }, 'shadow policy would refuse');
+          } else if (p.block !== undefined) {
+            // The refusal starts the policy's block (escalated as configured): held locally for its length.
+            void blockAfter(p, a.key, d, requestId, path).then((dd) => blocks.block(a, dd, clock()));
           } else {
             blocks.block(a, d, clock());
           }
@@ -495,7 +498,9 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           for (const [c, rc] of cr) {
             const extra = responseExtra(rc, response, req);
             if (extra === 0) continue;
-            store.charge(c.key, [c.rule], extra).catch((err: unknown) => {
+            // An 'onStoreError: local' policy's reserve may have been decided locally: so is the rest.
+            const charged = fallback !== undefined && c.policy.onStoreError === 'local' ? fallback.chargeOrLocal(c.key, [c.rule], extra) : store.charge(c.key, [c.rule], extra);
+            charged.catch((err: unknown) => {
               stats.storeErrors++;
               emit({ type: 'store-error', policy: c.policy.name, key: c.key, requestId, path, error: err }, 'rate-limit store failed');
             });

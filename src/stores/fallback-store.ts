@@ -294,10 +294,18 @@ export class FallbackStore implements Store {
    * `local` mode charge the local store at `localShare` of each limit, as `decide` does.
    */
   async charge(key: string, rules: readonly Rule[], cost: number): Promise<Decision> {
+    return this.chargeOrLocal(key, rules, cost, this.mode === 'local');
+  }
+
+  /**
+   * {@link charge} charging the local store when the shared one fails whatever this store's mode
+   * (`local`: true): the engine's counterpart of `decideOrLocal` for `onStoreError: 'local'` policies.
+   */
+  async chargeOrLocal(key: string, rules: readonly Rule[], cost: number, local = true): Promise<Decision> {
     try {
       return await this.guarded(() => this.shared.charge(key, rules, cost));
     } catch (err) {
-      if (this.mode !== 'local' || !(err instanceof StoreError)) throw err;
+      if (!local || !(err instanceof StoreError)) throw err;
       this.toLocal(err);
       this.stats.localDecisions++;
       return this.local.charge(key, this.scaleRules(rules), cost);

@@ -7,7 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import express from 'express';
+import Fastify from 'fastify';
+import { Readable } from 'node:stream';
+import { sluiceRateLimit } from '../../src/fastify.js';
+import { rateLimit as expressRateLimit } from '../../src/express.js';
 import got from 'got';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/core/store.js';
@@ -132,4 +137,83 @@ describe.each(stores)('overdraft bound through HTTP, %s', (_name, makeStore) => 
       await store.close();
     }
   }, 30_000);
+});
+
+/**
+ * A client that reads the response's headers (the real cost is known and sent) and then resets
+ * the connection mid-body: the response never finishes, but the work was done and reported.
+ */
+function readHeadersThenReset(url: string): Promise<void> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => s.write(`GET ${u.pathname} HTTP/1.1\r\nhost: x\r\n\r\n`));
+    s.once('data', () => {
+      s.resetAndDestroy();
+      resolve();
+    });
+    s.once('error', reject);
+  });
+}
+
+describe('a client resetting the connection after the headers', () => {
+  // The handler reports its cost in the headers, then streams a body it never finishes in time.
+  const slowBody = (res: import('node:http').ServerResponse) => {
+    res.writeHead(200, { 'x-tokens-used': '500' });
+    res.write('first chunk');
+    const t = setTimeout(() => res.end('rest'), 5000);
+    res.once('close', () => clearTimeout(t));
+  };
+  const servers: [string, () => Promise<{ url: string; close(): Promise<void> }>][] = [
+    [
+      'node:http',
+      async () => {
+        const limit = rateLimit({ ...llm, logger: false });
+        const server = createServer(async (req, res) => {
+          if (await limit(req, res)) slowBody(res);
+        });
+        await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+        return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/llm`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+      },
+    ],
+    [
+      'Express',
+      async () => {
+        const app = express();
+        app.get('/llm', expressRateLimit({ ...llm, logger: false }), (_req, res) => slowBody(res));
+        const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
+        return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/llm`, close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }) };
+      },
+    ],
+    [
+      'Fastify',
+      async () => {
+        const app = Fastify();
+        await app.register(sluiceRateLimit, { ...llm, logger: false });
+        app.get('/llm', (_req, reply) => {
+          const body = new Readable({ read() {} });
+          body.push('first chunk');
+          const t = setTimeout(() => body.push(null), 5000);
+          body.once('close', () => clearTimeout(t));
+          return reply.header('x-tokens-used', '500').send(body);
+        });
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/llm`, close: async () => { app.server.closeAllConnections(); await app.close(); } };
+      },
+    ],
+  ];
+  it.each(servers)('%s: the cost the response reported is charged (no dodging it by a reset)', async (_name, start) => {
+    const s = await start();
+    try {
+      await readHeadersThenReset(s.url);
+      // The charge lands when the server sees the connection close (at once on loopback).
+      await new Promise((res) => setTimeout(res, 200));
+      const r = await fetch(s.url);
+      await r.body?.cancel();
+      // 500 units into a bucket of 10: refused for about 5,000 s.
+      expect(r.status).toBe(429);
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(4900);
+    } finally {
+      await s.close();
+    }
+  });
 });

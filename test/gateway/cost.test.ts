@@ -173,6 +173,22 @@ describe('bad costs in the YAML', () => {
     await expect(startGateway({ configFile: writeConfig(withRouteCost(11), 'cost-route2.yaml'), logger: quiet, port: 0, env: {} })).rejects.toThrow(/routes\[0\]\.cost/);
   }, 60_000);
 
+  it("a static cost above a tier's capacity (a per-consumer policy) is refused by sluice check and at startup, naming the tier", async () => {
+    const tiered = (policyCost: number | undefined, routeCost: number | undefined) => ({
+      ...base,
+      tiers: { free: { requestsAllowed: 2 }, pro: { policies: { p: { requestsAllowed: 100 } } } },
+      policies: { p: { rateLimitBy: 'user', requestsAllowed: 10, timeWindowMinutes: 1, ...(policyCost !== undefined ? { cost: policyCost } : {}) } },
+      routes: [{ ...base.routes[0], ...(routeCost !== undefined ? { cost: routeCost } : {}) }],
+    });
+    const policy = await runCli(['check', '--config', writeConfig(tiered(5, undefined), 'cost-tier.yaml')]);
+    expect(policy.code).not.toBe(0);
+    expect(policy.stderr + policy.stdout).toMatch(/policies\.p\.cost.*5 exceeds the capacity of 2 units that tier "free" gives policy "p"/);
+    await expect(startGateway({ configFile: writeConfig(tiered(undefined, 5), 'cost-tier2.yaml'), logger: quiet, port: 0, env: {} })).rejects.toThrow(/routes\[0\]\.cost.*tier "free"/);
+    // Within every tier's capacity: fine.
+    const ok = await runCli(['check', '--config', writeConfig(tiered(2, undefined), 'cost-tier3.yaml')]);
+    expect(ok.stderr + ok.stdout).toMatch(/OK/);
+  }, 60_000);
+
   it('a cost from the response on a decision-only route (it never sees the response) is refused at startup', async () => {
     const decisionOnly = { ...base, forwardAuth: {}, policies: { p: { ...base.policies.p, cost: { responseHeader: 'x-tokens-used', max: 100 } } }, routes: [{ path: '/x', policies: ['p'] }] };
     await expect(startGateway({ configFile: writeConfig(decisionOnly, 'cost-fa.yaml'), logger: quiet, port: 0, forwardAuthPort: 0, env: {} })).rejects.toThrow(/routes\[0\]\.policies\[0\].*never sees the response/);

@@ -11,6 +11,8 @@ import type { Store } from '../../src/core/store.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEvent } from '../../src/http/engine.js';
 import type { HttpRequestInfo } from '../../src/http/request.js';
 import { RedisStore } from '../../src/redis.js';
+import { MemoryStore } from '../../src/stores/memory-store.js';
+import { SwitchableStore } from '../support/switchable-store.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
 const skipRedis = skipWithoutRedis('block');
@@ -79,6 +81,27 @@ describe('blockDuration', () => {
       [{ failedAuth: { threshold: 3 }, blockDurationMinutes: 1 }, 'p.blockDurationMinutes'],
     ];
     for (const [options, field] of bad) expect(configErrorOf(options).field, JSON.stringify(options)).toBe(field);
+  });
+});
+
+describe('blockDuration with mode: async (a remote store counts in the background)', () => {
+  it('the refusal found in the background starts the block: the key stays refused for the block, not just the retry time', async () => {
+    const clock = manualClock();
+    const store = new SwitchableStore(); // a remote store: no synchronous decisions, so async is really async
+    Object.assign(store, { inner: new MemoryStore({ clock }) });
+    const engine = createPolicyEngine({ clock, store, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowSeconds: 1, mode: 'async', blockDurationSeconds: 60 }] });
+    const settle = () => new Promise((r) => setTimeout(r, 10));
+    expect((await engine.check(req())).action).toBe('allow');
+    await settle();
+    expect((await engine.check(req())).action).toBe('allow'); // over the limit: found in the background
+    await settle();
+    expect((await engine.check(req())).status).toBe(429);
+    clock.advance(2_000); // the limit has room again; the 60 s block has not ended
+    const blocked = await engine.check(req());
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBe(58);
+    clock.advance(58_000);
+    expect((await engine.check(req())).action).toBe('allow');
   });
 });
 
@@ -184,6 +207,24 @@ describe('blockEscalation (repeat offenders)', () => {
     } finally {
       for (const s of stores) await s.close();
       await deletePrefix(REDIS_URL, prefix);
+    }
+  });
+
+  it.for(['memory', 'Redis'])('%s: after a reload lengthens the block duration, a repeat offence is blocked at least the new first length', async (kind, ctx) => {
+    if (kind === 'Redis' && skipRedis) ctx.skip();
+    const clock = manualClock(Date.UTC(2026, 0, 1) + Math.floor(Math.random() * 1e9));
+    const prefix = `sluiceblockreload${randomUUID().slice(0, 8)}:`;
+    const store: Store = kind === 'Redis' ? new RedisStore({ url: REDIS_URL, prefix, clock, timeoutMs: 5000 }) : new MemoryStore({ clock });
+    const engineWith = (blockDurationSeconds: number) =>
+      createPolicyEngine({ clock, store, logger: false, policies: [{ name: 'p', requestsAllowed: 1, timeWindowSeconds: 1, blockDurationSeconds, blockEscalation: {} }] });
+    try {
+      expect(await offend(engineWith(60))).toBe(60);
+      clock.advance(60_000);
+      // The reloaded config starts blocks at an hour: the stored 60 s block doubled (120 s) is shorter.
+      expect(await offend(engineWith(3600))).toBe(3600);
+    } finally {
+      await store.close();
+      if (kind === 'Redis') await deletePrefix(REDIS_URL, prefix);
     }
   });
 

@@ -8,6 +8,7 @@ import { SluiceConfigError } from '../../src/core/errors.js';
 import { createPolicyEngine, type PolicyEngineOptions } from '../../src/http/engine.js';
 import type { HttpRequestInfo } from '../../src/http/request.js';
 import { MemoryStore } from '../../src/stores/memory-store.js';
+import { SwitchableStore } from '../support/switchable-store.js';
 
 const req = (headers: HttpRequestInfo['headers'] = {}, url = '/r'): HttpRequestInfo => ({ method: 'GET', path: '/r', url, headers, remoteAddress: '127.0.0.1' });
 const ten = { requestsAllowed: 10, timeWindowMinutes: 1, algorithm: 'fixed-window' as const, headerMode: 'ietf' as const };
@@ -283,5 +284,25 @@ describe('cost from the response', () => {
         expect((await engine.check(req())).action).toBe('allow');
       }
     }
+  });
+});
+
+describe("cost from the response, onStoreError: 'local' over a plain remote store", () => {
+  it('while the shared store is down, the rest of the cost is charged locally, as the reserve was decided', async () => {
+    const shared = new SwitchableStore();
+    const engine = createPolicyEngine({
+      store: shared,
+      logger: false,
+      policies: [{ name: 'llm', requestsAllowed: 10, timeWindowSeconds: 100, onStoreError: 'local', cost: { responseHeader: 'x-tokens-used', max: 1000 } }],
+    });
+    shared.state = 'down';
+    const first = await engine.check(req());
+    expect(first.action).toBe('allow');
+    first.complete(200, (name) => (name === 'x-tokens-used' ? '25' : undefined));
+    await new Promise((r) => setTimeout(r, 10)); // the charge lands in the background
+    // 25 units into the local bucket of 10: overdrawn, so the next request is refused.
+    const next = await engine.check(req());
+    expect(next.status).toBe(429);
+    await engine.close();
   });
 });

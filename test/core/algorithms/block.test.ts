@@ -72,4 +72,13 @@ describe('block step', () => {
     const flat = blockRule({ name: 'p:block', blockMs: 60_000, multiplier: 1, maxBlockMs: 60_000, resetMs: 0 });
     expect(lengths(3, 0, flat)).toEqual([60, 60, 60].map((s) => s * S));
   });
+
+  it('after a reload lengthens the first block, an escalated block is never shorter than the new first block', () => {
+    // The last block lasted 60 s under the old rule; the new one starts at 1 h (cap 1 day).
+    const last: BlockState = { until: T0_US, lengthUs: 60 * S };
+    const longer = blockRule({ name: 'p:block', blockMs: 3_600_000, multiplier: 2, maxBlockMs: 86_400_000, resetMs: 86_400_000 });
+    const s = block(last, T0_US + S, longer, 1);
+    expect(s.next).toEqual({ until: T0_US + S + 3600 * S, lengthUs: 3600 * S });
+    expect(s.outcome.resetMs).toBe(3_600_000);
+  });
 });

@@ -19,6 +19,8 @@ ALGORITHMS['block'] = {
     if st ~= nil and now - st[1] < sp[5] then
       len = floor(st[2] * sp[2])
       if len > sp[4] then len = sp[4] end
+      -- Never below the first length (a reload may have lengthened it since the last block).
+      if len < sp[3] then len = sp[3] end
     end
     return true, 0, len, 0, { now + len, len }
   end,

@@ -25,7 +25,7 @@ export interface BlockSpec {
  * with the time left as `retryAfterMs`; so of two processes starting the same block at once,
  * the second is refused and the block is started once. A block that starts less than
  * `resetUs` after the previous one ended lasts `floor(previous * multiplier)` µs, capped at
- * `maxUs`; later, it is back to `windowUs`. An admitted decision reports the length of the block
+ * `maxUs` (never below `windowUs`); later, it is back to `windowUs`. An admitted decision reports the length of the block
  * it starts (or would start, for a peek) as `resetMs`.
  */
 export function block(state: BlockState | undefined, now: number, rule: Rule, cost: number): Step<BlockState | undefined> {
@@ -35,7 +35,8 @@ export function block(state: BlockState | undefined, now: number, rule: Rule, co
   }
   if (cost === 0) return { next: state, outcome: outcomeOf(rule, true, 1, 0, 0) };
   const spec = rule.block as BlockSpec;
-  const lengthUs = state !== undefined && now - state.until < spec.resetUs ? Math.min(Math.floor(state.lengthUs * spec.multiplier), spec.maxUs) : rule.windowUs;
+  // Never below the first length: after a reload that lengthened it, the stored last block may be shorter.
+  const lengthUs = state !== undefined && now - state.until < spec.resetUs ? Math.max(rule.windowUs, Math.min(Math.floor(state.lengthUs * spec.multiplier), spec.maxUs)) : rule.windowUs;
   return { next: { until: now + lengthUs, lengthUs }, outcome: outcomeOf(rule, true, 0, ms(lengthUs), 0) };
 }
 
