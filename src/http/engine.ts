@@ -495,8 +495,12 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
           // The real cost beyond the reserve, charged unconditionally: the budget may go negative
           // (an overdraft) and later requests are refused until it is paid back.
           const response: HttpResponseInfo = { status, header: header ?? NO_HEADER };
+          // 499 without a response: the gateway's client left before the upstream answered (the
+          // upstream call is aborted, but its work may be done and paid for): charged `max`, so
+          // leaving early is never cheaper than waiting for the real figure.
+          const gone = status === 499 && header === undefined;
           for (const [c, rc] of cr) {
-            const extra = responseExtra(rc, response, req);
+            const extra = gone ? rc.max - rc.reserve : responseExtra(rc, response, req);
             if (extra === 0) continue;
             // An 'onStoreError: local' policy's reserve may have been decided locally: so is the rest.
             const charged = fallback !== undefined && c.policy.onStoreError === 'local' ? fallback.chargeOrLocal(c.key, [c.rule], extra) : store.charge(c.key, [c.rule], extra);

@@ -26,6 +26,7 @@ const config = () => ({
     // GCRA, 10 tokens per 100 s: one token per 10 s, a bucket of 10.
     tokens: { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf', cost: { responseHeader: 'x-tokens-used', max: 1000 } },
     'route-tokens': { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf' },
+    gone: { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, headerMode: 'ietf', cost: { responseHeader: 'x-tokens-used', max: 6 } },
     'fa-tokens': { rateLimitBy: 'ip', requestsAllowed: 10, timeWindowSeconds: 100, cost: { responseHeader: 'x-tokens-used', max: 1000, reserve: 2 } },
   },
   routes: [
@@ -35,6 +36,7 @@ const config = () => ({
     { path: '/llm', upstream: 'llm', policies: ['tokens'] },
     { path: '/llm2', upstream: 'llm', policies: ['route-tokens'], cost: { responseHeader: 'x-tokens-used', max: 1000, reserve: 2 } },
     { path: '/fa', upstream: 'llm', policies: ['fa-tokens'] },
+    { path: '/gone', upstream: 'llm', policies: ['gone'] },
   ],
 });
 
@@ -43,10 +45,25 @@ const get = async (path: string, headers: Record<string, string> = {}) => {
   return { status: r.status, headers: r.headers, body: await r.text() };
 };
 
+/** The hanging upstream call of the abandoned-request spec: when it arrived, when it was closed. */
+const hung = (() => {
+  let arrived!: () => void;
+  let gone!: () => void;
+  const next = new Promise<void>((r) => (arrived = r));
+  const closed = new Promise<void>((r) => (gone = r));
+  return { next, closed, arrived: () => arrived(), gone: () => gone() };
+})();
+
 beforeAll(async () => {
   up = await echoUpstream();
   llm = await upstream((req, res) => {
     const want = req.headers['x-want-tokens'];
+    if (req.headers['x-hang'] !== undefined) {
+      // Never answers: the client gives up first.
+      hung.arrived();
+      req.on('close', () => hung.gone());
+      return;
+    }
     res.writeHead(200, typeof want === 'string' ? { 'x-tokens-used': want } : {});
     res.end('{"choices":[]}');
   });
@@ -111,6 +128,21 @@ describe("cost from the upstream's response header", () => {
     expect(wait).toBeLessThanOrEqual(160);
     expect(refused.headers.get('ratelimit')).toMatch(/^"tokens";r=0;t=\d+$/);
     expect(JSON.parse(refused.body)).toMatchObject({ status: 429, detail: 'Rate limit exceeded' });
+  });
+
+  it('a client that leaves before the upstream answers is charged max, not only the reserve (leaving early is never cheaper)', async () => {
+    // A bucket of 10, max 6: the abandoned request takes its reserve (1) and then 5 more.
+    const ac = new AbortController();
+    const abandoned = fetch(`${gw.url}/gone`, { headers: { 'x-hang': '1' }, signal: ac.signal }).catch(() => undefined);
+    await hung.next; // the upstream has the request
+    ac.abort();
+    await abandoned;
+    await hung.closed; // the gateway aborted the upstream call: it has seen the client go
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await get('/gone', { 'x-want-tokens': '1' });
+    expect(r.status).toBe(200);
+    // 10 - 6 (the abandoned call) - 1 (this one); only the reserve would have left 8.
+    expect(r.headers.get('ratelimit')).toMatch(/^"gone";r=3;t=\d+$/);
   });
 
   it("a route's response cost applies with its reserve; a response without the header costs only the reserve", async () => {
