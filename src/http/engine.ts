@@ -278,6 +278,11 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
     if (decision !== undefined) (r as { decision?: Decision }).decision = decision;
     return r;
   }
+  /** A store failure off the request's path (background counting, charges, blocks): counted and logged, never thrown. */
+  function storeFailed(p: CompiledPolicy, key: string, requestId: string, path: string, error: unknown): void {
+    stats.storeErrors++;
+    emit({ type: 'store-error', policy: p.name, key, requestId, path, error }, 'rate-limit store failed');
+  }
   function failWith(ctx: RequestContext, p: CompiledPolicy, key: string | undefined, error: unknown, type: 'store-error' | 'identifier-error'): PolicyResult | undefined {
     stats.storeErrors++;
     emit({ type, policy: p.name, key, requestId: ctx.requestId, path: ctx.path, error }, type === 'store-error' ? 'rate-limit store failed' : 'rate-limit identifier failed');
@@ -464,10 +469,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             blocks.block(a, d, clock());
           }
         };
-        const failed = (err: unknown) => {
-          stats.storeErrors++;
-          emit({ type: 'store-error', policy: p.name, key: a.key, requestId, path, error: err }, 'rate-limit store failed');
-        };
+        const failed = (err: unknown) => storeFailed(p, a.key, requestId, path, err);
         if (decideNow !== undefined) {
           // A synchronous store answers at once: shadow refusals show on this very request.
           try {
@@ -504,28 +506,19 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
             if (extra === 0) continue;
             // An 'onStoreError: local' policy's reserve may have been decided locally: so is the rest.
             const charged = fallback !== undefined && c.policy.onStoreError === 'local' ? fallback.chargeOrLocal(c.key, [c.rule], extra) : store.charge(c.key, [c.rule], extra);
-            charged.catch((err: unknown) => {
-              stats.storeErrors++;
-              emit({ type: 'store-error', policy: c.policy.name, key: c.key, requestId, path, error: err }, 'rate-limit store failed');
-            });
+            charged.catch((err: unknown) => storeFailed(c.policy, c.key, requestId, path, err));
           }
         }
         for (const b of br) {
           if (!(b.policy.countOn as (s: number) => boolean)(status)) continue;
-          decide(b.key, [b.rule], b.cost ?? 1, false).catch((err: unknown) => {
-            stats.storeErrors++;
-            emit({ type: 'store-error', policy: b.policy.name, key: b.key, requestId, path, error: err }, 'rate-limit store failed');
-          });
+          decide(b.key, [b.rule], b.cost ?? 1, false).catch((err: unknown) => storeFailed(b.policy, b.key, requestId, path, err));
         }
         for (const f of fa) {
           recordOutcome(decideFor([f]), f.policy, f.key, status).then(
             (started) => {
               if (started) emit({ type: 'penalty-started', policy: f.policy.name, key: f.key, requestId, path }, 'failed-auth penalty started');
             },
-            (err: unknown) => {
-              stats.storeErrors++;
-              emit({ type: 'store-error', policy: f.policy.name, key: f.key, requestId, path, error: err }, 'rate-limit store failed');
-            },
+            (err: unknown) => storeFailed(f.policy, f.key, requestId, path, err),
           );
         }
       };
@@ -618,8 +611,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       if (started) emit({ type: 'block-started', policy: p.name, key, requestId, path, retryAfterMs: ms });
       return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
     } catch (err) {
-      stats.storeErrors++;
-      emit({ type: 'store-error', policy: p.name, key, requestId: '', path: '', error: err }, 'rate-limit store failed');
+      storeFailed(p, key, '', '', err);
       return d;
     }
   }

@@ -45,8 +45,10 @@ export interface PolicyResult {
   /**
    * Report the response once it is known: its status (failed-auth and count-by-response
    * counting) and, for costs read from the response, a reader of its headers (lower-case names;
-   * without one every header counts as missing). Safe to call more than once (only the first call
-   * counts) and a no-op when no policy needs it.
+   * without one every header counts as missing). Status 499 without a reader means the client
+   * left before any response started (the gateway's aborted upstream call): response costs then
+   * charge their `max`. Safe to call more than once (only the first call counts) and a no-op when
+   * no policy needs it.
    */
   complete(status: number, header?: (name: string) => string | undefined): void;
 }
