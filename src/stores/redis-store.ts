@@ -137,6 +137,8 @@ export class RedisStore implements Store {
   private readonly deadlines: Deadlines;
   private readonly encoded = new WeakMap<readonly Rule[], Encoded>();
   private queue: Pending[] = [];
+  /** Redis calls sent and not yet answered (see flush). */
+  private inFlight = 0;
   private scheduled = false;
   private closed = false;
   /** Whether the client has been ready once (before that, decisions wait for the first connect). */
@@ -259,12 +261,15 @@ export class RedisStore implements Store {
     if (queue.length === 0) return;
     this.queue = [];
     if (!this.cluster) {
-      if (queue.length < SPLIT_FROM) {
+      if (queue.length < SPLIT_FROM || this.inFlight > 0) {
         this.send(queue);
       } else {
         // Two calls instead of one: Redis runs the first half while Node still writes the second,
         // and Node handles the first reply (whose callers issue the next batch) while Redis runs
-        // the second half. One big call makes Node and Redis take turns instead.
+        // the second half. One big call makes Node and Redis take turns instead. Only when nothing
+        // is in flight: otherwise Redis already has a call to run while Node writes this one, and
+        // splitting again would halve the batches at every reply (64 callers settled into calls of
+        // ~16 decisions instead of two of 32, each call's fixed cost shared by fewer decisions).
         const half = queue.length >> 1;
         this.send(queue.slice(0, half));
         this.send(queue.slice(half));
@@ -401,8 +406,10 @@ export class RedisStore implements Store {
       });
     });
     const start = () => {
+      this.inFlight++;
       call().then(
         (reply) => {
+          this.inFlight--;
           if (done) return;
           done = true;
           deadline.settle();
@@ -413,6 +420,7 @@ export class RedisStore implements Store {
           }
         },
         (err: unknown) => {
+          this.inFlight--;
           if (done) return;
           done = true;
           deadline.settle();

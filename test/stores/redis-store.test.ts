@@ -157,6 +157,38 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     }
   });
 
+  it('from 32 queued decisions, one script call when a call is already in flight (Redis has work while Node writes it)', async () => {
+    // Replies held back 100 ms, so the first calls are still in flight when the next batch goes.
+    const client = new Redis(REDIS_URL);
+    const calls: string[] = [];
+    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = async (...args) => {
+      calls.push(String(args[0]));
+      const reply = await call(...args);
+      await new Promise((r) => setTimeout(r, 100));
+      return reply;
+    };
+    const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
+    try {
+      const l = createLimiter({ limit: 1000, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
+      const key = `inflight:${randomUUID()}`;
+      await l.consume(key); // loads the script if needed
+      calls.length = 0;
+      const first = Promise.all(Array.from({ length: 64 }, () => l.consume(key)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toEqual(['EVALSHA', 'EVALSHA']); // nothing in flight: split
+      const second = Promise.all(Array.from({ length: 40 }, () => l.consume(key)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toEqual(['EVALSHA', 'EVALSHA', 'EVALSHA']); // two in flight: the 40 in one call
+      const ds = [...(await first), ...(await second)];
+      // Evaluated in issue order across the three calls.
+      expect(ds.map((d) => d.remaining)).toEqual(Array.from({ length: 104 }, (_, i) => 998 - i));
+    } finally {
+      await counting.close();
+      client.disconnect();
+    }
+  });
+
   it('a lone decision under one rule runs its algorithm\'s single-decision script; a batch or several rules, the decide script', async () => {
     const client = new Redis(REDIS_URL);
     const shas: unknown[] = [];
