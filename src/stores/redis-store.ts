@@ -52,6 +52,8 @@ export interface RedisStoreOptions {
 interface Encoded {
   readonly specs: readonly (readonly (string | number)[])[];
   readonly suffixes: readonly string[];
+  /** The algorithms of these rules, in registry order, comma-joined (decideScriptFor). */
+  readonly algorithms: string;
   /** For one rule: its algorithm's single-decision script and that script's leading ARGV. */
   readonly single: { readonly script: Script; readonly args: readonly string[] } | undefined;
 }
@@ -71,6 +73,20 @@ interface Pending {
 
 /** The scripts, read from their `.lua` files when this module loads (a missing file fails at start). */
 export const DECIDE = script(decideScriptSource());
+const ALL_ALGORITHMS = ALGORITHMS.map((a) => a.name).join(',');
+const decideFor = new Map<string, Script>();
+/**
+ * The batch script with only the given algorithms (names in registry order, comma-joined, as
+ * {@link Encoded.algorithms}): decide.lua with those algorithms' `.lua` (decideScriptSource).
+ */
+export function decideScriptFor(algorithms: string): Script {
+  let s = decideFor.get(algorithms);
+  if (s === undefined) {
+    s = algorithms === ALL_ALGORITHMS ? DECIDE : script(decideScriptSource(new Set(algorithms.split(','))));
+    decideFor.set(algorithms, s);
+  }
+  return s;
+}
 /**
  * Per algorithm, the script for one decision under one rule (single.lua): a caller awaiting each
  * decision sends batches of one, and this script costs Redis about half of DECIDE for them.
@@ -91,6 +107,14 @@ const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
  * with other work).
  */
 const SPLIT_FROM = 32;
+
+/** Algorithm names, deduplicated, in registry order, comma-joined. */
+const algorithmsOf = (names: Iterable<string>): string => {
+  const used = new Set(names);
+  return ALGORITHMS.filter((a) => used.has(a.name))
+    .map((a) => a.name)
+    .join(',');
+};
 
 const us = (v: unknown): number => Number(v) / 1000;
 const retryMs = (v: unknown): number => (Number(v) < 0 ? Infinity : Number(v) / 1000);
@@ -206,6 +230,7 @@ export class RedisStore implements Store {
       e = {
         specs,
         suffixes: rules.map((r) => `:${r.id}`),
+        algorithms: algorithmsOf(rules.map((r) => r.algorithm)),
         // Strings made once: ioredis would convert the numbers on every call.
         single:
           one === undefined
@@ -302,11 +327,16 @@ export class RedisStore implements Store {
     const specs: (string | number)[] = [];
     const sets: (string | number)[] = [];
     const setOf: number[] = new Array(batch.length);
+    // The algorithms the script needs: those of the first rule set, or of all when there are several.
+    let algorithms: string | undefined;
+    let several: string[] | undefined;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as Pending;
       let si = setIndex.get(p.rules);
       if (si === undefined) {
         const enc = this.encode(p.rules);
+        if (algorithms === undefined) algorithms = enc.algorithms;
+        else if (enc.algorithms !== algorithms) (several ??= [algorithms]).push(enc.algorithms);
         sets.push(p.rules.length);
         p.rules.forEach((r, j) => {
           let idx = specIndex.get(r);
@@ -335,8 +365,9 @@ export class RedisStore implements Store {
       if (withNow) argv.push(p.now);
     }
 
+    const decide = decideScriptFor(several === undefined ? (algorithms as string) : algorithmsOf(several.join(',').split(',')));
     this.run(
-      () => evalScript(this.client, DECIDE, keys, argv),
+      () => evalScript(this.client, decide, keys, argv),
       (reply) => this.settle(batch, reply),
       (err) => {
         for (const p of batch) p.reject(err);
