@@ -101,10 +101,10 @@ const LEASE = script(concurrencyLua());
 const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
 
 /**
- * From this many queued decisions, a flush is sent as two script calls so Node and Redis overlap
- * (measured at concurrency 64 on a 2-core machine: ~1.5x the throughput of one call per flush,
- * 185-211k vs 108-175k decisions/s over 6 alternating rounds; no gain when both cores are busy
- * with other work).
+ * From this many queued decisions, a flush with no call in flight is sent as two script calls so
+ * Node and Redis overlap (measured at concurrency 64 on a 2-core machine: ~1.5x the throughput of
+ * one call per flush, 185-211k vs 108-175k decisions/s over 6 alternating rounds; no gain when
+ * both cores are busy with other work).
  */
 const SPLIT_FROM = 32;
 
@@ -141,8 +141,9 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * - One decision = one script run over all its rules: atomic, all or nothing. A charge
  *   (`charge`) too, unconditional: it rides in the same batches (see decide.lua).
  * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA
- *   (two from 32 decisions, so Node and Redis overlap; on a Cluster, one per hash slot), each
- *   decision still atomic on its own. A flush of one decision under one rule runs a smaller script
+ *   (two from 32 decisions when none is in flight, so Node and Redis overlap; on a Cluster, one per
+ *   hash slot) of the decide script with only their rules' algorithms, each decision still atomic
+ *   on its own. A flush of one decision under one rule runs a smaller script
  *   (its algorithm's alone, no batch to parse), which costs Redis about half as much.
  * - Failures reject with {@link StoreError}: `STORE_UNAVAILABLE` (connection refused/lost, cluster
  *   down), `STORE_TIMEOUT` (no answer within `timeoutMs`; the script may still have run),

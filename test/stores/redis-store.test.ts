@@ -27,6 +27,21 @@ afterAll(async () => {
   await deletePrefix(REDIS_URL, prefix);
 });
 
+/**
+ * Count the store's own calls on a real client (the shared server's counters include others'):
+ * `record` sees the arguments of each `client.call`; with `holdMs`, each reply reaches the store
+ * that much later, so calls stay in flight.
+ */
+function recordCalls(client: Redis, record: (args: unknown[]) => unknown, holdMs = 0): void {
+  const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = async (...args) => {
+    record(args);
+    const reply = await call(...args);
+    if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
+    return reply;
+  };
+}
+
 describe('RedisStore options are validated at construction', () => {
   it.each([
     [{ prefix: 'a{b' }, 'prefix'],
@@ -130,14 +145,9 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
   });
 
   it('one script call per flush below 32 queued decisions, two from 32 (so Node and Redis overlap)', async () => {
-    // Count the store's own calls on a real client (the shared server's counters include others').
     const client = new Redis(REDIS_URL);
     const calls: string[] = [];
-    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
-      calls.push(String(args[0]));
-      return call(...args);
-    };
+    recordCalls(client, (args) => calls.push(String(args[0])));
     const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
     try {
       const l = createLimiter({ limit: 100, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
@@ -161,13 +171,7 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     // Replies held back 100 ms, so the first calls are still in flight when the next batch goes.
     const client = new Redis(REDIS_URL);
     const calls: string[] = [];
-    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = async (...args) => {
-      calls.push(String(args[0]));
-      const reply = await call(...args);
-      await new Promise((r) => setTimeout(r, 100));
-      return reply;
-    };
+    recordCalls(client, (args) => calls.push(String(args[0])), 100);
     const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
     try {
       const l = createLimiter({ limit: 1000, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
@@ -192,11 +196,8 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
   it('a lone decision under one rule runs its algorithm\'s single-decision script; a batch or several rules, the decide script with only their algorithms', async () => {
     const client = new Redis(REDIS_URL);
     const shas: unknown[] = [];
-    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
-      if (args[0] === 'EVALSHA') shas.push(args[1]); // (a script new to the server then goes again as EVAL)
-      return call(...args);
-    };
+    // (A script new to the server then goes again as EVAL.)
+    recordCalls(client, (args) => args[0] === 'EVALSHA' && shas.push(args[1]));
     const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
     try {
       const log = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store: counting });
