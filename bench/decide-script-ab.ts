@@ -17,7 +17,12 @@ const rev = process.argv[2];
 if (rev === undefined) throw new Error('usage: npx tsx bench/decide-script-ab.ts <baseline-rev>');
 const show = (path: string) => execFileSync('git', ['show', `${rev}:${path}`], { encoding: 'utf8' });
 const [before, after] = show('src/stores/redis/decide.lua').split('-- @algorithms\n');
-const baseline = `${before}${ALGORITHMS.map((a) => show(`src/core/algorithms/${a.name}/${a.name}.lua`)).join('')}${after}`;
+// The algorithms the baseline had (a later one is absent there; the batch below uses GCRA only).
+const existing = new Set(execFileSync('git', ['ls-tree', '-r', '--name-only', rev, 'src/core/algorithms/'], { encoding: 'utf8' }).split('\n'));
+const baseline = `${before}${ALGORITHMS.map((a) => `src/core/algorithms/${a.name}/${a.name}.lua`)
+  .filter((f) => existing.has(f))
+  .map(show)
+  .join('')}${after}`;
 
 const port = await freePort();
 const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });

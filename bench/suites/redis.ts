@@ -16,6 +16,8 @@
  * too, so the EVALSHA calls per decision are printed next to it; 1.00 at concurrency 1 = clean).
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
 import { built } from '../support/built.js';
@@ -27,6 +29,8 @@ const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const DURATION_MS = Number(process.env.BENCH_MS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const KEYS = 10_000;
+/** BENCH_CONCURRENCY=1 or =64: one of the peer comparison's two concurrencies. */
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number);
 const run = randomUUID().slice(0, 8);
 const keys = Array.from({ length: KEYS }, (_, i) => `user:${(i * 2654435761) % 4294967296}`);
 
@@ -37,7 +41,7 @@ function client(): Redis {
 
 type Decide = (key: string) => Promise<unknown>;
 
-/** Decisions per second, Node and Redis CPU µs per decision, EVALSHA calls per decision of one round. */
+/** Decisions per second, Node and Redis CPU µs per decision, script calls per decision of one round. */
 interface Round {
   readonly rate: number;
   readonly cpuUs: number;
@@ -48,10 +52,19 @@ interface Round {
 /** A third connection, for `INFO` only. */
 const admin = client();
 
-/** Total EVALSHA calls and µs so far on the server. */
+/** What the Redis CPU column counts: script calls by SHA and function calls. */
+const SCRIPT_CALLS = 'EVALSHA+FCALL';
+
+/** Total EVALSHA and FCALL calls and µs so far on the server. */
 async function evalshaStats(): Promise<[calls: number, usec: number]> {
-  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  let usec = 0;
+  for (const m of info.matchAll(/cmdstat_(?:evalsha|fcall):calls=(\d+),usec=(\d+)/g)) {
+    calls += Number(m[1]);
+    usec += Number(m[2]);
+  }
+  return [calls, usec];
 }
 
 /** `concurrency` callers each awaiting one decision at a time for `ms`. */
@@ -88,6 +101,23 @@ await Promise.all([rlfClient, sluiceClient, admin].map((c) => new Promise((r) =>
 const rlf = new RateLimiterRedis({ storeClient: rlfClient, points: 1e9, duration: 3600, keyPrefix: `rlfbench${run}` });
 const store = new RedisStore({ client: sluiceClient, prefix: `sluicebench${run}:`, timeoutMs: 5000 });
 const limiter = createLimiter({ limit: 1e9, windowMs: 3_600_000, store });
+/**
+ * BENCH_BASE_DIST=<dir>: Sluice from another build too (a copy of main's dist/), as a third
+ * contender on its own client, for an A/B of a change in the same run.
+ */
+const baseDist = process.env.BENCH_BASE_DIST;
+const base =
+  baseDist === undefined
+    ? undefined
+    : await (async () => {
+        const at = (entry: string) => pathToFileURL(join(baseDist, `${entry}.js`)).href;
+        const core = (await import(at('index'))) as typeof import('../../src/index.js');
+        const redis = (await import(at('redis'))) as typeof import('../../src/redis.js');
+        const c = client();
+        await new Promise((r) => c.once('ready', r));
+        const s = new redis.RedisStore({ client: c, prefix: `sluicebase${run}:`, timeoutMs: 5000 });
+        return { client: c, store: s, limiter: core.createLimiter({ limit: 1e9, windowMs: 3_600_000, store: s }) };
+      })();
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en').padStart(10);
 const median = (xs: number[]) => {
@@ -97,8 +127,9 @@ const median = (xs: number[]) => {
 };
 
 /**
- * Alternating rounds of a peer and Sluice; prints best rounds, the median per-round ratio and
- * Node CPU per decision (median over rounds).
+ * Alternating rounds of a peer and Sluice (and, with BENCH_BASE_DIST, Sluice from another build);
+ * prints best rounds, the median per-round ratio of each contender to the first, and Node and
+ * Redis CPU per decision (median over rounds).
  */
 async function compare(title: string, contenders: [string, Decide][], concurrency: number): Promise<void> {
   for (const [, decide] of contenders) await measure(decide, concurrency, 500); // warm-up
@@ -107,23 +138,28 @@ async function compare(title: string, contenders: [string, Decide][], concurrenc
     const order = round % 2 === 0 ? contenders : [...contenders].reverse();
     for (const [name, decide] of order) (rounds[name] ??= []).push(await measure(decide, concurrency));
   }
-  const [peer, ours] = contenders.map(([name]) => rounds[name] as Round[]) as [Round[], Round[]];
-  // Both contenders of one round ran back to back, so their ratio is less exposed to the drift of
-  // this shared machine than the ratio of two best rounds taken minutes apart.
-  const ratios = ours.map((r, i) => r.rate / (peer[i] as Round).rate);
   const best = (rs: Round[]) => Math.max(...rs.map((r) => r.rate));
   console.log(`\n${title}:`);
-  for (const [name, rs] of [[contenders[0]?.[0], peer], [contenders[1]?.[0], ours]] as const) {
+  for (const [name] of contenders) {
+    const rs = rounds[name] as Round[];
     console.log(
-      `  ${String(name).padEnd(40)} best ${fmt(best(rs))} decisions/s   rounds: ${rs.map((r) => Math.round(r.rate / 1000)).join(' ')} k/s` +
+      `  ${name.padEnd(40)} best ${fmt(best(rs))} decisions/s   rounds: ${rs.map((r) => Math.round(r.rate / 1000)).join(' ')} k/s` +
         `   Node CPU ${median(rs.map((r) => r.cpuUs)).toFixed(2)} µs/decision` +
-        `   Redis CPU ${median(rs.map((r) => r.redisUs)).toFixed(2)} µs/decision (${median(rs.map((r) => r.callsPer)).toFixed(2)} EVALSHA/decision)`,
+        `   Redis CPU ${median(rs.map((r) => r.redisUs)).toFixed(2)} µs/decision (${median(rs.map((r) => r.callsPer)).toFixed(2)} ${SCRIPT_CALLS}/decision)`,
     );
   }
-  console.log(
-    `  ratio ${contenders[1]?.[0]} / ${contenders[0]?.[0]}: best rounds ${(best(ours) / best(peer)).toFixed(2)}x, ` +
-      `median per-round ${median(ratios).toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
-  );
+  const [first, ...others] = contenders.map(([name]) => name);
+  const peer = rounds[first as string] as Round[];
+  for (const name of others) {
+    const ours = rounds[name] as Round[];
+    // Both contenders of one round ran back to back, so their ratio is less exposed to the drift of
+    // this shared machine than the ratio of two best rounds taken minutes apart.
+    const ratios = ours.map((r, i) => r.rate / (peer[i] as Round).rate);
+    console.log(
+      `  ratio ${name} / ${first}: best rounds ${(best(ours) / best(peer)).toFixed(2)}x, ` +
+        `median per-round ${median(ratios).toFixed(2)}x (range ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)})`,
+    );
+  }
 }
 
 const wanted = (process.env.BENCH_REDIS ?? 'peer,sliding-log').split(',');
@@ -136,7 +172,8 @@ if (wanted.includes('peer')) {
     ['rate-limiter-flexible RateLimiterRedis', (k) => rlf.consume(k)],
     ['sluice RedisStore', (k) => limiter.consume(k)],
   ];
-  for (const concurrency of [1, 64]) await compare(`${KEYS.toLocaleString('en')} keys, concurrency ${concurrency}`, contenders, concurrency);
+  if (base !== undefined) contenders.push(['sluice RedisStore (BENCH_BASE_DIST)', (k) => base.limiter.consume(k)]);
+  for (const concurrency of CONCURRENCY) await compare(`${KEYS.toLocaleString('en')} keys, concurrency ${concurrency}`, contenders, concurrency);
 }
 if (wanted.includes('sliding-log')) {
   for (const limit of [1000, 10_000]) {
@@ -157,7 +194,7 @@ if (wanted.includes('sliding-log')) {
 }
 
 // Clean up the benchmark's keys (both prefixes) so the shared Redis does not keep them for an hour.
-for (const pattern of [`rlfbench${run}*`, `sluicebench${run}:*`]) {
+for (const pattern of [`rlfbench${run}*`, `sluicebench${run}:*`, `sluicebase${run}:*`]) {
   let cursor = '0';
   do {
     const [nextCursor, found] = await rlfClient.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
@@ -166,6 +203,8 @@ for (const pattern of [`rlfbench${run}*`, `sluicebench${run}:*`]) {
   } while (cursor !== '0');
 }
 await store.close();
+await base?.store.close();
+base?.client.disconnect();
 rlfClient.disconnect();
 sluiceClient.disconnect();
 admin.disconnect();

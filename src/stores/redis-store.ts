@@ -52,6 +52,8 @@ export interface RedisStoreOptions {
 interface Encoded {
   readonly specs: readonly (readonly (string | number)[])[];
   readonly suffixes: readonly string[];
+  /** The algorithms of these rules, in registry order, comma-joined (decideScriptFor). */
+  readonly algorithms: string;
   /** For one rule: its algorithm's single-decision script and that script's leading ARGV. */
   readonly single: { readonly script: Script; readonly args: readonly string[] } | undefined;
 }
@@ -71,6 +73,20 @@ interface Pending {
 
 /** The scripts, read from their `.lua` files when this module loads (a missing file fails at start). */
 export const DECIDE = script(decideScriptSource());
+const ALL_ALGORITHMS = ALGORITHMS.map((a) => a.name).join(',');
+const decideFor = new Map<string, Script>();
+/**
+ * The batch script with only the given algorithms (names in registry order, comma-joined, as
+ * {@link Encoded.algorithms}): decide.lua with those algorithms' `.lua` (decideScriptSource).
+ */
+export function decideScriptFor(algorithms: string): Script {
+  let s = decideFor.get(algorithms);
+  if (s === undefined) {
+    s = algorithms === ALL_ALGORITHMS ? DECIDE : script(decideScriptSource(new Set(algorithms.split(','))));
+    decideFor.set(algorithms, s);
+  }
+  return s;
+}
 /**
  * Per algorithm, the script for one decision under one rule (single.lua): a caller awaiting each
  * decision sends batches of one, and this script costs Redis about half of DECIDE for them.
@@ -85,12 +101,20 @@ const LEASE = script(concurrencyLua());
 const CLOCK_MODE_TTL_FLOOR_MS = 600_000;
 
 /**
- * From this many queued decisions, a flush is sent as two script calls so Node and Redis overlap
- * (measured at concurrency 64 on a 2-core machine: ~1.5x the throughput of one call per flush,
- * 185-211k vs 108-175k decisions/s over 6 alternating rounds; no gain when both cores are busy
- * with other work).
+ * From this many queued decisions, a flush with no call in flight is sent as two script calls so
+ * Node and Redis overlap (measured at concurrency 64 on a 2-core machine: ~1.5x the throughput of
+ * one call per flush, 185-211k vs 108-175k decisions/s over 6 alternating rounds; no gain when
+ * both cores are busy with other work).
  */
 const SPLIT_FROM = 32;
+
+/** Algorithm names, deduplicated, in registry order, comma-joined. */
+const algorithmsOf = (names: Iterable<string>): string => {
+  const used = new Set(names);
+  return ALGORITHMS.filter((a) => used.has(a.name))
+    .map((a) => a.name)
+    .join(',');
+};
 
 const us = (v: unknown): number => Number(v) / 1000;
 const retryMs = (v: unknown): number => (Number(v) < 0 ? Infinity : Number(v) / 1000);
@@ -117,8 +141,9 @@ function outcome(rule: Rule, r: readonly unknown[], at: number): RuleOutcome {
  * - One decision = one script run over all its rules: atomic, all or nothing. A charge
  *   (`charge`) too, unconditional: it rides in the same batches (see decide.lua).
  * - Decisions issued together (before the microtask queue drains) are coalesced into one EVALSHA
- *   (two from 32 decisions, so Node and Redis overlap; on a Cluster, one per hash slot), each
- *   decision still atomic on its own. A flush of one decision under one rule runs a smaller script
+ *   (two from 32 decisions when none is in flight, so Node and Redis overlap; on a Cluster, one per
+ *   hash slot) of the decide script with only their rules' algorithms, each decision still atomic
+ *   on its own. A flush of one decision under one rule runs a smaller script
  *   (its algorithm's alone, no batch to parse), which costs Redis about half as much.
  * - Failures reject with {@link StoreError}: `STORE_UNAVAILABLE` (connection refused/lost, cluster
  *   down), `STORE_TIMEOUT` (no answer within `timeoutMs`; the script may still have run),
@@ -137,6 +162,8 @@ export class RedisStore implements Store {
   private readonly deadlines: Deadlines;
   private readonly encoded = new WeakMap<readonly Rule[], Encoded>();
   private queue: Pending[] = [];
+  /** Redis calls sent and not yet answered (see flush). */
+  private inFlight = 0;
   private scheduled = false;
   private closed = false;
   /** Whether the client has been ready once (before that, decisions wait for the first connect). */
@@ -204,6 +231,7 @@ export class RedisStore implements Store {
       e = {
         specs,
         suffixes: rules.map((r) => `:${r.id}`),
+        algorithms: algorithmsOf(rules.map((r) => r.algorithm)),
         // Strings made once: ioredis would convert the numbers on every call.
         single:
           one === undefined
@@ -259,12 +287,15 @@ export class RedisStore implements Store {
     if (queue.length === 0) return;
     this.queue = [];
     if (!this.cluster) {
-      if (queue.length < SPLIT_FROM) {
+      if (queue.length < SPLIT_FROM || this.inFlight > 0) {
         this.send(queue);
       } else {
         // Two calls instead of one: Redis runs the first half while Node still writes the second,
         // and Node handles the first reply (whose callers issue the next batch) while Redis runs
-        // the second half. One big call makes Node and Redis take turns instead.
+        // the second half. One big call makes Node and Redis take turns instead. Only when nothing
+        // is in flight: otherwise Redis already has a call to run while Node writes this one, and
+        // splitting again would halve the batches at every reply (64 callers settled into calls of
+        // ~16 decisions instead of two of 32, each call's fixed cost shared by fewer decisions).
         const half = queue.length >> 1;
         this.send(queue.slice(0, half));
         this.send(queue.slice(half));
@@ -297,11 +328,16 @@ export class RedisStore implements Store {
     const specs: (string | number)[] = [];
     const sets: (string | number)[] = [];
     const setOf: number[] = new Array(batch.length);
+    // The algorithms the script needs: those of the first rule set, or of all when there are several.
+    let algorithms: string | undefined;
+    let several: string[] | undefined;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as Pending;
       let si = setIndex.get(p.rules);
       if (si === undefined) {
         const enc = this.encode(p.rules);
+        if (algorithms === undefined) algorithms = enc.algorithms;
+        else if (enc.algorithms !== algorithms) (several ??= [algorithms]).push(enc.algorithms);
         sets.push(p.rules.length);
         p.rules.forEach((r, j) => {
           let idx = specIndex.get(r);
@@ -330,8 +366,9 @@ export class RedisStore implements Store {
       if (withNow) argv.push(p.now);
     }
 
+    const decide = decideScriptFor(several === undefined ? (algorithms as string) : algorithmsOf(several.join(',').split(',')));
     this.run(
-      () => evalScript(this.client, DECIDE, keys, argv),
+      () => evalScript(this.client, decide, keys, argv),
       (reply) => this.settle(batch, reply),
       (err) => {
         for (const p of batch) p.reject(err);
@@ -401,8 +438,10 @@ export class RedisStore implements Store {
       });
     });
     const start = () => {
+      this.inFlight++;
       call().then(
         (reply) => {
+          this.inFlight--;
           if (done) return;
           done = true;
           deadline.settle();
@@ -413,6 +452,7 @@ export class RedisStore implements Store {
           }
         },
         (err: unknown) => {
+          this.inFlight--;
           if (done) return;
           done = true;
           deadline.settle();

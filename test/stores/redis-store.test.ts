@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileRules } from '../../src/core/rule.js';
 import { createConcurrencyLimiter, createLimiter, InvalidKeyError, SluiceConfigError } from '../../src/index.js';
 import { RedisStore } from '../../src/redis.js';
-import { DECIDE, SINGLE } from '../../src/stores/redis-store.js';
+import { DECIDE, decideScriptFor, SINGLE } from '../../src/stores/redis-store.js';
 import { slotOf, tagOf } from '../../src/stores/redis/keys.js';
 import { deletePrefix, REDIS_URL, skipWithoutRedis } from '../support/redis-server.js';
 
@@ -26,6 +26,21 @@ afterAll(async () => {
   raw?.disconnect();
   await deletePrefix(REDIS_URL, prefix);
 });
+
+/**
+ * Count the store's own calls on a real client (the shared server's counters include others'):
+ * `record` sees the arguments of each `client.call`; with `holdMs`, each reply reaches the store
+ * that much later, so calls stay in flight.
+ */
+function recordCalls(client: Redis, record: (args: unknown[]) => unknown, holdMs = 0): void {
+  const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = async (...args) => {
+    record(args);
+    const reply = await call(...args);
+    if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
+    return reply;
+  };
+}
 
 describe('RedisStore options are validated at construction', () => {
   it.each([
@@ -130,14 +145,9 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
   });
 
   it('one script call per flush below 32 queued decisions, two from 32 (so Node and Redis overlap)', async () => {
-    // Count the store's own calls on a real client (the shared server's counters include others').
     const client = new Redis(REDIS_URL);
     const calls: string[] = [];
-    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
-      calls.push(String(args[0]));
-      return call(...args);
-    };
+    recordCalls(client, (args) => calls.push(String(args[0])));
     const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
     try {
       const l = createLimiter({ limit: 100, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
@@ -157,14 +167,37 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
     }
   });
 
-  it('a lone decision under one rule runs its algorithm\'s single-decision script; a batch or several rules, the decide script', async () => {
+  it('from 32 queued decisions, one script call when a call is already in flight (Redis has work while Node writes it)', async () => {
+    // Replies held back 100 ms, so the first calls are still in flight when the next batch goes.
+    const client = new Redis(REDIS_URL);
+    const calls: string[] = [];
+    recordCalls(client, (args) => calls.push(String(args[0])), 100);
+    const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
+    try {
+      const l = createLimiter({ limit: 1000, windowMs: 60_000, algorithm: 'fixed-window', store: counting });
+      const key = `inflight:${randomUUID()}`;
+      await l.consume(key); // loads the script if needed
+      calls.length = 0;
+      const first = Promise.all(Array.from({ length: 64 }, () => l.consume(key)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toEqual(['EVALSHA', 'EVALSHA']); // nothing in flight: split
+      const second = Promise.all(Array.from({ length: 40 }, () => l.consume(key)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toEqual(['EVALSHA', 'EVALSHA', 'EVALSHA']); // two in flight: the 40 in one call
+      const ds = [...(await first), ...(await second)];
+      // Evaluated in issue order across the three calls.
+      expect(ds.map((d) => d.remaining)).toEqual(Array.from({ length: 104 }, (_, i) => 998 - i));
+    } finally {
+      await counting.close();
+      client.disconnect();
+    }
+  });
+
+  it('a lone decision under one rule runs its algorithm\'s single-decision script; a batch or several rules, the decide script with only their algorithms', async () => {
     const client = new Redis(REDIS_URL);
     const shas: unknown[] = [];
-    const call = client.call.bind(client) as (...args: unknown[]) => Promise<unknown>;
-    (client as unknown as { call: (...args: unknown[]) => Promise<unknown> }).call = (...args) => {
-      shas.push(args[1]);
-      return call(...args);
-    };
+    // (A script new to the server then goes again as EVAL.)
+    recordCalls(client, (args) => args[0] === 'EVALSHA' && shas.push(args[1]));
     const counting = new RedisStore({ client, prefix, timeoutMs: 5000 });
     try {
       const log = createLimiter({ limit: 2, windowMs: 60_000, algorithm: 'sliding-log', store: counting });
@@ -177,7 +210,14 @@ describe.skipIf(skip)('RedisStore with Redis TIME', () => {
       const [a, b] = await Promise.all([log.consume(key), log.consume(key)]);
       expect([a?.remaining, b?.allowed]).toEqual([0, false]);
       expect((await two.consume(key)).remaining).toBe(1);
-      expect(shas).toEqual([DECIDE.sha, DECIDE.sha]);
+      expect(shas).toEqual([decideScriptFor('sliding-log').sha, decideScriptFor('gcra').sha]);
+      // Two rule sets in one batch: the script holds the algorithms of both (registry order).
+      shas.length = 0;
+      const mixed = createLimiter({ limits: [{ name: 'm', limit: 9, windowMs: 60_000, algorithm: 'fixed-window' }, { name: 'n', limit: 9, windowMs: 60_000 }], store: counting });
+      const ds = await Promise.all([log.consume(`${key}:x`), mixed.consume(key), two.consume(key)]);
+      expect(ds.map((d) => d.remaining)).toEqual([1, 8, 0]);
+      expect(shas).toEqual([decideScriptFor('gcra,fixed-window,sliding-log').sha]);
+      expect(decideScriptFor('gcra,fixed-window,sliding-log').sha).not.toBe(DECIDE.sha);
     } finally {
       await counting.close();
       client.disconnect();
