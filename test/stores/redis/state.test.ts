@@ -6,6 +6,7 @@
  * list, never the whole log (watched with MONITOR on this suite's own keys).
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -150,24 +151,45 @@ describe.skipIf(skip)('the sliding log cost, and state written by earlier versio
   const rule = compileRule({ algorithm: 'sliding-log', limit: 10_000, windowMs: 10_000 });
   const a = slidingLogAlgorithm as unknown as AlgorithmDefinition;
 
-  /** Run one decision; return it and the commands it sent for its state key (seen by MONITOR). */
+  /**
+   * Run one decision; return it and the commands it sent for its state key (seen by MONITOR).
+   * MONITOR is read on a plain socket: ioredis's monitor mode throws "Command queue state error"
+   * when other suites' traffic on the shared server floods it (seen under `vitest run test/stores`).
+   */
   async function watched(key: string, cost: number): Promise<{ d: unknown; commands: string[] }> {
-    const monitor = await raw.monitor();
+    const url = new URL(REDIS_URL);
+    const socket = net.connect(Number(url.port || 6379), url.hostname);
     const commands: string[] = [];
     const sentinel = `${prefix}sentinel:${randomUUID()}`;
-    const done = new Promise<void>((resolve) => {
-      monitor.on('monitor', (_time: string, args: string[]) => {
-        if (args[1] === stateKey(key, rule)) commands.push(String(args[0]).toUpperCase());
-        if (args[1] === sentinel) resolve();
-      });
+    const target = stateKey(key, rule);
+    let buffered = '';
+    let onOk: () => void = () => {};
+    let onSentinel: () => void = () => {};
+    const ok = new Promise<void>((resolve) => (onOk = resolve));
+    const done = new Promise<void>((resolve) => (onSentinel = resolve));
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (line === '+OK') onOk();
+        // +<time> [<db> <client>] "CMD" "arg1" ...: the keys here hold no quotes or backslashes.
+        const args = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+        if (args[1] === target) commands.push(args[0]!.toUpperCase());
+        if (args[1] === sentinel) onSentinel();
+      }
     });
     try {
+      socket.write('MONITOR\r\n');
+      await ok;
       const d = await store.decide(key, [rule], cost);
       await raw.get(sentinel);
       await done;
       return { d, commands };
     } finally {
-      monitor.disconnect();
+      socket.destroy();
     }
   }
 
