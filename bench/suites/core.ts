@@ -16,6 +16,13 @@
  * than wall time on a shared machine, and it counts the garbage collector's helper threads),
  * median and min over rounds, and the CPU ratio to the peer per round (peer / Sluice, same
  * round), median and worst.
+ *
+ * `BENCH_FLOORS=1` adds floor contenders to both scenarios: what the harness costs with no
+ * limiter at all (a promise of a constant, by `Promise.resolve`, an `async` function or
+ * `new Promise`), then a `Map<string, number>` lookup and a typed-array write (the memory store's
+ * table, no algorithm, no clock), then that plus the allocation of a 10-field object or of the
+ * public `Decision` (built by the package's own constructors, policies array and outcome
+ * included), awaited or not. They bound what any decision of that shape can cost in this harness.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -42,8 +49,18 @@ interface Run extends Round {
 }
 
 const PEER = 'rate-limiter-flexible (memory)';
-const CONTENDERS = [PEER, 'sluice consume (async)', 'sluice consumeSync'] as const;
-type Contender = (typeof CONTENDERS)[number];
+const MEASURED = [PEER, 'sluice consume (async)', 'sluice consumeSync'] as const;
+const FLOORS = [
+  'floor: Promise.resolve(const)',
+  'floor: async fn (const)',
+  'floor: new Promise (const)',
+  'floor: Map.get, promise',
+  'floor: Map.get, 10-field obj',
+  'floor: Map.get, Decision',
+  'floor: Map.get, Decision sync',
+] as const;
+type Contender = (typeof MEASURED)[number] | (typeof FLOORS)[number];
+const CONTENDERS: readonly Contender[] = process.env.BENCH_FLOORS === '1' ? [...MEASURED, ...FLOORS] : MEASURED;
 
 function keysOf(keyCount: number): string[] {
   // Built the way a server builds them (fresh strings), not interned literals.
@@ -72,6 +89,64 @@ async function time(keys: string[], fn: (k: string) => unknown, isAsync: boolean
   return { rate: (ops / (now - start)) * 1000, cpuNs: ((used.user + used.system) * 1000) / ops, ops, wallMs: now - start };
 }
 
+/** A 10-field object, the size of a `Decision` without its policies array and outcome. */
+class TenFields {
+  constructor(
+    readonly key: string,
+    readonly cost: number,
+    readonly policy: string,
+    readonly allowed: boolean,
+    readonly limit: number,
+    readonly remaining: number,
+    readonly resetMs: number,
+    readonly retryAfterMs: number,
+    readonly windowMs: number,
+    readonly policies: null,
+  ) {}
+}
+
+/** The decision function of a floor contender (see the header). */
+async function floor(name: (typeof FLOORS)[number], keys: readonly string[]): Promise<{ fn: (k: string) => unknown; isAsync: boolean }> {
+  const constant = { allowed: true };
+  const slots = new Map(keys.map((k, i) => [k, i]));
+  const nums = new Float64Array(keys.length);
+  // What the store does without the algorithm and the clock: find the key's slot, write its state.
+  const touch = (k: string): number => {
+    const s = slots.get(k) as number;
+    nums[s] = (nums[s] as number) + 1;
+    return s;
+  };
+  // A fractional resetMs, as GCRA gives (boxed in the object like the real one).
+  let resetMs = 0.5;
+  const { ruleOutcome, singleDecision } = await built<typeof import('../../src/core/decision.js')>('core/decision');
+  const decision = (k: string) => {
+    resetMs = resetMs > 1e6 ? 0.5 : resetMs + 0.001;
+    return singleDecision(k, 1, ruleOutcome('p', true, 1e9, 1e9 - 1 - touch(k), resetMs, 0, 3_600_000));
+  };
+  switch (name) {
+    case 'floor: Promise.resolve(const)':
+      return { fn: () => Promise.resolve(constant), isAsync: true };
+    case 'floor: async fn (const)':
+      return { fn: async () => constant, isAsync: true };
+    case 'floor: new Promise (const)':
+      return { fn: () => new Promise((resolve) => resolve(constant)), isAsync: true };
+    case 'floor: Map.get, promise':
+      return { fn: (k) => Promise.resolve(touch(k)), isAsync: true };
+    case 'floor: Map.get, 10-field obj':
+      return {
+        fn: (k) => {
+          resetMs = resetMs > 1e6 ? 0.5 : resetMs + 0.001;
+          return Promise.resolve(new TenFields(k, 1, 'p', true, 1e9, 1e9 - 1 - touch(k), resetMs, 0, 3_600_000, null));
+        },
+        isAsync: true,
+      };
+    case 'floor: Map.get, Decision':
+      return { fn: (k) => Promise.resolve(decision(k)), isAsync: true };
+    case 'floor: Map.get, Decision sync':
+      return { fn: decision, isAsync: false };
+  }
+}
+
 /** Child: one contender, warmed up, then timed slice by slice on the parent's request. */
 async function child(name: Contender, keyCount: number): Promise<void> {
   const keys = keysOf(keyCount);
@@ -80,6 +155,8 @@ async function child(name: Contender, keyCount: number): Promise<void> {
   if (name === PEER) {
     const rlf = new RateLimiterMemory({ points: 1e9, duration: 3600 });
     fn = (k) => rlf.consume(k);
+  } else if (name.startsWith('floor: ')) {
+    ({ fn, isAsync } = await floor(name as (typeof FLOORS)[number], keys));
   } else {
     const { createLimiter, MemoryStore } = await built<typeof import('../../src/index.js')>('index');
     const l = createLimiter({ limit: 1e9, windowMs: 3_600_000, store: new MemoryStore({ maxKeys: keyCount * 4 }) });

@@ -12,7 +12,10 @@
  * every slot is live and recently used does a live key lose its state (counted in `evictedLive`).
  */
 export class SlotTable<O = unknown> {
-  /** Numeric state per slot (stride 1). Replaced when the table grows: read it after `insert`. */
+  /**
+   * Numeric state per slot (stride 1), for a table whose numeric state is its deadline (empty
+   * otherwise). Replaced when the table grows: read it after `insert`.
+   */
   nums: Float64Array;
   /** Object state per slot. */
   readonly objs: (O | undefined)[] = [];
@@ -21,6 +24,7 @@ export class SlotTable<O = unknown> {
 
   private readonly index = new Map<string, number>();
   private keys: (string | undefined)[] = [];
+  /** When each slot's state stops mattering, µs (empty when `nums` is the deadline). */
   private deadAt: Float64Array;
   private used: Uint8Array;
   private capacity: number;
@@ -36,8 +40,9 @@ export class SlotTable<O = unknown> {
     private readonly numIsDeadline = false,
   ) {
     this.capacity = Math.min(maxKeys, 1024);
-    this.nums = new Float64Array(this.capacity);
-    this.deadAt = new Float64Array(this.capacity);
+    // A table uses one of the two number arrays, never both: 8 bytes a key less (a million keys: 8 MB).
+    this.nums = new Float64Array(numIsDeadline ? this.capacity : 0);
+    this.deadAt = new Float64Array(numIsDeadline ? 0 : this.capacity);
     this.used = new Uint8Array(this.capacity);
   }
 
@@ -96,9 +101,9 @@ export class SlotTable<O = unknown> {
       const moved = this.keys[last] as string;
       this.keys[slot] = moved;
       this.index.set(moved, slot);
-      this.nums[slot] = this.nums[last] as number;
+      if (this.numIsDeadline) this.nums[slot] = this.nums[last] as number;
+      else this.deadAt[slot] = this.deadAt[last] as number;
       this.objs[slot] = this.objs[last];
-      this.deadAt[slot] = this.deadAt[last] as number;
       this.used[slot] = this.used[last] as number;
     }
     this.keys[last] = undefined;
@@ -137,15 +142,15 @@ export class SlotTable<O = unknown> {
 
   private grow(): void {
     const cap = Math.min(this.maxKeys, this.capacity * 2);
-    const nums = new Float64Array(cap);
-    nums.set(this.nums);
-    const deadAt = new Float64Array(cap);
-    deadAt.set(this.deadAt);
-    const used = new Uint8Array(cap);
-    used.set(this.used);
-    this.nums = nums;
-    this.deadAt = deadAt;
-    this.used = used;
+    const grown = <A extends Float64Array | Uint8Array>(a: A, make: (n: number) => A): A => {
+      if (a.length === 0) return a; // the number array this table does not use stays empty
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.nums = grown(this.nums, (n) => new Float64Array(n));
+    this.deadAt = grown(this.deadAt, (n) => new Float64Array(n));
+    this.used = grown(this.used, (n) => new Uint8Array(n));
     this.capacity = cap;
   }
 }

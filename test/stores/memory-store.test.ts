@@ -204,6 +204,39 @@ describe('MemoryStore: the fast paths decide exactly like the generic path', () 
     );
   });
 
+  // A reset frees its slot by moving the table's last key into it (its state with it, whichever of
+  // the table's number arrays holds it): every other key must decide as if nothing had moved.
+  it.each(configs)('%s: after resets, every key decides as it would alone in its own store', async (_label, options) => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 40_000 }), key: fc.constantFrom('a', 'b', 'c', 'd', 'e'), reset: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 80,
+        }),
+        async (ops) => {
+          const clock = microClock();
+          const shared = createLimiter({ ...options, clock });
+          const alone = new Map<string, ReturnType<typeof createLimiter>>();
+          const own = (key: string) => {
+            let l = alone.get(key);
+            if (l === undefined) alone.set(key, (l = createLimiter({ ...options, clock })));
+            return l;
+          };
+          for (const { dt, key, reset } of ops) {
+            clock.advanceUs(dt);
+            if (reset) {
+              await shared.reset(key);
+              alone.delete(key);
+            } else {
+              expect(shared.consumeSync(key)).toEqual(own(key).consumeSync(key));
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('limiters sharing a store share state (same rule name and algorithm)', () => {
     const clock = microClock();
     const store = new MemoryStore({ clock });
