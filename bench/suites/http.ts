@@ -35,8 +35,11 @@
  * --tool=cachegrind --cache-sim=no` twice, answering BENCH_HTTP_N1 (default 4000) and then
  * BENCH_HTTP_N2 (default 24000) requests from autocannon (10 connections), and reports (I2 - I1) /
  * (N2 - N1): the user-space instructions of one request in steady state (start-up and JIT warm-up
- * cancel out; the kernel's share, e.g. bytes on the wire, is not counted). Independent of the
- * machine's load; run-to-run spread about 1-2%. BENCH_HTTP_JOBS servers at a time (default 2).
+ * cancel out; the kernel's share, e.g. bytes on the wire, is not counted). Much less dependent on
+ * the machine's load than CPU time, but not exact: JIT tiering and GC vary between runs and the
+ * compiler's background threads are counted too. The same server measured in two runs has differed
+ * by up to 7% (node:http) and 12% (Fastify): repeat, and read only differences larger than that.
+ * BENCH_HTTP_JOBS servers at a time (default 2).
  *
  * A/B: BENCH_HTTP_BASE=<dir> adds, for every Sluice variant, the same variant on the build in
  * <dir> (e.g. main's dist/ copied to /tmp/base/dist, with /tmp/base/node_modules a symlink to this
