@@ -24,12 +24,34 @@
  * src/http. To profile a server under load: `node --cpu-prof bench/support/http-servers.mjs
  * node-sluice`, load the port it prints with autocannon, then Ctrl-C (the profile is written on exit).
  *
+ * Floors: `node-floor`, `express-floor` and `fastify-floor` limit nothing but write the headers
+ * Sluice always writes (`x-request-id`; on Express and Fastify also the three legacy headers), with
+ * fixed values, node-floor in the README handler's shape (async, one await). What a variant costs
+ * over its floor is the limiting itself; what the floor costs over bare is Sluice's behaviour
+ * (headers on every response) priced by Node and the framework.
+ *
+ * Instruction counts (BENCH_HTTP_COUNT=instructions, needs valgrind): on a shared 2-core VM the
+ * CPU-time figures cannot resolve a few percent. This mode runs each server under `valgrind
+ * --tool=cachegrind --cache-sim=no` twice, answering BENCH_HTTP_N1 (default 4000) and then
+ * BENCH_HTTP_N2 (default 24000) requests from autocannon (10 connections), and reports (I2 - I1) /
+ * (N2 - N1): the user-space instructions of one request in steady state (start-up and JIT warm-up
+ * cancel out; the kernel's share, e.g. bytes on the wire, is not counted). Much less dependent on
+ * the machine's load than CPU time, but not exact: JIT tiering and GC vary between runs and the
+ * compiler's background threads are counted too. The same server measured in two runs has differed
+ * by up to 7% (node:http) and 12% (Fastify): repeat, and read only differences larger than that.
+ * BENCH_HTTP_JOBS servers at a time (default 2).
+ *
+ * A/B: BENCH_HTTP_BASE=<dir> adds, for every Sluice variant, the same variant on the build in
+ * <dir> (e.g. main's dist/ copied to /tmp/base/dist, with /tmp/base/node_modules a symlink to this
+ * tree's), interleaved with this tree's, both modes.
+ *
  * Env: BENCH_HTTP_MS (measured per round, default 3000), BENCH_ROUNDS (default 5),
  * BENCH_CONNECTIONS (default 50), BENCH_HTTP_VARIANTS (comma list, default all), BENCH_HTTP_RATE
  * (requests/s offered to every variant; default none: as fast as each server answers; with a rate,
  * req/s only shows whether the rate was met and CPU per request is the figure to read).
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { autocannon } from '../support/autocannon.js';
@@ -38,12 +60,15 @@ import { cpuOf, forkRole } from '../support/roles.js';
 
 const ALL = [
   'node-bare',
+  'node-floor',
   'node-sluice',
   'node-sluice-legacy',
   'express-bare',
+  'express-floor',
   'express-rate-limit',
   'express-sluice',
   'fastify-bare',
+  'fastify-floor',
   'fastify-rate-limit',
   'fastify-sluice',
 ] as const;
@@ -60,7 +85,12 @@ interface Sample {
 const measureMs = Number(process.env.BENCH_HTTP_MS ?? 3000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const variants = (process.env.BENCH_HTTP_VARIANTS?.split(',') ?? ALL) as Variant[];
+const base = process.env.BENCH_HTTP_BASE;
+/** A server to measure: a variant, on this tree's dist/ or (label `<variant>@base`) on BENCH_HTTP_BASE. */
+type Contender = Variant | `${Variant}@base`;
+const variants: Contender[] = ((process.env.BENCH_HTTP_VARIANTS?.split(',') ?? ALL) as Variant[]).flatMap((v) => (base !== undefined && v.includes('sluice') ? [`${v}@base` as const, v] : [v]));
+const distOf = (c: Contender) => (c.endsWith('@base') ? base : undefined);
+const variantOf = (c: Contender) => c.replace(/@base$/, '') as Variant;
 // A fixed offered load: every variant then sees the same arrival pattern, so CPU per request is
 // not skewed by how much each server batches at saturation (the steadier mode on a busy machine).
 const rate = process.env.BENCH_HTTP_RATE === undefined ? undefined : Number(process.env.BENCH_HTTP_RATE);
@@ -111,13 +141,94 @@ await inProcess();
 console.log();
 
 const servers = new URL('../support/http-servers.mjs', import.meta.url).href;
-const running = new Map<Variant, { proc: ChildProcess; port: number }>();
-for (const v of variants) running.set(v, await forkRole(servers, v));
+
+/** Instructions (valgrind `I refs`) of one server process answering `n` requests, start-up included. */
+async function instructions(c: Contender, n: number): Promise<number> {
+  const dist = distOf(c);
+  const proc = spawn('valgrind', ['--tool=cachegrind', '--cache-sim=no', '--cachegrind-out-file=/dev/null', process.execPath, fileURLToPath(servers), variantOf(c)], {
+    env: dist === undefined ? process.env : { ...process.env, SLUICE_DIST: dist },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)/.exec(out);
+      if (m !== null) resolve(m[1] as string);
+    });
+    proc.once('exit', (code) => reject(new Error(`${c} exited ${code}: ${err.slice(-500)}`)));
+  });
+  // autocannon's `amount` (requests in all) overrides `duration`, the bound if a server stalls.
+  const amount: object = { amount: n };
+  const r = await autocannon({ url, connections: 10, duration: 600, pipelining: 1, ...amount });
+  if (r.non2xx > 0) throw new Error(`${c}: ${r.non2xx} non-2xx`);
+  proc.kill('SIGINT');
+  await exited;
+  const m = /I\s+refs:\s+([\d,]+)/.exec(err);
+  if (m === null) throw new Error(`${c}: no instruction count in valgrind's output`);
+  return Number((m[1] as string).replaceAll(',', ''));
+}
+
+if (process.env.BENCH_HTTP_COUNT === 'instructions') {
+  const n1 = Number(process.env.BENCH_HTTP_N1 ?? 4000);
+  const n2 = Number(process.env.BENCH_HTTP_N2 ?? 24000);
+  const jobs = Number(process.env.BENCH_HTTP_JOBS ?? 2);
+  const perRequest = new Map<Contender, number>();
+  const queue = [...variants];
+  console.log(`user-space instructions per request under valgrind: (I(${n2}) - I(${n1})) / ${n2 - n1}, 10 connections`);
+  await Promise.all(
+    Array.from({ length: jobs }, async () => {
+      for (let c = queue.shift(); c !== undefined; c = queue.shift()) {
+        const i1 = await instructions(c, n1);
+        const i2 = await instructions(c, n2);
+        perRequest.set(c, (i2 - i1) / (n2 - n1));
+        console.log(`  ${c.padEnd(26)} ${Math.round((i2 - i1) / (n2 - n1)).toString().padStart(7)} instructions/request`);
+      }
+    }),
+  );
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+  const line = (label: string, a: Contender, b: Contender, f: (a: number, b: number) => string) => {
+    const x = perRequest.get(a);
+    const y = perRequest.get(b);
+    if (x !== undefined && y !== undefined) console.log(`  ${label.padEnd(52)} ${f(x, y)}`);
+  };
+  const over = (x: number, y: number) => pct(x / y - 1);
+  const times = (x: number, y: number) => `${(y / x).toFixed(2)}x (peer / sluice)`;
+  console.log('\nratios:');
+  for (const s of ['', '@base'] as const) {
+    line(`node:http + sluice${s} vs bare (target <= 5%)`, `node-sluice${s}`, 'node-bare', over);
+    line(`node:http + sluice${s} (legacy) vs bare`, `node-sluice-legacy${s}`, 'node-bare', over);
+    line(`node:http + sluice${s} vs floor`, `node-sluice${s}`, 'node-floor', over);
+    line(`fastify: @fastify/rate-limit vs sluice${s} (target >= 1.1x)`, `fastify-sluice${s}`, 'fastify-rate-limit', times);
+    line(`express: express-rate-limit vs sluice${s} (target >= 1.3x)`, `express-sluice${s}`, 'express-rate-limit', times);
+    line(`fastify + sluice${s} vs bare`, `fastify-sluice${s}`, 'fastify-bare', over);
+    line(`express + sluice${s} vs bare`, `express-sluice${s}`, 'express-bare', over);
+  }
+  line('node:http floor vs bare', 'node-floor', 'node-bare', over);
+  line('fastify floor vs bare', 'fastify-floor', 'fastify-bare', over);
+  line('fastify + @fastify/rate-limit vs bare', 'fastify-rate-limit', 'fastify-bare', over);
+  line('express floor vs bare', 'express-floor', 'express-bare', over);
+  line('express + express-rate-limit vs bare', 'express-rate-limit', 'express-bare', over);
+  for (const v of ALL) if (v.includes('sluice')) line(`${v}: this tree vs base`, v, `${v}@base`, over);
+  process.exit(0);
+}
+
+const running = new Map<Contender, { proc: ChildProcess; port: number }>();
+for (const v of variants) {
+  // forkRole passes this process's environment on: the base build is named there for its fork only.
+  const dist = distOf(v);
+  if (dist !== undefined) process.env.SLUICE_DIST = dist;
+  running.set(v, await forkRole(servers, variantOf(v)));
+  delete process.env.SLUICE_DIST;
+}
 
 const load = (port: number, ms: number) =>
   autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration: ms / 1000, pipelining: 1, ...(rate === undefined ? {} : { overallRate: rate }) });
 
-async function measure(v: Variant): Promise<Sample> {
+async function measure(v: Contender): Promise<Sample> {
   const { proc, port } = running.get(v) as { proc: ChildProcess; port: number };
   const before = await cpuOf(proc);
   const r = await load(port, measureMs);
@@ -128,7 +239,7 @@ async function measure(v: Variant): Promise<Sample> {
 
 try {
   for (const v of variants) await load((running.get(v) as { port: number }).port, 2000); // warm-up: JIT, connections
-  const samples = new Map<Variant, Sample[]>(variants.map((v) => [v, []]));
+  const samples = new Map<Contender, Sample[]>(variants.map((v) => [v, []]));
   for (let round = 1; round <= rounds; round++) {
     for (const v of variants) {
       const s = await measure(v);
@@ -137,7 +248,7 @@ try {
     }
   }
 
-  const perRound = (a: Variant, b: Variant, f: (x: Sample, y: Sample) => number) => {
+  const perRound = (a: Contender, b: Contender, f: (x: Sample, y: Sample) => number) => {
     const sa = samples.get(a);
     const sb = samples.get(b);
     return sa === undefined || sb === undefined ? undefined : sa.map((x, i) => f(x, sb[i] as Sample));
@@ -151,14 +262,14 @@ try {
     console.log(`  ${v.padEnd(20)} ${summary(s.map((x) => x.rps), (x) => String(Math.round(x)))} req/s   ${summary(s.map((x) => x.cpuUs), (x) => x.toFixed(1))} µs CPU/req`);
   }
   console.log('\nratios (per round, then median [min..max]):');
-  const overhead = (label: string, sluice: Variant, bare: Variant, target: string) => {
+  const overhead = (label: string, sluice: Contender, bare: Contender, target: string) => {
     // Overhead: extra CPU per request, and requests/s lost (positive = slower than without).
     const cpu = perRound(sluice, bare, (s, b) => s.cpuUs / b.cpuUs - 1);
     const rps = perRound(sluice, bare, (s, b) => 1 - s.rps / b.rps);
     if (cpu === undefined || rps === undefined) return;
     console.log(`  ${label}: CPU/req ${summary(cpu, pct)}, req/s lost ${summary(rps, pct)}${target}`);
   };
-  const versus = (label: string, sluice: Variant, peer: Variant, target: string) => {
+  const versus = (label: string, sluice: Contender, peer: Contender, target: string) => {
     const rps = perRound(sluice, peer, (s, p) => s.rps / p.rps);
     const cpu = perRound(sluice, peer, (s, p) => p.cpuUs / s.cpuUs);
     if (cpu === undefined || rps === undefined) return;
@@ -172,6 +283,11 @@ try {
   overhead('fastify + @fastify/rate-limit vs bare      ', 'fastify-rate-limit', 'fastify-bare', '');
   overhead('express + sluice vs bare express           ', 'express-sluice', 'express-bare', '');
   overhead('express + express-rate-limit vs bare       ', 'express-rate-limit', 'express-bare', '');
+  overhead('node:http floor vs bare                    ', 'node-floor', 'node-bare', '');
+  overhead('node:http + sluice vs floor                ', 'node-sluice', 'node-floor', '');
+  overhead('fastify floor vs bare                      ', 'fastify-floor', 'fastify-bare', '');
+  overhead('express floor vs bare                      ', 'express-floor', 'express-bare', '');
+  for (const v of ALL) if (v.includes('sluice')) overhead(`${v}: this tree vs base`.padEnd(43), v, `${v}@base`, '');
 } finally {
   for (const { proc } of running.values()) proc.kill();
 }

@@ -84,6 +84,11 @@ export function applyResult(result: PolicyResult, res: ServerResponse): boolean 
   return true;
 }
 
+// A synchronous decision settles the limiter's promise at once: one shared settled promise per
+// answer rather than a new one per request (awaiting it is the same to the caller).
+const ADMITTED = Promise.resolve(true);
+const ANSWERED = Promise.resolve(false);
+
 /** Create a node:http limiter (`(req, res) => Promise<boolean>`). Options are validated now. */
 export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
   const engine = engineOf(options);
@@ -97,7 +102,7 @@ export function rateLimit(options: NodeRateLimitOptions): NodeRateLimiter {
   const limiter = (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     try {
       const r = engine.evaluate(nodeRequestInfo(req, getUser, getApiKey));
-      return r instanceof Promise ? r.then((x) => finish(x, res)) : Promise.resolve(finish(r, res));
+      return r instanceof Promise ? r.then((x) => finish(x, res)) : finish(r, res) ? ADMITTED : ANSWERED;
     } catch (err) {
       return Promise.reject(err);
     }

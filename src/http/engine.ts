@@ -528,13 +528,16 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
 
   /** An admitted request's result, with the headers of the policies that applied. */
   function allowWith(ctx: RequestContext, inputs: readonly HeaderInput[], decision: Decision | undefined, complete: PolicyResult['complete']): PolicyResult {
-    if (inputs.length > 0) writeRateLimitHeaders(ctx.headers, inputs, undefined, clock());
+    // Only `ietf` and `legacy` write anything on an admitted response: skip the writers (and the clock) otherwise.
+    if (inputs.length > 0 && headersOnAllow) writeRateLimitHeaders(ctx.headers, inputs, undefined, clock());
     stats.allowed++;
     // Two literals rather than adding `decision` afterwards: each keeps one object shape.
     return decision === undefined
       ? { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete }
       : { action: 'allow', status: 200, reason: 'allowed', headers: ctx.headers, requestId: ctx.requestId, shadowLimited: ctx.shadowLimited, complete, decision };
   }
+
+  const headersOnAllow = policies.some((p) => p.headerMode === 'ietf' || p.headerMode === 'legacy');
 
   // --- the plain route: decided in one ordinary call, without the generator ---
   // Every policy is a strict one that only counts one unit (no cost, allow/deny lists, failed-auth,
