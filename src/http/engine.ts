@@ -614,7 +614,7 @@ export function createPolicyEngine(options: PolicyEngineOptions): PolicyEngine {
       if (started) emit({ type: 'block-started', policy: p.name, key, requestId, path, retryAfterMs: ms });
       return ms > d.retryAfterMs ? { ...d, retryAfterMs: ms } : d;
     } catch (err) {
-      storeFailed(p, key, '', '', err);
+      storeFailed(p, key, requestId, path, err);
       return d;
     }
   }

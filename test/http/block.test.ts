@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { manualClock } from '../../src/core/clock.js';
-import { SluiceConfigError } from '../../src/core/errors.js';
+import { SluiceConfigError, StoreError } from '../../src/core/errors.js';
 import type { Store } from '../../src/core/store.js';
 import { createPolicyEngine, type PolicyEngine, type PolicyEvent } from '../../src/http/engine.js';
 import type { HttpRequestInfo } from '../../src/http/request.js';
@@ -226,6 +226,30 @@ describe('blockEscalation (repeat offenders)', () => {
       await store.close();
       if (kind === 'Redis') await deletePrefix(REDIS_URL, prefix);
     }
+  });
+
+  it('a store failure while starting the block keeps the plain refusal and reports the request id and path', async () => {
+    // A store that answers the block's status (a peek) and the policy's own rule but fails to start
+    // the block (an outage between the refusal and the block's entry).
+    const inner = new MemoryStore();
+    const store: Store = {
+      decide: (key, rules, cost, peek) =>
+        rules.some((r) => r.algorithm === 'block') && peek !== true ? Promise.reject(new StoreError('STORE_UNAVAILABLE', 'connect ECONNREFUSED')) : inner.decide(key, rules, cost, peek),
+      charge: (key, rules, cost) => inner.charge(key, rules, cost),
+      reset: (key, rules) => inner.reset(key, rules),
+      acquire: (key, rule, cost, leaseId) => inner.acquire(key, rule, cost, leaseId),
+      release: (key, rule, leaseId) => inner.release(key, rule, leaseId),
+      close: () => inner.close(),
+    };
+    const { engine, events } = escalating(manualClock(), store);
+    expect((await engine.check(req())).action).toBe('allow');
+    const refused = await engine.check(req());
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1'); // the window's own wait, no block
+    const failed = events.filter((e) => e.type === 'store-error');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ policy: 'p', key: 'ip:127.0.0.1', requestId: refused.requestId, path: '/r' });
+    expect(refused.requestId).not.toBe('');
   });
 
   it('bad escalation options are configuration errors naming the option', () => {
