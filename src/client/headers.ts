@@ -17,7 +17,7 @@ import { parseDictionary, parseList, Token, type BareItem, type Item, type Param
 export interface RateLimitInfo {
   /** Which header family the quota numbers came from. */
   format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'shopify' | 'none';
-  /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`). */
+  /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`, the IETF policy names). */
   group?: string;
   /** Requests allowed per window. */
   limit?: number;
@@ -27,6 +27,11 @@ export interface RateLimitInfo {
   windowMs?: number;
   /** Ms until (more) quota is available (`t`, `reset`). */
   resetMs?: number;
+  /**
+   * The reset was given in whole seconds (delta or epoch seconds): rounded up by the server, so
+   * the quota comes back within the second before it, not necessarily at it.
+   */
+  resetWholeSeconds?: true;
   /** Ms from `Retry-After`. */
   retryAfterMs?: number;
 }
@@ -275,7 +280,21 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
   }
   if (best === undefined) return undefined;
   const out: Partial<RateLimitInfo> = { format: 'draft-10', remaining: best.r };
-  if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
+  // The policy names identify the server's quotas: an endpoint answered under other names counts
+  // against other quotas, so it must not share a lane (and its learned budget) with this one. All
+  // names, sorted: the item closest to exhaustion changes from answer to answer, the set does not.
+  const names = [...new Set(items.map(([v]) => nameOf(v)))];
+  if (names.every((n): n is string => n !== undefined && n.length > 0)) {
+    const id = names
+      .map((n) => n.toLowerCase().replace(/[^\x21-\x7e]|,/g, '_'))
+      .sort()
+      .join(',');
+    if (id.length <= 100) out.group = id;
+  }
+  if (best.t !== undefined) {
+    out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
+    out.resetWholeSeconds = true;
+  }
   if (policy !== null) {
     try {
       for (const [value, params] of sfList(policy)) {
@@ -316,7 +335,10 @@ function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimi
   const reset = num('reset');
   if (limit !== undefined) out.limit = limit;
   if (remaining !== undefined) out.remaining = remaining;
-  if (reset !== undefined) out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
+  if (reset !== undefined) {
+    out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
+    out.resetWholeSeconds = true;
+  }
   if (policy !== null) {
     try {
       const w = intParam(sfList(policy)[0]?.[1] ?? new Map(), 'w');
@@ -360,7 +382,8 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
   if (rl !== null) {
     const parsed = draft10(rl, policy, warn) ?? draft7(rl, policy, warn);
     if (parsed === undefined) warn({ header: 'ratelimit', value: rl, reason: 'malformed structured field; ignored' });
-    else if (parsed.format !== undefined) return { ...info, ...parsed };
+    // A group the server names outright (`X-Rate-Limit-Group`) wins over the policy names.
+    else if (parsed.format !== undefined) return { ...info, ...parsed, ...(info.group !== undefined ? { group: info.group } : {}) };
     else return info;
   }
 
@@ -401,11 +424,16 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
       const ms = parseReset(`${p}reset`, reset, now, warn);
       if (ms !== undefined) info.resetMs = ms;
+      // An integer below epoch milliseconds is delta or epoch seconds (a date is not read as a bound).
+      if (ms !== undefined && /^\s*\d+\s*$/.test(reset) && Number(reset) < 1e11) info.resetWholeSeconds = true;
     }
     const after = get(`${p}reset-after`);
     if (after !== null) {
       // Discord: seconds until the reset, with decimals; exact where the epoch reset is rounded.
-      if (/^\d+(\.\d+)?$/.test(after.trim())) info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
+      if (/^\d+(\.\d+)?$/.test(after.trim())) {
+        info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
+        delete info.resetWholeSeconds;
+      }
       else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }
     if (win !== null) {
