@@ -28,10 +28,10 @@ export interface RateLimitInfo {
   /** Ms until (more) quota is available (`t`, `reset`). */
   resetMs?: number;
   /**
-   * The reset was given in whole seconds (delta or epoch seconds): rounded up by the server, so
-   * the quota comes back within the second before it, not necessarily at it.
+   * The reset was an epoch time in whole seconds (`X-RateLimit-Reset: 1767268800`): rounded up by
+   * the server, so the quota comes back within the second before it, not necessarily at it.
    */
-  resetWholeSeconds?: true;
+  resetEpochSeconds?: true;
   /** Ms from `Retry-After`. */
   retryAfterMs?: number;
 }
@@ -291,10 +291,7 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
       .join(',');
     if (id.length <= 100) out.group = id;
   }
-  if (best.t !== undefined) {
-    out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
-    out.resetWholeSeconds = true;
-  }
+  if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
   if (policy !== null) {
     try {
       for (const [value, params] of sfList(policy)) {
@@ -335,10 +332,7 @@ function draft7(rl: string, policy: string | null, warn: Warn): Partial<RateLimi
   const reset = num('reset');
   if (limit !== undefined) out.limit = limit;
   if (remaining !== undefined) out.remaining = remaining;
-  if (reset !== undefined) {
-    out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
-    out.resetWholeSeconds = true;
-  }
+  if (reset !== undefined) out.resetMs = clampWait('ratelimit', rl, reset * 1000, warn);
   if (policy !== null) {
     try {
       const w = intParam(sfList(policy)[0]?.[1] ?? new Map(), 'w');
@@ -424,15 +418,15 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
       const ms = parseReset(`${p}reset`, reset, now, warn);
       if (ms !== undefined) info.resetMs = ms;
-      // An integer below epoch milliseconds is delta or epoch seconds (a date is not read as a bound).
-      if (ms !== undefined && /^\s*\d+\s*$/.test(reset) && Number(reset) < 1e11) info.resetWholeSeconds = true;
+      // An integer read as epoch seconds (a delta within 24 h is far below 1e9).
+      if (ms !== undefined && /^\s*\d+\s*$/.test(reset) && Number(reset) > 1e9 && Number(reset) < 1e11) info.resetEpochSeconds = true;
     }
     const after = get(`${p}reset-after`);
     if (after !== null) {
       // Discord: seconds until the reset, with decimals; exact where the epoch reset is rounded.
       if (/^\d+(\.\d+)?$/.test(after.trim())) {
         info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
-        delete info.resetWholeSeconds;
+        delete info.resetEpochSeconds;
       }
       else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }

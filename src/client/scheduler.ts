@@ -584,7 +584,7 @@ export class Scheduler {
     }
     if (info.limit !== undefined) lane.limitHint = info.limit;
     if (throttled && lane.spanUsed) lane.spanOff = true;
-    if (resetAt !== undefined && info.resetWholeSeconds === true && info.resetMs !== undefined) resetAt = this.wholeSecondReset(p, lane, info, now, resetAt, throttled);
+    if (resetAt !== undefined && info.resetEpochSeconds === true && info.resetMs !== undefined) resetAt = this.wholeSecondReset(p, lane, info, now, resetAt, throttled);
     lane.resetStated = resetAt !== undefined;
     lane.remaining = info.remaining;
     lane.sentSince = Math.max(0, lane.inFlightUnits - (lane === p.lane ? p.cost : 0));
@@ -592,19 +592,22 @@ export class Scheduler {
   }
 
   /**
-   * A reset in whole seconds is rounded up: the quota comes back at or before it, up to a second
-   * earlier. Waiting for it whole cost up to a second per window (51 % of the allowed rate against
-   * express-rate-limit's legacy headers, 1 s windows). Two things tighten it, both upper bounds:
-   * - later answers of the same window never move its end later (each says "by then", the earliest
-   *   says the most);
+   * An epoch reset in whole seconds (`X-RateLimit-Reset: 1767268800`) is rounded up: the quota
+   * comes back at or before it, up to a second earlier. Waiting for it whole cost up to a second per
+   * window (51 % of the allowed rate against express-rate-limit's legacy headers, 1 s windows
+   * opened by the first request: each window then opened just after a whole second and its reset
+   * rounded up almost a second). Both tightenings below are upper bounds of the window's end:
+   * - later answers of the same window never move its end later (each says "by then");
    * - an answer that opened a window (remaining = limit - cost) was counted at its arrival, between
    *   its dispatch and its answer: if windows open at their first request, the window ends its
-   *   length after that. The length is bracketed by every such answer: more than reset - 1 s -
-   *   answer time (minus the round trip), at most reset - dispatch. Windows are whole seconds where
-   *   resets are (1 s, 1 min, 15 min): the one whole-second length in the bracket is taken, and the
-   *   window ends at most that long after the answer. A 429 while pacing by it drops it for good
-   *   (at most one 429); windows aligned to the clock (GitHub, X) leave no whole second in the
-   *   bracket (their reset is exact anyway).
+   *   length after that. Every such answer brackets the length: more than reset - 1 s - answer
+   *   time - round trip, at most reset - dispatch. Windows are whole seconds where resets are (1 s,
+   *   1 min, 15 min): the shortest whole second above the floor is taken if the ceiling allows it,
+   *   and the window ends at most that long after the answer. Windows aligned to the clock (GitHub,
+   *   X) leave no whole second under the ceiling (their reset is exact anyway). A 429 while pacing
+   *   by it drops it for good: a wrong guess costs one 429.
+   * The slots then come back one by one, each a window after its own answer (slotGate): a server
+   * counting in a sliding log (whose reset is its oldest entry's) frees them so.
    */
   private wholeSecondReset(p: Permit, lane: Lane, info: RateLimitInfo, now: number, resetAt: number, throttled: boolean): number {
     const opener = !throttled && lane.limitHint !== undefined && info.remaining === lane.limitHint - p.cost && p.lane === lane;
@@ -813,6 +816,21 @@ export class Scheduler {
     return u.inFlightUnits > 0 ? u.inFlightUnits : ((u.queue[0] as Waiter | undefined)?.cost ?? 0);
   }
 
+  /**
+   * Units left after a request of `cost` by this process's own count: every request in flight or
+   * answered within the window (the server may count it until its answer + window). The sliding log
+   * counts from the decision, so its entry may expire before the server's does: the server's
+   * `remaining` is then lower than the log's for no one else's use, and reconciling against the log
+   * alone charged our own requests twice (a whole window lost per window against a sliding log).
+   */
+  private localRoom(lane: Lane, now: number, cost: number): number {
+    if (lane.limit === undefined) return Infinity;
+    const { limit, windowMs } = lane.limit;
+    let used = lane.inFlightUnits;
+    for (const c of lane.completions) if (c + windowMs > now) used++;
+    return limit - used - cost;
+  }
+
   /** Header-only gate: earliest send time from the server's remaining/reset (no window known). */
   private gate(lane: Lane, now: number, cost: number): number {
     const g = this.completionGate(lane, now, cost);
@@ -899,7 +917,7 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d), asked);
+          this.dispatch(lane, lane.limiter === undefined ? undefined : Math.min(slidingRemaining(d), this.localRoom(lane, after, cost)), asked);
           this.pump(lane);
         },
         (err: unknown) => {
