@@ -146,6 +146,11 @@ export class Lane {
   spanUsed = false;
   /** The whole-second window length taken from the bracket (0: none). */
   spanMs = 0;
+  /** A window renewed by that length was accepted before the stated reset: the length holds. */
+  spanConfirmed = false;
+  /** The bound taken from that length (renewing there sends one request until confirmed), and the stated reset. */
+  spanResetAt = 0;
+  statedResetAt = 0;
   /** Consecutive 429s that carried no wait (the exponent of the backoff). */
   backoffs = 0;
   /** The last 429 got the short pause of a rate edge (a second one in a row backs off). */
@@ -611,6 +616,7 @@ export class Scheduler {
    */
   private wholeSecondReset(p: Permit, lane: Lane, info: RateLimitInfo, now: number, resetAt: number, throttled: boolean): number {
     const opener = !throttled && lane.limitHint !== undefined && info.remaining === lane.limitHint - p.cost && p.lane === lane;
+    if (opener && lane.spanUsed && p.sentAt < lane.statedResetAt) lane.spanConfirmed = true;
     if (!opener) {
       // Same window (sent before its stated end, the two brackets overlap): keep the earlier bound.
       // Only once an opener was seen: the slots then renew one by one (see gate()), so a server
@@ -623,9 +629,11 @@ export class Scheduler {
     lane.spanHi = Math.min(lane.spanHi, resetAt - p.sentAt);
     const span = Math.max(1, Math.floor(lane.spanLo / 1000) + 1) * 1000;
     lane.spanMs = lane.spanOff || span > lane.spanHi ? 0 : span;
+    lane.statedResetAt = resetAt;
     if (lane.spanMs === 0 || now + span + 1 >= resetAt) return resetAt;
     lane.spanUsed = true;
-    return now + span + 1;
+    lane.spanResetAt = now + span + 1;
+    return lane.spanResetAt;
   }
 
   /**
@@ -840,6 +848,12 @@ export class Scheduler {
     const slots = this.slotGate(lane, now, cost);
     if (slots > now) return slots;
     if (lane.resetAt !== undefined && lane.resetAt <= now) {
+      // The first renewal at an inferred window length sends one request: if the length is wrong,
+      // that one is the only 429 (a whole budget sent early would all be refused).
+      if (lane.resetAt === lane.spanResetAt && !lane.spanConfirmed && !lane.spanOff) {
+        lane.probing = true;
+        lane.probeAfter = lane.dispatchSeq;
+      }
       if (lane.limitHint === undefined) {
         // Budget unknown after the reset: one request finds out, not the whole queue.
         lane.remaining = undefined;
