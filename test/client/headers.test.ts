@@ -40,6 +40,14 @@ describe('IETF draft-10 RateLimit / RateLimit-Policy', () => {
       expect(warnings.length).toBeGreaterThan(0);
     }
   });
+  it('the policy names are the group: every name in the field, sorted, so the item closest to exhaustion does not move it', () => {
+    expect(parse({ ratelimit: '"light";r=3;t=1', 'ratelimit-policy': '"light";q=20;w=1' }).info.group).toBe('light');
+    expect(parse({ ratelimit: '"daily";r=7;t=3600, "Burst";r=80;t=1' }).info.group).toBe('burst,daily');
+    expect(parse({ ratelimit: '"burst";r=3;t=1, "daily";r=900;t=3600' }).info.group).toBe('burst,daily');
+    // A group the server names outright wins; a name with spaces or commas cannot split the list.
+    expect(parse({ ratelimit: '"light";r=3;t=1', 'x-rate-limit-group': 'Heavy' }).info.group).toBe('heavy');
+    expect(parse({ ratelimit: '"5 in 1,sec";r=3;t=1' }).info.group).toBe('5_in_1_sec');
+  });
   it('Retry-After wins over t', () => {
     const { info } = parse({ ratelimit: '"default";r=0;t=40', 'retry-after': '20' });
     expect(info.retryAfterMs).toBe(20_000);
