@@ -427,13 +427,27 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       if (/^\d+(\.\d+)?$/.test(after.trim())) {
         info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
         delete info.resetEpochSeconds;
-      }
-      else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
+      } else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }
     if (win !== null) {
       const ms = parseSeconds(`${p}window`, win, warn);
       if (ms !== undefined && ms > 0) info.windowMs = ms;
       else if (ms === 0) warn({ header: `${p}window`, value: win, reason: 'a window of 0 is not usable; ignored' });
+    }
+    if (format === 'draft-6' && info.windowMs === undefined && policy !== null && info.limit !== undefined) {
+      // Draft-6 states the window in `RateLimit-Policy: 5;w=1` (express-rate-limit sends it): the
+      // item whose quota is the limit. Without it the budget was paced per reset period only.
+      try {
+        for (const [value, params] of sfList(policy)) {
+          const w = intParam(params, 'w');
+          if (value === info.limit && w !== undefined && w > 0) {
+            info.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
+            break;
+          }
+        }
+      } catch {
+        warn({ header: 'ratelimit-policy', value: policy, reason: 'malformed structured field; ignored' });
+      }
     }
     return info;
   }

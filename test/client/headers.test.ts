@@ -62,6 +62,12 @@ describe('older drafts and vendor headers', () => {
   it('draft-6 separate fields', () => {
     expect(parse({ 'ratelimit-limit': '5', 'ratelimit-remaining': '4', 'ratelimit-reset': '60' }).info).toMatchObject({ format: 'draft-6', limit: 5, remaining: 4, resetMs: 60_000 });
   });
+  it('draft-6 with RateLimit-Policy (express-rate-limit): the window of the item whose quota is the limit', () => {
+    const h = { 'ratelimit-limit': '5', 'ratelimit-remaining': '4', 'ratelimit-reset': '1' };
+    expect(parse({ ...h, 'ratelimit-policy': '5;w=1' }).info).toMatchObject({ format: 'draft-6', limit: 5, windowMs: 1000 });
+    expect(parse({ ...h, 'ratelimit-policy': '100;w=3600, 5;w=1' }).info.windowMs).toBe(1000);
+    expect(parse({ ...h, 'ratelimit-policy': '100;w=3600' }).info.windowMs).toBeUndefined();
+  });
   it('X-RateLimit-* with an epoch-seconds reset (GitHub)', () => {
     const { info } = parse({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4999', 'x-ratelimit-reset': String(NOW / 1000 + 120), 'x-ratelimit-resource': 'core' });
     expect(info).toMatchObject({ format: 'x-ratelimit', limit: 5000, remaining: 4999, resetMs: 120_000, group: 'core' });
