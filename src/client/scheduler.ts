@@ -220,6 +220,7 @@ export class Lane {
    * Response times of the lane's last `limit` requests. A request reaches the server somewhere
    * between dispatch and response, so counting each one from dispatch until response + window is
    * exact whatever the latency (a slow first connection must not make the next window overlap).
+   * Monotonic ms (`performance.now()`): a step of the wall clock must not shorten a window.
    */
   readonly completions: number[] = [];
   /** Unknown lanes send one request at a time until a response tells what the group is. */
@@ -465,9 +466,10 @@ export class Scheduler {
     p.released = true;
     const c = p.lane.completions;
     const t = Date.now();
+    const mono = performance.now();
     // Header-only lanes keep them too, for the budget stated without a window (slotGate).
     const kept = p.lane.limit?.limit ?? p.lane.limitHint ?? 0;
-    for (let i = 0; i < Math.min(p.cost, kept); i++) c.push(t);
+    for (let i = 0; i < Math.min(p.cost, kept); i++) c.push(mono);
     p.lane.lastUsed = t;
     if (c.length > kept) c.splice(0, c.length - kept);
     p.lane.inFlight--;
@@ -803,13 +805,15 @@ export class Scheduler {
     if (budget === undefined) return 0;
     const { limit, windowMs } = budget;
     const c = lane.completions;
+    const mono = performance.now();
     let first = 0;
-    while (first < c.length && (c[first] as number) + windowMs <= now) first++;
+    while (first < c.length && (c[first] as number) + windowMs <= mono) first++;
     const used = lane.inFlightUnits + c.length - first + this.unresolved(lane);
     const need = used + cost - limit; // units that must leave the window first
     if (need <= 0) return 0;
     const k = first + need - 1;
-    return k < c.length ? (c[k] as number) + windowMs + 1 : Infinity;
+    // A little past the window (0.2 %, at least 1 ms): the server's clock may run a little faster.
+    return k < c.length ? now + Math.ceil((c[k] as number) + windowMs + Math.max(1, windowMs * 0.002) - mono) : Infinity;
   }
 
   /**
@@ -835,7 +839,8 @@ export class Scheduler {
     if (lane.limit === undefined) return Infinity;
     const { limit, windowMs } = lane.limit;
     let used = lane.inFlightUnits;
-    for (const c of lane.completions) if (c + windowMs > now) used++;
+    const mono = performance.now() - (Date.now() - now);
+    for (const c of lane.completions) if (c + windowMs > mono) used++;
     return limit - used - cost;
   }
 
@@ -931,7 +936,9 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, lane.limiter === undefined ? undefined : Math.min(slidingRemaining(d), this.localRoom(lane, after, cost)), asked);
+          // Across processes the shared log is the count (each process's own count misses the others').
+          const local = this.s.shared === undefined ? this.localRoom(lane, after, cost) : Infinity;
+          this.dispatch(lane, lane.limiter === undefined ? undefined : Math.min(slidingRemaining(d), local), asked);
           this.pump(lane);
         },
         (err: unknown) => {

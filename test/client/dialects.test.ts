@@ -95,7 +95,7 @@ describe('epoch-second resets of windows opened by the first request (express-ra
 
   async function runOnFakeClock(limit: number, windowMs: number, calls: number) {
     // 100 ms past a whole second: the first window's reset rounds up 900 ms.
-    vi.useFakeTimers({ now: 1_767_268_800_100, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    vi.useFakeTimers({ now: 1_767_268_800_100, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
     try {
       const server = legacyServer(limit, windowMs);
       client = createClient({ baseUrl: 'http://legacy.test', fetch: server.fetchImpl });
