@@ -14,10 +14,13 @@
  * Usage: npm run bench -- client
  *   BENCH_CLIENT_SCALE  calls per row = the spec's calls x this (default 2)
  *   BENCH_CLIENT_ROWS   only rows whose name contains this text (case-insensitive)
+ *   BENCH_CLIENT_BASE   a directory holding another build's src/ (e.g. `git archive main src`):
+ *                       adds it as contender 'sluice@base', run at the same time (A/B)
  */
 import { allRows, type MatrixRow } from '../../test/client/matrix/rows.js';
 import { runRow, type Contender, type RowResult } from '../../test/client/matrix/run-row.js';
-import { sluiceUnconfigured } from '../../test/client/matrix/sluice-contender.js';
+import { pathToFileURL } from 'node:url';
+import { sluiceUnconfigured, sluiceWith } from '../../test/client/matrix/sluice-contender.js';
 import { bottleneck, gotRetry, kyRetry, pQueue } from '../support/client-peers.js';
 
 const SCALE = Number(process.env.BENCH_CLIENT_SCALE ?? 2);
@@ -30,6 +33,12 @@ const contenders: { name: string; make(row: MatrixRow): Contender }[] = [
   { name: 'ky', make: () => kyRetry },
   { name: 'got', make: () => gotRetry },
 ];
+
+const BASE = process.env.BENCH_CLIENT_BASE;
+if (BASE !== undefined && BASE !== '') {
+  const base = (await import(pathToFileURL(`${BASE}/src/client.ts`).href)) as { createClient: Parameters<typeof sluiceWith>[0] };
+  contenders.splice(1, 0, { name: 'sluice@base', make: () => sluiceWith(base.createClient) });
+}
 
 const perMin = (r: RowResult) => (r.succeeded * 60_000) / Math.max(1, r.elapsedMs);
 const pct = (x: number) => `${(x * 100).toFixed(0)} %`;

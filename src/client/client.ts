@@ -217,10 +217,18 @@ export function createClient(options: ClientOptions = {}): Client {
     // Across processes a request's log entry (taken at dispatch) and its arrival at the server are
     // further apart (store round trip, another event loop): the default margin is wider there.
     marginMs: (w) => marginOpt ?? (shared === undefined ? Math.max(20, w * 0.01) : Math.max(100, w * 0.02)),
+    // Within one process the completion gate counts each request until its answer + window (exact
+    // whatever the latency): the log's own margin only delayed every window by it.
+    logMarginMs: (w) => marginOpt ?? (shared === undefined ? 0 : Math.max(100, w * 0.02)),
+    defaultGroup,
     burstRatio,
-    // Learned budgets are spread like configured ones: bursting a whole learned budget (20) met a
-    // second server group sharing the lane until its own answers came (5 429s in the pacing spec).
-    learnedBurstRatio: burstRatio,
+    // A budget the server states for a group it names (or the only group a lane has seen) may go
+    // back to back whole, as the server allows: spreading 3 of 4 over the window cost the last
+    // window's spread. Lanes that saw two budgets (two unnamed groups) spread them (Lane.mixed);
+    // learned lanes keep a unit free for a request of an endpoint not yet placed. Across processes
+    // (a shared store) learned budgets are spread like configured ones (a 3-process spec got 2 429s
+    // with whole bursts).
+    learnedBurstRatio: o.burstRatio === undefined && shared === undefined ? 1 : burstRatio,
     backoffBaseMs: defaultRetryAfterMs,
     backoffCapMs: Math.max(maxBackoffMs, defaultRetryAfterMs),
     minPauseMs,

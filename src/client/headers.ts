@@ -17,7 +17,7 @@ import { parseDictionary, parseList, Token, type BareItem, type Item, type Param
 export interface RateLimitInfo {
   /** Which header family the quota numbers came from. */
   format: 'draft-10' | 'draft-7' | 'draft-6' | 'x-ratelimit' | 'x-rate-limit' | 'shopify' | 'none';
-  /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`). */
+  /** Rate-limit group named by the server (`X-Rate-Limit-Group`, `X-RateLimit-Resource`, the IETF policy names). */
   group?: string;
   /** Requests allowed per window. */
   limit?: number;
@@ -27,6 +27,11 @@ export interface RateLimitInfo {
   windowMs?: number;
   /** Ms until (more) quota is available (`t`, `reset`). */
   resetMs?: number;
+  /**
+   * The reset was an epoch time in whole seconds (`X-RateLimit-Reset: 1767268800`): rounded up by
+   * the server, so the quota comes back within the second before it, not necessarily at it.
+   */
+  resetEpochSeconds?: true;
   /** Ms from `Retry-After`. */
   retryAfterMs?: number;
 }
@@ -275,6 +280,17 @@ function draft10(rl: string, policy: string | null, warn: Warn): Partial<RateLim
   }
   if (best === undefined) return undefined;
   const out: Partial<RateLimitInfo> = { format: 'draft-10', remaining: best.r };
+  // The policy names identify the server's quotas: an endpoint answered under other names counts
+  // against other quotas, so it must not share a lane (and its learned budget) with this one. All
+  // names, sorted: the item closest to exhaustion changes from answer to answer, the set does not.
+  const names = [...new Set(items.map(([v]) => nameOf(v)))];
+  if (names.every((n): n is string => n !== undefined && n.length > 0)) {
+    const id = names
+      .map((n) => n.toLowerCase().replace(/[^\x21-\x7e]|,/g, '_'))
+      .sort()
+      .join(',');
+    if (id.length <= 100) out.group = id;
+  }
   if (best.t !== undefined) out.resetMs = clampWait('ratelimit', rl, best.t * 1000, warn);
   if (policy !== null) {
     try {
@@ -360,7 +376,8 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
   if (rl !== null) {
     const parsed = draft10(rl, policy, warn) ?? draft7(rl, policy, warn);
     if (parsed === undefined) warn({ header: 'ratelimit', value: rl, reason: 'malformed structured field; ignored' });
-    else if (parsed.format !== undefined) return { ...info, ...parsed };
+    // A group the server names outright (`X-Rate-Limit-Group`) wins over the policy names.
+    else if (parsed.format !== undefined) return { ...info, ...parsed, ...(info.group !== undefined ? { group: info.group } : {}) };
     else return info;
   }
 
@@ -401,17 +418,36 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
       // which the heuristic tells apart (a delta above 1e9 s is not believable anyway).
       const ms = parseReset(`${p}reset`, reset, now, warn);
       if (ms !== undefined) info.resetMs = ms;
+      // An integer read as epoch seconds (a delta within 24 h is far below 1e9).
+      if (ms !== undefined && /^\s*\d+\s*$/.test(reset) && Number(reset) > 1e9 && Number(reset) < 1e11) info.resetEpochSeconds = true;
     }
     const after = get(`${p}reset-after`);
     if (after !== null) {
       // Discord: seconds until the reset, with decimals; exact where the epoch reset is rounded.
-      if (/^\d+(\.\d+)?$/.test(after.trim())) info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
-      else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
+      if (/^\d+(\.\d+)?$/.test(after.trim())) {
+        info.resetMs = clampWait(`${p}reset-after`, after, Math.ceil(Number(after) * 1000), warn);
+        delete info.resetEpochSeconds;
+      } else warn({ header: `${p}reset-after`, value: after, reason: 'not a non-negative number of seconds; ignored' });
     }
     if (win !== null) {
       const ms = parseSeconds(`${p}window`, win, warn);
       if (ms !== undefined && ms > 0) info.windowMs = ms;
       else if (ms === 0) warn({ header: `${p}window`, value: win, reason: 'a window of 0 is not usable; ignored' });
+    }
+    if (format === 'draft-6' && info.windowMs === undefined && policy !== null && info.limit !== undefined) {
+      // Draft-6 states the window in `RateLimit-Policy: 5;w=1` (express-rate-limit sends it): the
+      // item whose quota is the limit. Without it the budget was paced per reset period only.
+      try {
+        for (const [value, params] of sfList(policy)) {
+          const w = intParam(params, 'w');
+          if (value === info.limit && w !== undefined && w > 0) {
+            info.windowMs = clampWait('ratelimit-policy', policy, w * 1000, warn);
+            break;
+          }
+        }
+      } catch {
+        warn({ header: 'ratelimit-policy', value: policy, reason: 'malformed structured field; ignored' });
+      }
     }
     return info;
   }

@@ -32,6 +32,14 @@ export interface SchedulerSettings {
   keyPrefix: string;
   /** Safety margin added to every window, in ms, from the window length. */
   marginMs: (windowMs: number) => number;
+  /**
+   * Margin of a lane's sliding log (default: `marginMs`). Within one process the completion gate
+   * counts every request until its answer + window, which is exact whatever the latency, so the
+   * log needs no margin of its own there.
+   */
+  logMarginMs?: (windowMs: number) => number;
+  /** The group of endpoints whose group is not known yet: its requests may count against any learned group. */
+  defaultGroup?: string;
   /** Share of the limit that may go out back to back; the rest is spread over the window. */
   burstRatio: number;
   /** The same for limits learned from the server's headers. */
@@ -125,6 +133,24 @@ export class Lane {
   limitHint: number | undefined;
   /** Header-only lanes: the reset period inferred from two successive resets. */
   periodMs: number | undefined;
+  /** Header-only lanes: `resetAt` is a bound the server gave (not a renewal predicted from `periodMs`). */
+  resetStated = false;
+  /**
+   * Header-only lanes with whole-second resets: what the answers that opened a window (remaining =
+   * limit - cost) say of its length, if windows open at their first request: more than `spanLo`,
+   * at most `spanHi` ms. `spanOff`: a 429 came while pacing by a length inferred from them.
+   */
+  spanLo = -Infinity;
+  spanHi = Infinity;
+  spanOff = false;
+  spanUsed = false;
+  /** The whole-second window length taken from the bracket (0: none). */
+  spanMs = 0;
+  /** A window renewed by that length was accepted before the stated reset: the length holds. */
+  spanConfirmed = false;
+  /** The bound taken from that length (renewing there sends one request until confirmed), and the stated reset. */
+  spanResetAt = 0;
+  statedResetAt = 0;
   /** Consecutive 429s that carried no wait (the exponent of the backoff). */
   backoffs = 0;
   /** The last 429 got the short pause of a rate edge (a second one in a row backs off). */
@@ -140,6 +166,11 @@ export class Lane {
   bucket: LeakyBucket | undefined;
   /** A strict server refused a burst under our budget: spread evenly (GCRA burst 1). */
   burstOff = false;
+  /**
+   * Answers on this lane stated two different learned budgets: two server groups share it (their
+   * answers name none). It keeps the tighter budget and spreads it (`burstRatio`), never bursts it whole.
+   */
+  mixed = false;
   /** Largest call cost seen (the spreading bucket holds at least this). */
   maxCost = 1;
   /** Smoothed round trip of the lane's requests, ms (0: none yet). */
@@ -189,6 +220,7 @@ export class Lane {
    * Response times of the lane's last `limit` requests. A request reaches the server somewhere
    * between dispatch and response, so counting each one from dispatch until response + window is
    * exact whatever the latency (a slow first connection must not make the next window overlap).
+   * Monotonic ms (`performance.now()`): a step of the wall clock must not shorten a window.
    */
   readonly completions: number[] = [];
   /** Unknown lanes send one request at a time until a response tells what the group is. */
@@ -301,15 +333,15 @@ export class Scheduler {
   private burstOff(lane: Lane): boolean {
     if (lane.burstOff || lane.limit === undefined || lane.source === 'none') return false;
     lane.burstOff = true;
-    const burst = Math.ceil(lane.limit.limit * this.ratio(lane.source));
+    const burst = Math.ceil(lane.limit.limit * this.ratio(lane, lane.source));
     if (burst <= 1) return false;
     this.build(lane, lane.limit, lane.source);
     return true;
   }
 
   /** Share of the budget that may go back to back: the server stated a learned limit per window. */
-  private ratio(source: Lane['source']): number {
-    return source === 'learned' ? this.s.learnedBurstRatio : this.s.burstRatio;
+  private ratio(lane: Lane, source: Lane['source']): number {
+    return source === 'learned' && !lane.mixed ? this.s.learnedBurstRatio : this.s.burstRatio;
   }
 
   /** Give a lane its budget. `config` limits are set as given; learned ones only tighten. */
@@ -318,6 +350,12 @@ export class Scheduler {
       const same = lane.limit.limit === limit.limit && lane.limit.windowMs === limit.windowMs;
       const looser = limit.limit / limit.windowMs >= lane.limit.limit / lane.limit.windowMs && limit.limit >= lane.limit.limit;
       if (same || (lane.source === 'config' && looser)) return false;
+      if (lane.source === 'learned') {
+        // Two budgets on one lane: answers of two server groups that name neither. Bursting the
+        // larger one whole would send the smaller group's requests in it.
+        lane.mixed = true;
+        if (looser) return false;
+      }
     }
     this.build(lane, limit, source);
     return true;
@@ -325,10 +363,10 @@ export class Scheduler {
 
   /** (Re)build a lane's limiter for `limit` (also when only the burst changed). */
   private build(lane: Lane, limit: GroupLimit, source: 'config' | 'learned'): void {
-    const margin = Math.max(0, Math.round(this.s.marginMs(limit.windowMs)));
+    const margin = Math.max(0, Math.round((this.s.logMarginMs ?? this.s.marginMs)(limit.windowMs)));
     const window = limit.windowMs + margin;
     // A call of cost c needs a bucket of at least c (else the GCRA could never admit it).
-    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.ratio(source))));
+    const burst = Math.min(limit.limit, Math.max(lane.maxCost, lane.burstOff ? 1 : Math.ceil(limit.limit * this.ratio(lane, source))));
     const tag = `${limit.limit}/${window}`;
     // The sliding log is the guarantee (never more than `limit` in any window + margin); the GCRA
     // only spreads the budget. The log is capped by the core at 10k entries; above that the GCRA
@@ -428,9 +466,12 @@ export class Scheduler {
     p.released = true;
     const c = p.lane.completions;
     const t = Date.now();
-    for (let i = 0; i < Math.min(p.cost, p.lane.limit?.limit ?? 0); i++) c.push(t);
+    const mono = performance.now();
+    // Header-only lanes keep them too, for the budget stated without a window (slotGate).
+    const kept = p.lane.limit?.limit ?? p.lane.limitHint ?? 0;
+    for (let i = 0; i < Math.min(p.cost, kept); i++) c.push(mono);
     p.lane.lastUsed = t;
-    if (c.length > (p.lane.limit?.limit ?? 0)) c.splice(0, c.length - (p.lane.limit?.limit ?? 0));
+    if (c.length > kept) c.splice(0, c.length - kept);
     p.lane.inFlight--;
     p.lane.inFlightUnits -= p.cost;
     if (!p.lane.exempt) this.inFlight--;
@@ -514,7 +555,7 @@ export class Scheduler {
       }
     } else if (info.remaining !== undefined) {
       if (target.limiter !== undefined) await this.reconcile(p, target, info.remaining);
-      else if (target.bucket === undefined) this.headerBudget(p, target, info, now);
+      else if (target.bucket === undefined) this.headerBudget(p, target, info, now, throttled);
     }
     // Across processes the shared log counts a request from its decision, the server from its
     // arrival: a request whose decision-to-answer time exceeded the margin may have arrived after its
@@ -543,15 +584,58 @@ export class Scheduler {
    * Two successive resets a period apart give the period, so the budget can be renewed on time
    * even before the next answer says so.
    */
-  private headerBudget(p: Permit, lane: Lane, info: RateLimitInfo, now: number): void {
-    const resetAt = info.resetMs !== undefined ? now + info.resetMs : info.windowMs !== undefined ? now + info.windowMs : undefined;
+  private headerBudget(p: Permit, lane: Lane, info: RateLimitInfo, now: number, throttled: boolean): void {
+    let resetAt = info.resetMs !== undefined ? now + info.resetMs : info.windowMs !== undefined ? now + info.windowMs : undefined;
     if (resetAt !== undefined && lane.resetAt !== undefined && lane.resetAt <= now && resetAt > lane.resetAt + 50) {
       lane.periodMs = resetAt - lane.resetAt;
     }
     if (info.limit !== undefined) lane.limitHint = info.limit;
+    if (throttled && lane.spanUsed) lane.spanOff = true;
+    if (resetAt !== undefined && info.resetEpochSeconds === true && info.resetMs !== undefined) resetAt = this.wholeSecondReset(p, lane, info, now, resetAt, throttled);
+    lane.resetStated = resetAt !== undefined;
     lane.remaining = info.remaining;
     lane.sentSince = Math.max(0, lane.inFlightUnits - (lane === p.lane ? p.cost : 0));
     lane.resetAt = resetAt;
+  }
+
+  /**
+   * An epoch reset in whole seconds (`X-RateLimit-Reset: 1767268800`) is rounded up: the quota
+   * comes back at or before it, up to a second earlier. Waiting for it whole cost up to a second per
+   * window (51 % of the allowed rate against express-rate-limit's legacy headers, 1 s windows
+   * opened by the first request: each window then opened just after a whole second and its reset
+   * rounded up almost a second). Both tightenings below are upper bounds of the window's end:
+   * - later answers of the same window never move its end later (each says "by then");
+   * - an answer that opened a window (remaining = limit - cost) was counted at its arrival, between
+   *   its dispatch and its answer: if windows open at their first request, the window ends its
+   *   length after that. Every such answer brackets the length: more than reset - 1 s - answer
+   *   time - round trip, at most reset - dispatch. Windows are whole seconds where resets are (1 s,
+   *   1 min, 15 min): the shortest whole second above the floor is taken if the ceiling allows it,
+   *   and the window ends at most that long after the answer. Windows aligned to the clock (GitHub,
+   *   X) leave no whole second under the ceiling (their reset is exact anyway). A 429 while pacing
+   *   by it drops it for good: a wrong guess costs one 429.
+   * The slots then come back one by one, each a window after its own answer (slotGate): a server
+   * counting in a sliding log (whose reset is its oldest entry's) frees them so.
+   */
+  private wholeSecondReset(p: Permit, lane: Lane, info: RateLimitInfo, now: number, resetAt: number, throttled: boolean): number {
+    const opener = !throttled && lane.limitHint !== undefined && info.remaining === lane.limitHint - p.cost && p.lane === lane;
+    if (opener && lane.spanUsed && p.sentAt < lane.statedResetAt) lane.spanConfirmed = true;
+    if (!opener) {
+      // Same window (sent before its stated end, the two brackets overlap): keep the earlier bound.
+      // Only once an opener was seen: the slots then renew one by one (see gate()), so a server
+      // whose reset is its oldest entry's (a sliding log) gets no request before its slot is free.
+      const prev = lane.resetAt;
+      if (prev !== undefined && lane.resetStated && lane.spanHi < Infinity && p.sentAt < prev && resetAt > prev && resetAt - 1000 - (now - p.sentAt) < prev) return prev;
+      return resetAt;
+    }
+    lane.spanLo = Math.max(lane.spanLo, resetAt - 1000 - now - (now - p.sentAt));
+    lane.spanHi = Math.min(lane.spanHi, resetAt - p.sentAt);
+    const span = Math.max(1, Math.floor(lane.spanLo / 1000) + 1) * 1000;
+    lane.spanMs = lane.spanOff || span > lane.spanHi ? 0 : span;
+    lane.statedResetAt = resetAt;
+    if (lane.spanMs === 0 || now + span + 1 >= resetAt) return resetAt;
+    lane.spanUsed = true;
+    lane.spanResetAt = now + span + 1;
+    return lane.spanResetAt;
   }
 
   /**
@@ -717,17 +801,47 @@ export class Scheduler {
    * Earliest send time from what this process knows for sure: requests in flight, plus requests
    * answered within the last window (counted from their response). Infinity: wait for a release.
    */
-  private completionGate(lane: Lane, now: number, cost: number): number {
-    if (lane.limit === undefined) return 0;
-    const { limit, windowMs } = lane.limit;
+  private completionGate(lane: Lane, now: number, cost: number, budget = lane.limit): number {
+    if (budget === undefined) return 0;
+    const { limit, windowMs } = budget;
     const c = lane.completions;
+    const mono = performance.now();
     let first = 0;
-    while (first < c.length && (c[first] as number) + windowMs <= now) first++;
-    const used = lane.inFlightUnits + c.length - first;
+    while (first < c.length && (c[first] as number) + windowMs <= mono) first++;
+    const used = lane.inFlightUnits + c.length - first + this.unresolved(lane);
     const need = used + cost - limit; // units that must leave the window first
     if (need <= 0) return 0;
     const k = first + need - 1;
-    return k < c.length ? (c[k] as number) + windowMs + 1 : Infinity;
+    // A little past the window (0.2 %, at least 1 ms): the server's clock may run a little faster.
+    return k < c.length ? now + Math.ceil((c[k] as number) + windowMs + Math.max(1, windowMs * 0.002) - mono) : Infinity;
+  }
+
+  /**
+   * Units a learned lane keeps free for the request of an endpoint whose group is not known yet
+   * (the default lane sends those one at a time): it may belong to this group, and a learned budget
+   * spent whole in the meantime would leave it a 429.
+   */
+  private unresolved(lane: Lane): number {
+    if (lane.source !== 'learned' || this.s.defaultGroup === undefined || lane.group === this.s.defaultGroup) return 0;
+    const u = this.lanes.get(`${lane.credential}|${this.s.defaultGroup}`);
+    if (u === undefined || u.source !== 'none' || u.remaining !== undefined || u.bucket !== undefined || u.aimd !== undefined) return 0;
+    return u.inFlightUnits > 0 ? u.inFlightUnits : ((u.queue[0] as Waiter | undefined)?.cost ?? 0);
+  }
+
+  /**
+   * Units left after a request of `cost` by this process's own count: every request in flight or
+   * answered within the window (the server may count it until its answer + window). The sliding log
+   * counts from the decision, so its entry may expire before the server's does: the server's
+   * `remaining` is then lower than the log's for no one else's use, and reconciling against the log
+   * alone charged our own requests twice (a whole window lost per window against a sliding log).
+   */
+  private localRoom(lane: Lane, now: number, cost: number): number {
+    if (lane.limit === undefined) return Infinity;
+    const { limit, windowMs } = lane.limit;
+    let used = lane.inFlightUnits;
+    const mono = performance.now() - (Date.now() - now);
+    for (const c of lane.completions) if (c + windowMs > mono) used++;
+    return limit - used - cost;
   }
 
   /** Header-only gate: earliest send time from the server's remaining/reset (no window known). */
@@ -736,7 +850,15 @@ export class Scheduler {
     if (g > 0) return g;
     if (lane.bucket !== undefined && lane.limiter === undefined) return bucketReadyAt(lane.bucket, now, lane.inFlightUnits, cost);
     if (lane.limiter !== undefined || lane.remaining === undefined) return 0;
+    const slots = this.slotGate(lane, now, cost);
+    if (slots > now) return slots;
     if (lane.resetAt !== undefined && lane.resetAt <= now) {
+      // The first renewal at an inferred window length sends one request: if the length is wrong,
+      // that one is the only 429 (a whole budget sent early would all be refused).
+      if (lane.resetAt === lane.spanResetAt && !lane.spanConfirmed && !lane.spanOff) {
+        lane.probing = true;
+        lane.probeAfter = lane.dispatchSeq;
+      }
       if (lane.limitHint === undefined) {
         // Budget unknown after the reset: one request finds out, not the whole queue.
         lane.remaining = undefined;
@@ -750,11 +872,25 @@ export class Scheduler {
       lane.sentSince = lane.inFlightUnits;
       const p = lane.periodMs;
       lane.resetAt = p === undefined ? undefined : lane.resetAt + p * Math.max(1, Math.ceil((now - lane.resetAt) / p));
+      lane.resetStated = false;
     }
     if (lane.remaining - lane.sentSince >= cost) return 0;
     if (lane.resetAt !== undefined) return lane.resetAt;
     // Spent, and no reset known: an answer in flight will tell; with none, one request asks.
     return lane.inFlight > 0 ? Infinity : 0;
+  }
+
+  /**
+   * Header-only lanes whose reset was tightened (wholeSecondReset): each unit of the budget comes
+   * back one window length after the answer that used it (its request was counted before), the
+   * length being at most `spanHi` (the answers that opened windows bound it) or the whole second
+   * taken from the bracket. A server counting in a sliding log frees its slots one by one; the
+   * stated reset is its oldest slot's.
+   */
+  private slotGate(lane: Lane, now: number, cost: number): number {
+    if (lane.limitHint === undefined || lane.spanHi === Infinity) return 0;
+    const windowMs = lane.spanMs > 0 && !lane.spanOff ? Math.min(lane.spanHi, lane.spanMs + 1) : lane.spanHi;
+    return this.completionGate(lane, now, cost, { limit: lane.limitHint, windowMs });
   }
 
   private pump(lane: Lane): void {
@@ -800,7 +936,9 @@ export class Scheduler {
             this.pump(lane);
             return;
           }
-          this.dispatch(lane, lane.limiter === undefined ? undefined : slidingRemaining(d), asked);
+          // Across processes the shared log is the count (each process's own count misses the others').
+          const local = this.s.shared === undefined ? this.localRoom(lane, after, cost) : Infinity;
+          this.dispatch(lane, lane.limiter === undefined ? undefined : Math.min(slidingRemaining(d), local), asked);
           this.pump(lane);
         },
         (err: unknown) => {

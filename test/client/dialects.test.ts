@@ -2,7 +2,7 @@
  * Reset dialects end to end: a 429 without Retry-After waits for the reset it carries, and a limit
  * that comes without a window is a budget per reset period (never unlimited after the reset).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createClient, type Client } from '../../src/client.js';
 import { startStrictServer, type StrictServer } from './support/strict-server.js';
 
@@ -60,5 +60,68 @@ describe('a limit without a window is a budget per reset period', () => {
     // the first reset (37 429s, 5 calls failed).
     expect(server.total429()).toBeLessThanOrEqual(1);
     expect(server.groups.api!.penaltyRestarts).toBe(0);
+  }, 30_000);
+});
+
+describe('epoch-second resets of windows opened by the first request (express-rate-limit legacy)', () => {
+  /**
+   * A fixed window opened by the first request after the last one closed, `X-RateLimit-Reset` in
+   * epoch seconds rounded up, answers 5 ms after arrival; on a fake clock, so times are exact.
+   */
+  function legacyServer(limit: number, windowMs: number) {
+    let start = -Infinity;
+    let count = 0;
+    const arrivals: { at: number; ok: boolean }[] = [];
+    const fetchImpl = async (): Promise<Response> => {
+      const now = Date.now();
+      if (now >= start + windowMs) {
+        start = now;
+        count = 0;
+      }
+      const ok = count < limit;
+      if (ok) count++;
+      arrivals.push({ at: now, ok });
+      const headers: Record<string, string> = {
+        'x-ratelimit-limit': String(limit),
+        'x-ratelimit-remaining': String(limit - count),
+        'x-ratelimit-reset': String(Math.ceil((start + windowMs) / 1000)),
+      };
+      if (!ok) headers['retry-after'] = String(Math.ceil((start + windowMs - now) / 1000));
+      await new Promise((r) => setTimeout(r, 5));
+      return new Response(ok ? '{"ok":true}' : '{"error":"rate limited"}', { status: ok ? 200 : 429, headers });
+    };
+    return { fetchImpl, arrivals };
+  }
+
+  async function runOnFakeClock(limit: number, windowMs: number, calls: number) {
+    // 100 ms past a whole second: the first window's reset rounds up 900 ms.
+    vi.useFakeTimers({ now: 1_767_268_800_100, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+    try {
+      const server = legacyServer(limit, windowMs);
+      client = createClient({ baseUrl: 'http://legacy.test', fetch: server.fetchImpl });
+      const done = Promise.all(Array.from({ length: calls }, (_, i) => client!.fetch(`/x/${i}`).then(async (r) => (await r.text(), r.status))));
+      let statuses: number[] | undefined;
+      void done.then((s) => (statuses = s));
+      for (let t = 0; t < 60_000 && statuses === undefined; t += 10) await vi.advanceTimersByTimeAsync(10);
+      return { statuses, arrivals: server.arrivals };
+    } finally {
+      vi.useRealTimers();
+    }
+  }
+
+  it('1 s windows: the next window goes one window after the answer that opened this one, not at the rounded-up reset', async () => {
+    const { statuses, arrivals } = await runOnFakeClock(5, 1000, 20);
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(arrivals.filter((a) => !a.ok)).toEqual([]);
+    // Each window opens by its first accepted request (every 5th): the old client waited for the
+    // whole-second reset, 1.9 s after the first window opened and 2 s after each later one.
+    const opens = arrivals.filter((_, i) => i % 5 === 0).map((a) => a.at);
+    for (let k = 1; k < opens.length; k++) expect(opens[k]! - opens[k - 1]!).toBeLessThan(1100);
+  }, 30_000);
+
+  it('a window that is no whole number of seconds (1.5 s) costs at most one 429, and every call is done', async () => {
+    const { statuses, arrivals } = await runOnFakeClock(5, 1500, 20);
+    expect(statuses).toEqual(Array(20).fill(200));
+    expect(arrivals.filter((a) => !a.ok).length).toBeLessThanOrEqual(1);
   }, 30_000);
 });

@@ -40,6 +40,14 @@ describe('IETF draft-10 RateLimit / RateLimit-Policy', () => {
       expect(warnings.length).toBeGreaterThan(0);
     }
   });
+  it('the policy names are the group: every name in the field, sorted, so the item closest to exhaustion does not move it', () => {
+    expect(parse({ ratelimit: '"light";r=3;t=1', 'ratelimit-policy': '"light";q=20;w=1' }).info.group).toBe('light');
+    expect(parse({ ratelimit: '"daily";r=7;t=3600, "Burst";r=80;t=1' }).info.group).toBe('burst,daily');
+    expect(parse({ ratelimit: '"burst";r=3;t=1, "daily";r=900;t=3600' }).info.group).toBe('burst,daily');
+    // A group the server names outright wins; a name with spaces or commas cannot split the list.
+    expect(parse({ ratelimit: '"light";r=3;t=1', 'x-rate-limit-group': 'Heavy' }).info.group).toBe('heavy');
+    expect(parse({ ratelimit: '"5 in 1,sec";r=3;t=1' }).info.group).toBe('5_in_1_sec');
+  });
   it('Retry-After wins over t', () => {
     const { info } = parse({ ratelimit: '"default";r=0;t=40', 'retry-after': '20' });
     expect(info.retryAfterMs).toBe(20_000);
@@ -53,6 +61,12 @@ describe('older drafts and vendor headers', () => {
   });
   it('draft-6 separate fields', () => {
     expect(parse({ 'ratelimit-limit': '5', 'ratelimit-remaining': '4', 'ratelimit-reset': '60' }).info).toMatchObject({ format: 'draft-6', limit: 5, remaining: 4, resetMs: 60_000 });
+  });
+  it('draft-6 with RateLimit-Policy (express-rate-limit): the window of the item whose quota is the limit', () => {
+    const h = { 'ratelimit-limit': '5', 'ratelimit-remaining': '4', 'ratelimit-reset': '1' };
+    expect(parse({ ...h, 'ratelimit-policy': '5;w=1' }).info).toMatchObject({ format: 'draft-6', limit: 5, windowMs: 1000 });
+    expect(parse({ ...h, 'ratelimit-policy': '100;w=3600, 5;w=1' }).info.windowMs).toBe(1000);
+    expect(parse({ ...h, 'ratelimit-policy': '100;w=3600' }).info.windowMs).toBeUndefined();
   });
   it('X-RateLimit-* with an epoch-seconds reset (GitHub)', () => {
     const { info } = parse({ 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '4999', 'x-ratelimit-reset': String(NOW / 1000 + 120), 'x-ratelimit-resource': 'core' });

@@ -82,6 +82,22 @@ describe('learning from headers alone (no budgets configured)', () => {
   }
 });
 
+describe('learned budgets against a sliding log', () => {
+  it("the server's remaining is not charged again for our own requests it still counts: the second window is not lost", async () => {
+    // RingCentral headers (limit and window), an exact sliding log: each slot comes back a window
+    // after its request arrived. The client's log counts from the decision, a little earlier: the
+    // server's lower remaining was read as someone else's use and charged, a whole window lost.
+    server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, match: '/' }], headers: 'ringcentral', latencyMs: 5 });
+    client = createClient({ baseUrl: server.url });
+    const statuses = await Promise.all(Array.from({ length: 10 }, (_, i) => client!.fetch(`/x/${i}`).then(async (r) => (await r.text(), r.status))));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(server.total429()).toBe(0);
+    const a = server.groups.api!.accepted;
+    // The second five go as their slots come back (about 1 s after the first five), not a window later.
+    expect(a[9]! - a[0]!).toBeLessThan(1800);
+  });
+});
+
 describe('429 pauses the whole group', () => {
   it('a budget set too high gets 429s, and nothing is sent during the penalty', async () => {
     server = await startStrictServer({ groups: [{ name: 'api', limit: 5, windowMs: 1000, penaltyMs: 1000, match: '/' }], headers: 'none' });
