@@ -563,9 +563,15 @@ export class Scheduler {
     // The rate really sent over the last second, pauses and the time before pacing left out.
     const sent = lane.aimd === undefined ? Infinity : lane.sentRate(p.sentAt, Math.max(lane.aimdSince, lane.pausedUntil));
     // The request that resumed a pause reached the server somewhere before its answer (after an
-    // idle second, often late): the next one keeps a full interval from the answer.
-    if (lane.aimd !== undefined && p.dispatchSeq === lane.probeAfter + 1) {
-      lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(lane.aimd));
+    // idle second, often late): the next one keeps a full interval from the answer. So does every
+    // request of a strict spacer whose interval is longer than the round trip: a server stalled on a
+    // loaded machine handles a request late and the next one on time, and refuses the pair as too
+    // close however evenly they were sent (nginx + `Retry-After: 1` then paused a second per stall);
+    // an interval from the answer cannot be too close, and costs a round trip per interval.
+    const a = lane.aimd;
+    const spacer = a !== undefined && !a.slow && a.windowed !== true && intervalMs(a) >= now - p.sentAt;
+    if (a !== undefined && (p.dispatchSeq === lane.probeAfter + 1 || spacer)) {
+      lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(a));
     }
     if (!throttled) {
       const run = lane.pendingRun;
@@ -601,13 +607,21 @@ export class Scheduler {
     // A strict spacer refuses a request closer to the last accepted one than it ever accepted; a
     // window counter refuses the one past its count, however spaced. A run of a few accepted
     // requests (8: fewer say too little) whose refusal was spaced like them was a window counter's.
-    if (lane.aimd !== undefined && lane.runAccepted >= 8 && p.sentAt - lane.lastAcceptedAt >= 0.8 * lane.runMinGap) {
+    // Only slow start tells them apart (a window counter accepts its growing bursts, a spacer stops
+    // it within a few requests): once the rate paces evenly, a spacer's refusal of a jittered
+    // request is spaced like the accepted ones too, so a lane keeps the kind its first run showed.
+    const windowKind = lane.aimd !== undefined && (lane.aimd.slow || lane.aimd.windowed === true);
+    if (windowKind && lane.runAccepted >= 8 && p.sentAt - lane.lastAcceptedAt >= 0.8 * lane.runMinGap) {
       lane.pendingRun = { start: lane.runStart, accepted: lane.runAccepted };
       lane.runAccepted = 0;
       return true;
     }
+    const spacing =
+      lane.runAccepted >= 2 && p.sentAt > lane.lastAcceptedAt && Number.isFinite(lane.runMinGap)
+        ? { acceptedMs: Math.max(1, lane.runMinGap), refusedMs: p.sentAt - lane.lastAcceptedAt }
+        : undefined;
     lane.runAccepted = 0;
-    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent);
+    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent, spacing);
     else {
       lane.aimd = lane.limit !== undefined ? belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs) : slowStart();
       lane.aimdSince = p.sentAt;
@@ -618,7 +632,13 @@ export class Scheduler {
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
   private pauseFor(lane: Lane, info: RateLimitInfo): number {
     // A short Retry-After (decimals) is honoured; 0, a past date or a few ms would make a hot loop.
-    if (info.retryAfterMs !== undefined) return info.retryAfterMs >= 100 ? info.retryAfterMs : Math.max(this.s.minPauseMs, info.retryAfterMs);
+    // A lane paced at an adaptive rate sends its next request an interval later anyway: a short
+    // decimal wait (a window counter's end 30 ms away) is honoured too, not raised to a second.
+    if (info.retryAfterMs !== undefined) {
+      if (info.retryAfterMs >= 100) return info.retryAfterMs;
+      if (info.retryAfterMs > 0 && lane.aimd !== undefined) return Math.max(info.retryAfterMs, Math.ceil(intervalMs(lane.aimd)));
+      return Math.max(this.s.minPauseMs, info.retryAfterMs);
+    }
     // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
