@@ -448,6 +448,12 @@ export class Scheduler {
       lane.probeAfter = lane.dispatchSeq;
     }
     if (share) this.s.shared?.extend(this.s.keyPrefix + lane.key, until - Date.now()).catch(() => undefined);
+    // A pause is when another process may have learned the budget down: read it now and again
+    // just before resuming (the process that was refused may write it after the pause began).
+    if (this.s.shared !== undefined && lane.limit !== undefined && !lane.exempt) {
+      void this.adoptShared(lane);
+      setTimeout(() => void this.adoptShared(lane), Math.max(0, until - Date.now() - 20)).unref?.();
+    }
     this.pump(lane);
   }
 
@@ -602,7 +608,16 @@ export class Scheduler {
     }
     // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
     // spacing first; if even spacing is refused too, the budget is above what it accepts.
-    if (this.burstOff(lane)) return false;
+    // A refusal with as many requests before it in our window as a burst, or more, was not the
+    // burst's: the server counts fewer per window than the budget, and as many as were counted
+    // before the refused one is a count it accepted (the window ends no later than ours). The
+    // first request after a pause proves nothing (the pause may have been short).
+    const burst = lane.limit === undefined ? 0 : Math.ceil(lane.limit.limit * this.ratio(lane.source === 'learned' ? 'learned' : 'config'));
+    const before = p.lane === lane && p.generation === lane.generation && p.localRemaining !== undefined && lane.limit !== undefined ? lane.limit.limit - p.localRemaining - p.cost : undefined;
+    const wasBurst = !lane.burstOff;
+    const offNow = this.burstOff(lane);
+    if (before !== undefined && p.dispatchSeq > lane.probeAfter + 1 && (!wasBurst || before >= burst)) this.learnDown(lane, before);
+    if (offNow) return false;
     if (lane.pendingRun !== undefined) return true; // the run's window is not over yet
     // A strict spacer refuses a request closer to the last accepted one than it ever accepted; a
     // window counter refuses the one past its count, however spaced. A run of a few accepted
@@ -627,6 +642,42 @@ export class Scheduler {
       lane.aimdSince = p.sentAt;
     }
     return false;
+  }
+
+  /**
+   * Lower a configured or learned budget to `limit` per its window: a server refused under our own
+   * count. With a shared store every process learns it (see adoptShared()).
+   */
+  private learnDown(lane: Lane, limit: number): void {
+    const current = lane.limit;
+    const n = Math.max(1, Math.floor(limit));
+    if (current === undefined || lane.source === 'none' || n >= current.limit) return;
+    const next = { limit: n, windowMs: current.windowMs };
+    this.build(lane, next, lane.source);
+    this.s.onLearned(lane, next);
+    // Another process may have learned a lower one from its own refusal: the lowest stands.
+    this.s.shared
+      ?.lowerLimit(this.s.keyPrefix + lane.key, next.windowMs, n)
+      .then(() => this.adoptShared(lane))
+      .catch(() => undefined);
+  }
+
+  /** Adopt a budget another process sharing the store learned down from refusals. */
+  private async adoptShared(lane: Lane): Promise<void> {
+    const shared = this.s.shared;
+    const current = lane.limit;
+    if (shared === undefined || current === undefined || lane.source === 'none' || lane.exempt) return;
+    try {
+      const n = await shared.learnedLimit(this.s.keyPrefix + lane.key, current.windowMs);
+      const now = lane.limit;
+      if (n !== undefined && now !== undefined && now.windowMs === current.windowMs && n < now.limit) {
+        const next = { limit: n, windowMs: now.windowMs };
+        this.build(lane, next, lane.source);
+        this.s.onLearned(lane, next);
+      }
+    } catch {
+      /* store unavailable: the pause still holds; the next refusal teaches this process */
+    }
   }
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
@@ -801,17 +852,18 @@ export class Scheduler {
       const key = this.s.keyPrefix + lane.key;
       const generation = lane.generation;
       const asked = Date.now();
-      limiter.consume(key, Math.min(cost, MAX_CHECKED_COST)).then(
+      const checked = Math.min(cost, MAX_CHECKED_COST);
+      limiter.consume(key, checked).then(
         (d) => {
           lane.deciding = false;
           const after = Date.now();
+          // Another process sharing the store was refused: pause here too (and resume with one).
+          const left = pauseLeft(d, checked);
+          if (left > 0) this.pause(lane, after + left, false);
           if (!d.allowed) {
-            // Another process sharing the store was refused: pause here too (and resume with one).
-            const left = pauseLeft(d);
-            if (left > 0) this.pause(lane, after + left, false);
             if (lane.queue.length > 0) {
               this.expire(lane, d.retryAfterMs, after, false);
-              if (lane.queue.length > 0) this.schedule(lane, after + Math.max(1, d.retryAfterMs));
+              if (lane.queue.length > 0) this.schedule(lane, after + Math.max(1, d.retryAfterMs, left));
             }
             return;
           }
