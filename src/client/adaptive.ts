@@ -46,6 +46,12 @@ export const PROBE_EVERY = 25;
  * rate's probes keep full cycles: a few sends can fit in one window and prove nothing.)
  */
 export const CLIMB_EVERY = 8;
+/**
+ * Paced successes per gentle probe of a windowed rate: about a window's worth at the rates the
+ * matrix meets (10 per second). A probe refused later than that costs its one 429 all the same
+ * (then the rate is settled), and 25 sends per 8 % left the rate a third below the server's.
+ */
+export const WINDOW_PROBE_EVERY = 12;
 /** Slowest rate the client falls to: one request per hour. */
 const MIN_RATE = 1 / 3600;
 const GROWTH = 1.5;
@@ -77,8 +83,8 @@ export function accepted(s: AdaptiveRate, paced: boolean, sentPerSecond = Infini
   if (s.slow) return { ...s, rate: Math.min(cap, s.rate * GROWTH) };
   const since = (s.since ?? 0) + 1;
   const c = s.ceiling ?? s.rate;
-  const climbing = s.windowed !== true && s.rate < NEAR * c;
-  if (since < (climbing ? CLIMB_EVERY : PROBE_EVERY)) return { ...s, since };
+  const every = s.windowed === true ? (s.settled === true ? PROBE_EVERY : WINDOW_PROBE_EVERY) : s.rate < NEAR * c ? CLIMB_EVERY : PROBE_EVERY;
+  if (since < every) return { ...s, since };
   if (s.windowed === true) return s.settled === true ? { ...s, since: 0 } : { ...s, rate: s.rate * (1 + WINDOW_PROBE), since: 0 };
   if (s.rate < NEAR * c) return { ...s, rate: Math.min(cap, s.rate + (NEAR * c - s.rate) / 2 + 0.01 * c), since: 0 };
   if (s.settled === true) return { ...s, since: 0 };
@@ -127,7 +133,10 @@ export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinit
 export function windowRate(accepted: number, periodMs: number, previous?: AdaptiveRate): AdaptiveRate {
   let rate = Math.max(MIN_RATE, (1000 * accepted) / (periodMs * 1.02 + 10));
   const again = previous?.windowed === true;
-  if (again) rate = Math.min(rate, previous.rate / (1 + WINDOW_PROBE));
+  // A refused probe: back to the rate before it, which a whole probe cycle confirmed (this run's
+  // period includes the pause, so its own figure is lower than what the server accepts). A refusal
+  // of a settled rate (the server slowed down) takes the lower of the two.
+  if (again) rate = previous.settled === true ? Math.min(rate, previous.rate / (1 + WINDOW_PROBE)) : previous.rate / (1 + WINDOW_PROBE);
   return { rate, ceiling: undefined, slow: false, windowed: true, since: 0, ...(again ? { settled: true } : {}) };
 }
 

@@ -1,6 +1,6 @@
 /** The adaptive rate (AIMD) and the backoff, as pure functions. */
 import { describe, expect, it } from 'vitest';
-import { accepted, backoffPauseMs, belowBudget, CLIMB_EVERY, intervalMs, PROBE_EVERY, refused, slowStart, windowRate, type AdaptiveRate } from '../../src/client/adaptive.js';
+import { accepted, backoffPauseMs, belowBudget, CLIMB_EVERY, intervalMs, PROBE_EVERY, refused, slowStart, WINDOW_PROBE_EVERY, windowRate, type AdaptiveRate } from '../../src/client/adaptive.js';
 
 describe('adaptive rate', () => {
   it('slow start grows x1.5 per paced success; unpaced answers change nothing', () => {
@@ -54,12 +54,18 @@ describe('adaptive rate', () => {
     expect(w.rate).toBeCloseTo(10_000 / 1030);
     expect(w.windowed).toBe(true);
     let s = w;
-    for (let i = 0; i < PROBE_EVERY; i++) s = accepted(s, true);
+    for (let i = 1; i < WINDOW_PROBE_EVERY; i++) s = accepted(s, true);
+    expect(s.rate).toBe(w.rate); // a whole probe cycle at the rate before it moves
+    s = accepted(s, true);
     expect(s.rate).toBeCloseTo(w.rate * 1.08);
     // The probe was refused: back to the last confirmed rate at most, and no more probes.
     const again = windowRate(12, 1000, s);
     expect(again.rate).toBeCloseTo(w.rate);
     expect(again.settled).toBe(true);
+    // Also when the refused run's own figure is lower (its period includes the pause).
+    expect(windowRate(12, 3000, s).rate).toBeCloseTo(w.rate);
+    // A settled rate refused again (the server slowed down) takes the run's lower figure.
+    expect(windowRate(12, 3000, again).rate).toBeCloseTo(12_000 / (3000 * 1.02 + 10));
     let t = again;
     for (let i = 0; i < 5 * PROBE_EVERY; i++) t = accepted(t, true);
     expect(t.rate).toBe(again.rate);
