@@ -694,10 +694,21 @@ export class Scheduler {
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
     // A window run ended and its period is known: the window that the run opened is over then.
+    // That period spans every window the last run paced through (5 s and more once paced), not
+    // one window: bounded like the first backoff (half to all of it), or a probe refused late in
+    // a long run paused the lane for seconds (38 % of the allowed rate in one bench run).
     const run = lane.pendingRun;
     if (run !== undefined && lane.runPeriodMs !== undefined && lane.backoffs === 0) {
       lane.backoffs++;
-      return Math.max(this.s.minPauseMs, Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now()));
+      const until = Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now());
+      return Math.min(this.s.backoffBaseMs, Math.max(this.s.backoffBaseMs / 2, this.s.minPauseMs / 2, until));
+    }
+    // The first run of a window counter: its window is likely to end within a second of the
+    // refusal, and resuming too early costs a second 429 and a doubled pause (1-2 s): jitter
+    // upwards (100-150 % of the first backoff), not downwards.
+    if (run !== undefined && lane.backoffs === 0) {
+      lane.backoffs++;
+      return Math.ceil(this.s.backoffBaseMs * (1 + 0.25 * (this.s.random ?? Math.random)()));
     }
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
