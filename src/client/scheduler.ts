@@ -703,12 +703,12 @@ export class Scheduler {
       const until = Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now());
       return Math.min(this.s.backoffBaseMs, Math.max(this.s.backoffBaseMs / 2, this.s.minPauseMs / 2, until));
     }
-    // The first run of a window counter: its window is likely to end within a second of the
-    // refusal, and resuming too early costs a second 429 and a doubled pause (1-2 s): jitter
-    // upwards (100-150 % of the first backoff), not downwards.
+    // The first run of a window counter: resuming before its window ended costs a second 429 and
+    // a doubled pause (1-2 s, 51-56 % of the allowed rate in 2 of 4 runs of the bare-429 row), so
+    // the jitter keeps to the upper quarter of the first backoff (75-100 %), not 50-100 %.
     if (run !== undefined && lane.backoffs === 0) {
       lane.backoffs++;
-      return Math.ceil(this.s.backoffBaseMs * (1 + 0.25 * (this.s.random ?? Math.random)()));
+      return Math.ceil(this.s.backoffBaseMs * (0.75 + 0.25 * (this.s.random ?? Math.random)()));
     }
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
