@@ -39,6 +39,19 @@ export interface AdaptiveRate {
 export const SLOW_START_RATE = 5;
 /** Paced successes per probe cycle: a refused probe costs one 429 per at least this many sends. */
 export const PROBE_EVERY = 25;
+/**
+ * Paced successes per climb: a step half-way to 97 % of a refused rate. A climb stays below a rate
+ * the server refused, so it expects no refusal and may come sooner than a probe past the ceiling:
+ * 25 sends per step left the rate below the server's for most of an 80-call run. (A windowed
+ * rate's probes keep full cycles: a few sends can fit in one window and prove nothing.)
+ */
+export const CLIMB_EVERY = 8;
+/**
+ * Paced successes per gentle probe of a windowed rate: about a window's worth at the rates the
+ * matrix meets (10 per second). A probe refused later than that costs its one 429 all the same
+ * (then the rate is settled), and 25 sends per 8 % left the rate a third below the server's.
+ */
+export const WINDOW_PROBE_EVERY = 12;
 /** Slowest rate the client falls to: one request per hour. */
 const MIN_RATE = 1 / 3600;
 const GROWTH = 1.5;
@@ -69,27 +82,41 @@ export function accepted(s: AdaptiveRate, paced: boolean, sentPerSecond = Infini
   const cap = Math.max(SLOW_START_RATE, 2 * sentPerSecond);
   if (s.slow) return { ...s, rate: Math.min(cap, s.rate * GROWTH) };
   const since = (s.since ?? 0) + 1;
-  if (since < PROBE_EVERY) return { ...s, since };
-  if (s.windowed === true) return s.settled === true ? { ...s, since: 0 } : { ...s, rate: s.rate * (1 + WINDOW_PROBE), since: 0 };
   const c = s.ceiling ?? s.rate;
+  const every = s.windowed === true ? (s.settled === true ? PROBE_EVERY : WINDOW_PROBE_EVERY) : s.rate < NEAR * c ? CLIMB_EVERY : PROBE_EVERY;
+  if (since < every) return { ...s, since };
+  if (s.windowed === true) return s.settled === true ? { ...s, since: 0 } : { ...s, rate: s.rate * (1 + WINDOW_PROBE), since: 0 };
   if (s.rate < NEAR * c) return { ...s, rate: Math.min(cap, s.rate + (NEAR * c - s.rate) / 2 + 0.01 * c), since: 0 };
   if (s.settled === true) return { ...s, since: 0 };
   const rate = Math.min(cap, s.rate * (1 + PROBE_SHARE));
   return { ...s, rate, ceiling: Math.max(c, rate), since: 0 };
 }
 
+/** A strict spacer's run: the closest two accepted requests were sent, and the refused one to the last accepted. */
+export interface Spacing {
+  readonly acceptedMs: number;
+  readonly refusedMs: number;
+}
+
 /**
  * A request sent at the current rate was refused (bare 429). The refused rate is the lower of the
  * target rate and what was really sent in the last second (`sentPerSecond`, this one included).
  */
-export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinity): AdaptiveRate {
+export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinity, spacing?: Spacing): AdaptiveRate {
   // An unpaced refusal (the first request after a pause) means the pause was short, not the rate.
   if (!paced) return s;
   // In slow start the last second saw the ramp, not the server's rate: the rate refused is the
   // bracket's top, at most 1.5x what was really sent (a window counter accepts any spacing).
-  const at = Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentPerSecond : sentPerSecond));
-  // Slow start grew past the server: the previous rate was accepted.
-  if (s.slow) return { rate: Math.max(MIN_RATE, at / GROWTH), ceiling: at, slow: false };
+  // A strict spacer's refusal after slow start is a request that came too close: its spacing is
+  // the rate refused (what was sent over the last second includes the pauses before it).
+  const spaced = spacing !== undefined && !s.slow && s.windowed !== true;
+  const at = spaced ? Math.min(s.rate, 1000 / spacing.refusedMs) : Math.min(s.rate, Math.max(1, s.slow ? GROWTH * sentPerSecond : sentPerSecond));
+  // Slow start grew past the server: the previous rate was accepted, and (a strict spacer) no
+  // closer spacing than the run's accepted ones.
+  if (s.slow) {
+    const rate = Math.min(at / GROWTH, spacing === undefined ? Infinity : 1000 / spacing.acceptedMs);
+    return { rate: Math.max(MIN_RATE, rate), ceiling: at, slow: false };
+  }
   // Refused again near the ceiling: that is the server's rate.
   const settled = s.settled === true || (s.ceiling !== undefined && Math.abs(at - s.ceiling) <= 0.1 * s.ceiling);
   return { rate: Math.max(MIN_RATE, at * DECREASE), ceiling: at, slow: false, ...(settled ? { settled } : {}) };
@@ -106,7 +133,10 @@ export function refused(s: AdaptiveRate, paced: boolean, sentPerSecond = Infinit
 export function windowRate(accepted: number, periodMs: number, previous?: AdaptiveRate): AdaptiveRate {
   let rate = Math.max(MIN_RATE, (1000 * accepted) / (periodMs * 1.02 + 10));
   const again = previous?.windowed === true;
-  if (again) rate = Math.min(rate, previous.rate / (1 + WINDOW_PROBE));
+  // A refused probe: back to the rate before it, which a whole probe cycle confirmed (this run's
+  // period includes the pause, so its own figure is lower than what the server accepts). A refusal
+  // of a settled rate (the server slowed down) takes the lower of the two.
+  if (again) rate = previous.settled === true ? Math.min(rate, previous.rate / (1 + WINDOW_PROBE)) : previous.rate / (1 + WINDOW_PROBE);
   return { rate, ceiling: undefined, slow: false, windowed: true, since: 0, ...(again ? { settled: true } : {}) };
 }
 

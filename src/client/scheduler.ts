@@ -489,6 +489,12 @@ export class Scheduler {
       lane.probeAfter = lane.dispatchSeq;
     }
     if (share) this.s.shared?.extend(this.s.keyPrefix + lane.key, until - Date.now()).catch(() => undefined);
+    // A pause is when another process may have learned the budget down: read it now and again
+    // just before resuming (the process that was refused may write it after the pause began).
+    if (this.s.shared !== undefined && lane.limit !== undefined && !lane.exempt) {
+      void this.adoptShared(lane);
+      setTimeout(() => void this.adoptShared(lane), Math.max(0, until - Date.now() - 20)).unref?.();
+    }
     this.pump(lane);
   }
 
@@ -647,9 +653,15 @@ export class Scheduler {
     // The rate really sent over the last second, pauses and the time before pacing left out.
     const sent = lane.aimd === undefined ? Infinity : lane.sentRate(p.sentAt, Math.max(lane.aimdSince, lane.pausedUntil));
     // The request that resumed a pause reached the server somewhere before its answer (after an
-    // idle second, often late): the next one keeps a full interval from the answer.
-    if (lane.aimd !== undefined && p.dispatchSeq === lane.probeAfter + 1) {
-      lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(lane.aimd));
+    // idle second, often late): the next one keeps a full interval from the answer. So does every
+    // request of a strict spacer whose interval is longer than the round trip: a server stalled on a
+    // loaded machine handles a request late and the next one on time, and refuses the pair as too
+    // close however evenly they were sent (nginx + `Retry-After: 1` then paused a second per stall);
+    // an interval from the answer cannot be too close, and costs a round trip per interval.
+    const a = lane.aimd;
+    const spacer = a !== undefined && !a.slow && a.windowed !== true && intervalMs(a) >= now - p.sentAt;
+    if (a !== undefined && (p.dispatchSeq === lane.probeAfter + 1 || spacer)) {
+      lane.aimdUntil = Math.max(lane.aimdUntil, now + intervalMs(a));
     }
     if (!throttled) {
       const run = lane.pendingRun;
@@ -680,18 +692,35 @@ export class Scheduler {
     }
     // Refused under our own budget: a strict server (nginx limit_req without burst) wants even
     // spacing first; if even spacing is refused too, the budget is above what it accepts.
-    if (this.burstOff(lane)) return false;
+    // A refusal with as many requests before it in our window as a burst, or more, was not the
+    // burst's: the server counts fewer per window than the budget, and as many as were counted
+    // before the refused one is a count it accepted (the window ends no later than ours). The
+    // first request after a pause proves nothing (the pause may have been short).
+    const burst = lane.limit === undefined ? 0 : Math.ceil(lane.limit.limit * this.ratio(lane, lane.source === 'learned' ? 'learned' : 'config'));
+    const before = p.lane === lane && p.generation === lane.generation && p.localRemaining !== undefined && lane.limit !== undefined ? lane.limit.limit - p.localRemaining - p.cost : undefined;
+    const wasBurst = !lane.burstOff;
+    const offNow = this.burstOff(lane);
+    if (before !== undefined && p.dispatchSeq > lane.probeAfter + 1 && (!wasBurst || before >= burst)) this.learnDown(lane, before);
+    if (offNow) return false;
     if (lane.pendingRun !== undefined) return true; // the run's window is not over yet
     // A strict spacer refuses a request closer to the last accepted one than it ever accepted; a
     // window counter refuses the one past its count, however spaced. A run of a few accepted
     // requests (8: fewer say too little) whose refusal was spaced like them was a window counter's.
-    if (lane.aimd !== undefined && lane.runAccepted >= 8 && p.sentAt - lane.lastAcceptedAt >= 0.8 * lane.runMinGap) {
+    // Only slow start tells them apart (a window counter accepts its growing bursts, a spacer stops
+    // it within a few requests): once the rate paces evenly, a spacer's refusal of a jittered
+    // request is spaced like the accepted ones too, so a lane keeps the kind its first run showed.
+    const windowKind = lane.aimd !== undefined && (lane.aimd.slow || lane.aimd.windowed === true);
+    if (windowKind && lane.runAccepted >= 8 && p.sentAt - lane.lastAcceptedAt >= 0.8 * lane.runMinGap) {
       lane.pendingRun = { start: lane.runStart, accepted: lane.runAccepted };
       lane.runAccepted = 0;
       return true;
     }
+    const spacing =
+      lane.runAccepted >= 2 && p.sentAt > lane.lastAcceptedAt && Number.isFinite(lane.runMinGap)
+        ? { acceptedMs: Math.max(1, lane.runMinGap), refusedMs: p.sentAt - lane.lastAcceptedAt }
+        : undefined;
     lane.runAccepted = 0;
-    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent);
+    if (lane.aimd !== undefined) lane.aimd = refused(lane.aimd, p.paced, sent, spacing);
     else {
       lane.aimd = lane.limit !== undefined ? belowBudget((lane.limit.limit * 1000) / lane.limit.windowMs) : slowStart();
       lane.aimdSince = p.sentAt;
@@ -699,18 +728,71 @@ export class Scheduler {
     return false;
   }
 
+  /**
+   * Lower a configured or learned budget to `limit` per its window: a server refused under our own
+   * count. With a shared store every process learns it (see adoptShared()).
+   */
+  private learnDown(lane: Lane, limit: number): void {
+    const current = lane.limit;
+    const n = Math.max(1, Math.floor(limit));
+    if (current === undefined || lane.source === 'none' || n >= current.limit) return;
+    const next = { limit: n, windowMs: current.windowMs };
+    this.build(lane, next, lane.source);
+    this.s.onLearned(lane, next);
+    // Another process may have learned a lower one from its own refusal: the lowest stands.
+    this.s.shared
+      ?.lowerLimit(this.s.keyPrefix + lane.key, next.windowMs, n)
+      .then(() => this.adoptShared(lane))
+      .catch(() => undefined);
+  }
+
+  /** Adopt a budget another process sharing the store learned down from refusals. */
+  private async adoptShared(lane: Lane): Promise<void> {
+    const shared = this.s.shared;
+    const current = lane.limit;
+    if (shared === undefined || current === undefined || lane.source === 'none' || lane.exempt) return;
+    try {
+      const n = await shared.learnedLimit(this.s.keyPrefix + lane.key, current.windowMs);
+      const now = lane.limit;
+      if (n !== undefined && now !== undefined && now.windowMs === current.windowMs && n < now.limit) {
+        const next = { limit: n, windowMs: now.windowMs };
+        this.build(lane, next, lane.source);
+        this.s.onLearned(lane, next);
+      }
+    } catch {
+      /* store unavailable: the pause still holds; the next refusal teaches this process */
+    }
+  }
+
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
   private pauseFor(lane: Lane, info: RateLimitInfo): number {
     // A short Retry-After (decimals) is honoured; 0, a past date or a few ms would make a hot loop.
-    if (info.retryAfterMs !== undefined) return info.retryAfterMs >= 100 ? info.retryAfterMs : Math.max(this.s.minPauseMs, info.retryAfterMs);
+    // A lane paced at an adaptive rate sends its next request an interval later anyway: a short
+    // decimal wait (a window counter's end 30 ms away) is honoured too, not raised to a second.
+    if (info.retryAfterMs !== undefined) {
+      if (info.retryAfterMs >= 100) return info.retryAfterMs;
+      if (info.retryAfterMs > 0 && lane.aimd !== undefined) return Math.max(info.retryAfterMs, Math.ceil(intervalMs(lane.aimd)));
+      return Math.max(this.s.minPauseMs, info.retryAfterMs);
+    }
     // No Retry-After: the reset the answer carries, else its window, else a jittered backoff.
     if (info.resetMs !== undefined && info.resetMs > 0) return info.resetMs + Math.round(this.s.marginMs(info.resetMs));
     if (info.windowMs !== undefined) return info.windowMs;
     // A window run ended and its period is known: the window that the run opened is over then.
+    // That period spans every window the last run paced through (5 s and more once paced), not
+    // one window: bounded like the first backoff (half to all of it), or a probe refused late in
+    // a long run paused the lane for seconds (38 % of the allowed rate in one bench run).
     const run = lane.pendingRun;
     if (run !== undefined && lane.runPeriodMs !== undefined && lane.backoffs === 0) {
       lane.backoffs++;
-      return Math.max(this.s.minPauseMs, Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now()));
+      const until = Math.ceil(run.start + lane.runPeriodMs * 1.02 + 10 - Date.now());
+      return Math.min(this.s.backoffBaseMs, Math.max(this.s.backoffBaseMs / 2, this.s.minPauseMs / 2, until));
+    }
+    // The first run of a window counter: resuming before its window ended costs a second 429 and
+    // a doubled pause (1-2 s, 51-56 % of the allowed rate in 2 of 4 runs of the bare-429 row), so
+    // the jitter keeps to the upper quarter of the first backoff (75-100 %), not 50-100 %.
+    if (run !== undefined && lane.backoffs === 0) {
+      lane.backoffs++;
+      return Math.ceil(this.s.backoffBaseMs * (0.75 + 0.25 * (this.s.random ?? Math.random)()));
     }
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
   }
@@ -917,17 +999,18 @@ export class Scheduler {
       const key = this.s.keyPrefix + lane.key;
       const generation = lane.generation;
       const asked = Date.now();
-      limiter.consume(key, Math.min(cost, MAX_CHECKED_COST)).then(
+      const checked = Math.min(cost, MAX_CHECKED_COST);
+      limiter.consume(key, checked).then(
         (d) => {
           lane.deciding = false;
           const after = Date.now();
+          // Another process sharing the store was refused: pause here too (and resume with one).
+          const left = pauseLeft(d, checked);
+          if (left > 0) this.pause(lane, after + left, false);
           if (!d.allowed) {
-            // Another process sharing the store was refused: pause here too (and resume with one).
-            const left = pauseLeft(d);
-            if (left > 0) this.pause(lane, after + left, false);
             if (lane.queue.length > 0) {
               this.expire(lane, d.retryAfterMs, after, false);
-              if (lane.queue.length > 0) this.schedule(lane, after + Math.max(1, d.retryAfterMs));
+              if (lane.queue.length > 0) this.schedule(lane, after + Math.max(1, d.retryAfterMs, left));
             }
             return;
           }

@@ -19,6 +19,9 @@ const client = createClient({
 });
 const jobs = Number(env.JOBS);
 const statuses = await Promise.all(Array.from({ length: jobs }, (_, i) => client.fetch(`/api/${process.pid}/${i}`).then(async (r) => (await r.text(), r.status))));
-await client.close();
 await store.close();
-process.stdout.write(JSON.stringify({ ok: statuses.filter((s) => s === 200).length, other: statuses.filter((s) => s !== 200) }));
+// The `api` lane's budget at the end (what was configured, or learned down from refusals).
+const api = client.lanes().find((l) => l.group === 'api');
+const limit = api?.limit === undefined ? null : (api.limit.limit * 1000) / api.limit.windowMs;
+await client.close();
+process.stdout.write(JSON.stringify({ ok: statuses.filter((s) => s === 200).length, other: statuses.filter((s) => s !== 200), limitPerSecond: limit }));
