@@ -63,23 +63,32 @@ describe('a limit without a window is a budget per reset period', () => {
   }, 30_000);
 });
 
+/** A fixed window of `limit` per `windowMs` opened by the first request after the last one closed. */
+function openedByFirst(limit: number, windowMs: number) {
+  let start = -Infinity;
+  let count = 0;
+  return (now: number) => {
+    if (now >= start + windowMs) {
+      start = now;
+      count = 0;
+    }
+    const ok = count < limit;
+    if (ok) count++;
+    return { ok, start, count };
+  };
+}
+
 describe('epoch-second resets of windows opened by the first request (express-rate-limit legacy)', () => {
   /**
    * A fixed window opened by the first request after the last one closed, `X-RateLimit-Reset` in
    * epoch seconds rounded up, answers 5 ms after arrival; on a fake clock, so times are exact.
    */
   function legacyServer(limit: number, windowMs: number) {
-    let start = -Infinity;
-    let count = 0;
+    const take = openedByFirst(limit, windowMs);
     const arrivals: { at: number; ok: boolean }[] = [];
     const fetchImpl = async (): Promise<Response> => {
       const now = Date.now();
-      if (now >= start + windowMs) {
-        start = now;
-        count = 0;
-      }
-      const ok = count < limit;
-      if (ok) count++;
+      const { ok, start, count } = take(now);
       arrivals.push({ at: now, ok });
       const headers: Record<string, string> = {
         'x-ratelimit-limit': String(limit),
@@ -133,17 +142,11 @@ describe('Retry-After as an HTTP-date only, windows opened by the first request'
    * answers 5 ms after arrival; on a fake clock, so times are exact.
    */
   function dateServer(limit: number, windowMs: number) {
-    let start = -Infinity;
-    let count = 0;
+    const take = openedByFirst(limit, windowMs);
     const arrivals: { at: number; ok: boolean; windowEnd: number; date: number }[] = [];
     const fetchImpl = async (): Promise<Response> => {
       const now = Date.now();
-      if (now >= start + windowMs) {
-        start = now;
-        count = 0;
-      }
-      const ok = count < limit;
-      if (ok) count++;
+      const { ok, start } = take(now);
       const date = Math.ceil((start + windowMs) / 1000) * 1000;
       arrivals.push({ at: now, ok, windowEnd: start + windowMs, date });
       const headers: Record<string, string> = ok ? {} : { 'retry-after': new Date(date).toUTCString() };
