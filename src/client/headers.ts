@@ -34,6 +34,11 @@ export interface RateLimitInfo {
   resetEpochSeconds?: true;
   /** Ms from `Retry-After`. */
   retryAfterMs?: number;
+  /**
+   * `Retry-After` was an HTTP date: whole seconds, so the moment it names is within the second
+   * before it (a server rounding up), not necessarily at it.
+   */
+  retryAfterDate?: true;
 }
 
 /** A header value that was rejected or clamped. */
@@ -363,6 +368,7 @@ export function parseRateLimitHeaders(headers: HeaderSource, now: number, warn: 
   if (retry !== null) {
     const ms = parseRetryAfter(retry, now, warn);
     if (ms !== undefined) info.retryAfterMs = ms;
+    if (ms !== undefined && !DELAY.test(retry.trim())) info.retryAfterDate = true;
   }
   const group = get('x-rate-limit-group') ?? get('x-ratelimit-resource');
   if (group !== null) {

@@ -189,6 +189,21 @@ export class Lane {
   pendingRun: { start: number; accepted: number } | undefined;
   /** The period learned from the last window run (the pause after the next such refusal). */
   runPeriodMs: number | undefined;
+  /**
+   * An HTTP-date `Retry-After` ended a window run and the lane resumes before the date, at the end
+   * the run's own sends give the window (`dateProbe`: that one request is out). `dateOff`: such a
+   * resume was refused, and dates are waited whole from then on.
+   */
+  dateProbe = false;
+  dateOff = false;
+  /**
+   * Where the window of the last send would end if windows opened at their first request and
+   * lasted 1, 2, ... `WINDOW_GUESSES` s, counted from the lane's first send or the first after its
+   * last pause (a request that opened a window). See dateResume().
+   */
+  windowEnds: number[] = [];
+  /** The send (dispatch sequence) that opened each of those windows: its answer bounds the end later. */
+  windowOpeners: number[] = [];
   /** Dispatch times of the last second (at most 1000 kept), for the adaptive rate. */
   private readonly sends: number[] = [];
 
@@ -249,6 +264,8 @@ export class Lane {
 }
 
 const SLIDING = 'sluice-client-window';
+/** Whole-second window lengths tried against an HTTP-date Retry-After (1 to 10 s). */
+const WINDOW_GUESSES = 10;
 
 /** The scheduler of one client. */
 export class Scheduler {
@@ -512,6 +529,13 @@ export class Scheduler {
     // The first answer after a pause (or the first of a new lane) ends probing, unless refused.
     if (!throttled && p.dispatchSeq > lane.probeAfter && (target === lane || info.format === 'none')) lane.probing = false;
     if (target !== lane && !throttled) target.probing = false;
+    // A window opened somewhere between its first request's dispatch and answer (a first
+    // connection can take long): it ends a window length after the answer at the latest.
+    for (let i = 0; i < lane.windowOpeners.length; i++) {
+      if (lane.windowOpeners[i] === p.dispatchSeq) lane.windowEnds[i] = Math.max(lane.windowEnds[i] as number, now + (i + 1) * 1000);
+    }
+    // The early resume after an HTTP-date Retry-After was accepted: the inference held.
+    if (!throttled && p.dispatchSeq > target.probeAfter) target.dateProbe = false;
     // The pause first: learning a budget pumps the lane, which must not send during a 429 pause.
     // A paced refusal at the edge of the adaptive rate (slow start's growth included) is the rate
     // probing the server's, not a penalty: the lower rate is the remedy, a short pause (two
@@ -540,7 +564,7 @@ export class Scheduler {
       target.shortPaused = true;
       this.pause(target, now + pauseMs);
     } else if (throttled || (status === 503 && info.retryAfterMs !== undefined)) {
-      pauseMs = this.pauseFor(target, info);
+      pauseMs = this.pauseFor(target, info, p, windowRun);
       this.pause(target, now + pauseMs);
     } else {
       target.backoffs = 0;
@@ -765,7 +789,9 @@ export class Scheduler {
   }
 
   /** How long a 429 (or a 503 with Retry-After) pauses the lane. */
-  private pauseFor(lane: Lane, info: RateLimitInfo): number {
+  private pauseFor(lane: Lane, info: RateLimitInfo, p?: Permit, windowRun = false): number {
+    const early = this.dateResume(lane, info, p, windowRun);
+    if (early !== undefined) return early;
     // A short Retry-After (decimals) is honoured; 0, a past date or a few ms would make a hot loop.
     // A lane paced at an adaptive rate sends its next request an interval later anyway: a short
     // decimal wait (a window counter's end 30 ms away) is honoured too, not raised to a second.
@@ -795,6 +821,47 @@ export class Scheduler {
       return Math.ceil(this.s.backoffBaseMs * (0.75 + 0.25 * (this.s.random ?? Math.random)()));
     }
     return backoffPauseMs(lane.backoffs++, this.s.backoffBaseMs, this.s.backoffCapMs, this.s.random);
+  }
+
+  /**
+   * An HTTP-date `Retry-After` has whole seconds: rounded up by the server, the window it names ends
+   * within the second before it, up to a second early (waiting for the date whole, and learning the
+   * window's period from that wait, left the HTTP-date row of the client matrix at 61-72 % of the
+   * allowed rate where a decimal Retry-After reaches 82 %). When the refusal ended a window
+   * counter's run (`adapt()`), the run's own sends say where its windows end if each window opens
+   * at its first request and lasts a whole number of seconds: the shortest such length whose last
+   * window ends within the date's second is taken, and the lane resumes there with one request. A
+   * refusal of that request drops the inference for good (a wrong guess costs one 429, and a
+   * penalty box one restart); every later date is waited whole. Undefined: wait as usual.
+   */
+  private dateResume(lane: Lane, info: RateLimitInfo, p: Permit | undefined, windowRun: boolean): number | undefined {
+    if (info.retryAfterDate !== true || info.retryAfterMs === undefined || p === undefined || lane.exempt) return undefined;
+    const now = Date.now();
+    if (lane.dateProbe) {
+      // A request sent before the early resume began: the same refusal again, the resume stands.
+      if (p.dispatchSeq <= lane.probeAfter) return Math.max(0, lane.pausedUntil - now);
+      lane.dateProbe = false;
+      lane.dateOff = true;
+      return undefined;
+    }
+    const run = lane.pendingRun;
+    if (!windowRun || lane.dateOff || run === undefined) return undefined;
+    const date = now + info.retryAfterMs;
+    // The ends are those of the refused request's window only if nothing was sent after it.
+    if (lane.lastSendAt !== p.sentAt) return undefined;
+    for (let i = 0; i < lane.windowEnds.length; i++) {
+      const w = (i + 1) * 1000;
+      const end = lane.windowEnds[i] as number;
+      if (end > date) break; // longer lengths end later still
+      if (end > date - 1000) {
+        // A little past it (the server's clock may run a little faster).
+        const until = Math.min(date, Math.ceil(end + w * 0.01 + 10));
+        if (until >= date) return undefined;
+        lane.dateProbe = true;
+        return Math.max(1, until - now);
+      }
+    }
+    return undefined;
   }
 
   /** Charge `units` to the lane's log, as far as it has room. Resolves with the units charged. */
@@ -1078,6 +1145,13 @@ export class Scheduler {
     // Paced: sent at the adaptive rate, so its answer is evidence about the rate. The first request
     // after a pause (or an idle gap) is not.
     const paced = lane.aimd !== undefined && lane.dispatchSeq > lane.probeAfter + 1 && now - lane.lastSendAt <= 1.5 * intervalMs(lane.aimd, w.cost) + 5;
+    const opener = lane.lastSendAt === 0 || (lane.lastSendAt < lane.pausedUntil && now >= lane.pausedUntil);
+    for (let i = 0; i < WINDOW_GUESSES; i++) {
+      if (opener || now >= (lane.windowEnds[i] ?? 0)) {
+        lane.windowEnds[i] = now + (i + 1) * 1000;
+        lane.windowOpeners[i] = lane.dispatchSeq;
+      }
+    }
     lane.lastSendAt = lane.lastUsed = now;
     if (lane.aimd !== undefined) lane.sent(now);
     if (lane.aimd !== undefined) lane.aimdUntil = now + intervalMs(lane.aimd, w.cost);

@@ -63,23 +63,32 @@ describe('a limit without a window is a budget per reset period', () => {
   }, 30_000);
 });
 
+/** A fixed window of `limit` per `windowMs` opened by the first request after the last one closed. */
+function openedByFirst(limit: number, windowMs: number) {
+  let start = -Infinity;
+  let count = 0;
+  return (now: number) => {
+    if (now >= start + windowMs) {
+      start = now;
+      count = 0;
+    }
+    const ok = count < limit;
+    if (ok) count++;
+    return { ok, start, count };
+  };
+}
+
 describe('epoch-second resets of windows opened by the first request (express-rate-limit legacy)', () => {
   /**
    * A fixed window opened by the first request after the last one closed, `X-RateLimit-Reset` in
    * epoch seconds rounded up, answers 5 ms after arrival; on a fake clock, so times are exact.
    */
   function legacyServer(limit: number, windowMs: number) {
-    let start = -Infinity;
-    let count = 0;
+    const take = openedByFirst(limit, windowMs);
     const arrivals: { at: number; ok: boolean }[] = [];
     const fetchImpl = async (): Promise<Response> => {
       const now = Date.now();
-      if (now >= start + windowMs) {
-        start = now;
-        count = 0;
-      }
-      const ok = count < limit;
-      if (ok) count++;
+      const { ok, start, count } = take(now);
       arrivals.push({ at: now, ok });
       const headers: Record<string, string> = {
         'x-ratelimit-limit': String(limit),
@@ -123,5 +132,57 @@ describe('epoch-second resets of windows opened by the first request (express-ra
     const { statuses, arrivals } = await runOnFakeClock(5, 1500, 20);
     expect(statuses).toEqual(Array(20).fill(200));
     expect(arrivals.filter((a) => !a.ok).length).toBeLessThanOrEqual(1);
+  }, 30_000);
+});
+
+describe('Retry-After as an HTTP-date only, windows opened by the first request', () => {
+  /**
+   * A fixed window of `limit` per `windowMs` opened by the first request after the last one closed,
+   * no quota header, a 429 carries `Retry-After: <IMF-fixdate>` rounded up to the whole second;
+   * answers 5 ms after arrival; on a fake clock, so times are exact.
+   */
+  function dateServer(limit: number, windowMs: number) {
+    const take = openedByFirst(limit, windowMs);
+    const arrivals: { at: number; ok: boolean; windowEnd: number; date: number }[] = [];
+    const fetchImpl = async (): Promise<Response> => {
+      const now = Date.now();
+      const { ok, start } = take(now);
+      const date = Math.ceil((start + windowMs) / 1000) * 1000;
+      arrivals.push({ at: now, ok, windowEnd: start + windowMs, date });
+      const headers: Record<string, string> = ok ? {} : { 'retry-after': new Date(date).toUTCString() };
+      await new Promise((r) => setTimeout(r, 5));
+      return new Response(ok ? '{"ok":true}' : '{"message":"rate limited"}', { status: ok ? 200 : 429, headers });
+    };
+    return { fetchImpl, arrivals };
+  }
+
+  it('the window run refused resumes with one request where its own sends end the window, not at the rounded-up date', async () => {
+    // 100 ms past a whole second: the first window ends 100 ms past one too, its date 900 ms later.
+    vi.useFakeTimers({ now: 1_767_268_800_100, toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
+    try {
+      const server = dateServer(10, 1000);
+      client = createClient({ baseUrl: 'http://date.test', fetch: server.fetchImpl });
+      const calls = 60;
+      const done = Promise.all(Array.from({ length: calls }, (_, i) => client!.fetch(`/x/${i}`).then(async (r) => (await r.text(), r.status))));
+      let statuses: number[] | undefined;
+      void done.then((s) => (statuses = s));
+      for (let t = 0; t < 60_000 && statuses === undefined; t += 10) await vi.advanceTimersByTimeAsync(10);
+      expect(statuses).toEqual(Array(calls).fill(200));
+      const arrivals = server.arrivals;
+      const first = arrivals.findIndex((a) => !a.ok);
+      expect(first).toBeGreaterThan(0);
+      const refused = arrivals[first]!;
+      // The date is far past the window's end here (what makes the case), and the request after the
+      // refusal came within 100 ms of that end: the old client waited for the date (up to 1 s more).
+      expect(refused.date - refused.windowEnd).toBeGreaterThan(300);
+      const next = arrivals[first + 1]!;
+      expect(next.at).toBeGreaterThanOrEqual(refused.windowEnd);
+      expect(next.at - refused.windowEnd).toBeLessThan(100);
+      expect(next.ok).toBe(true);
+      // 429s stay within the blind rows' 5 % of requests.
+      expect(arrivals.filter((a) => !a.ok).length).toBeLessThanOrEqual(Math.floor(0.05 * arrivals.length));
+    } finally {
+      vi.useRealTimers();
+    }
   }, 30_000);
 });
