@@ -117,6 +117,11 @@ export function createRedisConnection(target: RedisTarget, options: RedisConnect
       enableOfflineQueue: base.enableOfflineQueue ?? true,
       lazyConnect: base.lazyConnect ?? false,
       clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+      // ioredis's ready check sends CLUSTER INFO through a node connection the slot refresh may have
+      // just closed ("Connection is closed"), then reconnects from scratch: a fresh store's first
+      // decisions waited past timeoutMs in 2-4 of 10 runs of the seed-node spec. A cluster that is
+      // not ok answers CLUSTERDOWN, which fails the decision as a StoreError anyway.
+      enableReadyCheck: false,
       // Node connections do not reconnect on their own (ioredis refreshes the slot map instead).
       redisOptions: { ...nodeOptions, lazyConnect: false },
     };
