@@ -366,7 +366,7 @@ export class RedisStore implements Store {
       if (withNow) argv.push(p.now);
     }
 
-    const decide = decideScriptFor(several === undefined ? (algorithms as string) : algorithmsOf(several.join(',').split(',')));
+    const decide = decideScriptFor(several === undefined ? (algorithms as string) : algorithmsOf(several.flatMap((a) => a.split(','))));
     this.run(
       () => evalScript(this.client, decide, keys, argv),
       (reply) => this.settle(batch, reply),
